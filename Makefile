@@ -1,0 +1,59 @@
+# Trellis — see README.md. `make dev` runs Trellis locally; `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+CLUSTER_DIR := $(CURDIR)/target/cluster
+KUBECONFIG_LOCAL := $(CLUSTER_DIR)/kubeconfig
+KUBECTL := $(CLUSTER_DIR)/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
+OPERATOR := $(CARGO_TARGET_DIR)/debug/trellis-operator
+
+.PHONY: help dev test fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+dev: build ## Build everything and run Trellis locally
+	tests/cluster/up.sh --reuse
+	$(KUBECTL) apply --server-side --field-manager trellis-dev -f charts/trellis/crds/
+	$(KUBECTL) wait --for condition=Established --timeout 60s -f charts/trellis/crds/
+	@echo
+	@echo "Trellis local control plane is up."
+	@echo "  export KUBECONFIG=$(KUBECONFIG_LOCAL)"
+	@echo "  $(CLUSTER_DIR)/bin/kubectl get crd -l '' | grep trellis.dev"
+	@echo "Stop it with: make cluster-down"
+
+test: fmt-check lint unit e2e ## Every test: format, lint, unit tests, then end-to-end on a fresh local cluster
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: ## Unit tests (no cluster needed)
+	$(CARGO) test --workspace --locked --exclude trellis-e2e
+
+e2e: build ## End-to-end tests: starts a local control plane, runs the tests, always stops it
+	tests/run-e2e.sh
+
+build:
+	$(CARGO) build --workspace --all-targets --locked
+
+crds: ## Regenerate the chart's CRDs from the Rust types
+	$(CARGO) run --quiet --locked -p trellis-operator -- crd > charts/trellis/crds/trellis.dev.yaml
+
+tools: ## Build (or reuse from the cache) the pinned Kubernetes tools
+	tests/cluster/build-tools.sh
+
+cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, kwok)
+	tests/cluster/up.sh
+
+cluster-down: ## Stop the local control plane and remove its state
+	tests/cluster/down.sh

@@ -1,0 +1,169 @@
+//! Helpers for end-to-end tests against the control plane started by `make cluster-up`.
+//!
+//! The cluster is found through `KUBECONFIG`; without one the tests fail with a message saying
+//! how to start it, rather than skipping.
+#![forbid(unsafe_code)]
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{Condition, await_condition};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+/// The field manager the tests apply with.
+pub const FIELD_MANAGER: &str = "trellis-e2e";
+
+/// A client for the test cluster named by `KUBECONFIG`.
+pub async fn client() -> Client {
+    let path = std::env::var("KUBECONFIG").unwrap_or_default();
+    assert!(
+        !path.is_empty(),
+        "KUBECONFIG is not set: start the local control plane with `make cluster-up` and export \
+         KUBECONFIG=target/cluster/kubeconfig (or run `make test`, which does both)"
+    );
+    Client::try_default()
+        .await
+        .unwrap_or_else(|error| panic!("cannot build a client from KUBECONFIG={path}: {error}"))
+}
+
+/// A name no other test or run will use: `prefix-<time><counter>` in base 36, a DNS label.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let time = u64::try_from(millis % 36u128.pow(7)).expect("reduced below 36^7");
+    format!("{prefix}-{}{}", base36(time), base36(u64::from(n)))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[usize::try_from(n % 36).expect("below 36")]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("base36 digits are ASCII")
+}
+
+/// Waits until `condition` holds for the named object, or panics after `timeout` with the
+/// object's last state, so a failure says what was seen.
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    condition: impl Condition<K>,
+) -> K
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    match tokio::time::timeout(timeout, await_condition(api.clone(), name, condition)).await {
+        Ok(Ok(Some(object))) => object,
+        Ok(Ok(None)) => panic!("{name} does not exist (or was deleted) while waiting for {what}"),
+        Ok(Err(error)) => panic!("watching {name} for {what} failed: {error}"),
+        Err(_) => panic!(
+            "timed out after {timeout:?} waiting for {name}: {what}; last seen: {:#?}",
+            api.get_opt(name).await
+        ),
+    }
+}
+
+/// Waits until the named object no longer exists.
+pub async fn wait_deleted<K>(api: &Api<K>, name: &str, timeout: Duration)
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    let gone = tokio::time::timeout(timeout, async {
+        while api
+            .get_opt(name)
+            .await
+            .expect("reading an object being deleted")
+            .is_some()
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "{name} still exists after {timeout:?}: {:#?}",
+        api.get_opt(name).await
+    );
+}
+
+/// Creates a namespace with the given labels and waits for its default ServiceAccount, which
+/// pods need before they can be admitted.
+pub async fn create_namespace(client: &Client, name: &str, labels: &[(&str, &str)]) -> Namespace {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let created = namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|error| panic!("creating namespace {name}: {error}"));
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
+    wait_for(
+        &accounts,
+        "default",
+        Duration::from_secs(30),
+        "the default ServiceAccount",
+        |account: Option<&ServiceAccount>| account.is_some(),
+    )
+    .await;
+    created
+}
+
+/// Installs (or updates) the Trellis CRDs with server-side apply and waits until each is Established.
+pub async fn install_crds(client: &Client) -> Vec<CustomResourceDefinition> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut installed = Vec::new();
+    for crd in trellis_operator::crd::all() {
+        let name = crd.metadata.name.clone().expect("generated CRDs are named");
+        crds.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|error| panic!("applying CRD {name}: {error}"));
+        installed.push(
+            wait_for(
+                &crds,
+                &name,
+                Duration::from_secs(30),
+                "Established",
+                kube::runtime::conditions::is_crd_established(),
+            )
+            .await,
+        );
+    }
+    installed
+}
+
+/// The message of an API error, for asserting on why the apiserver refused something.
+pub fn refusal<T: Debug>(result: Result<T, kube::Error>) -> (u16, String) {
+    match result {
+        Err(kube::Error::Api(status)) => (status.code, status.message),
+        other => panic!("expected the apiserver to refuse, got {other:?}"),
+    }
+}

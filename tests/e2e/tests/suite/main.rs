@@ -1,0 +1,6 @@
+//! End-to-end tests against the real local control plane (`make cluster-up`).
+//! One test binary, so the Kubernetes client code is linked once.
+#![forbid(unsafe_code)]
+
+mod control_plane;
+mod resources;

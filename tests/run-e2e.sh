@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the end-to-end suite against a local control plane that it starts for the purpose and
+# always stops afterwards, whether the tests pass, fail or are interrupted.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cluster=$repo/tests/cluster
+"$cluster/up.sh"
+status=0
+stop() {
+  if [ $status -ne 0 ]; then
+    echo "e2e: tests failed; the last lines of each control-plane log:" >&2
+    for log in "$repo"/target/cluster/logs/*.log; do
+      echo "--- $log" >&2
+      tail -n 15 "$log" >&2
+    done
+  fi
+  "$cluster/down.sh"
+}
+trap stop EXIT
+KUBECONFIG=$repo/target/cluster/kubeconfig cargo test --locked -p trellis-e2e -- --test-threads 4 || status=$?
+exit $status
