@@ -1,7 +1,9 @@
 //! The CustomResourceDefinitions, generated from the Rust types. The Helm chart carries the same
 //! YAML; a test fails when the two drift apart.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResourceExt;
 
 use crate::resources::{Project, Workspace, WorkspaceTemplate};
@@ -11,7 +13,43 @@ pub const CHART_CRDS_PATH: &str = "charts/trellis/crds/trellis.dev.yaml";
 
 /// Every Trellis CRD, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Project::crd(), Workspace::crd(), WorkspaceTemplate::crd()]
+    let mut crds = vec![Project::crd(), Workspace::crd(), WorkspaceTemplate::crd()];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                drop_unsigned_formats(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// schemars marks unsigned integers `format: uint32`, which Kubernetes does not know and warns
+/// about on every apply; the bounds that matter are already `minimum`/`maximum`.
+fn drop_unsigned_formats(schema: &mut JSONSchemaProps) {
+    if schema
+        .format
+        .as_deref()
+        .is_some_and(|format| format.starts_with("uint"))
+    {
+        schema.format = None;
+    }
+    let children = schema
+        .properties
+        .iter_mut()
+        .flat_map(|properties| properties.values_mut())
+        .chain(schema.items.iter_mut().filter_map(|items| match items {
+            JSONSchemaPropsOrArray::Schema(schema) => Some(schema.as_mut()),
+            JSONSchemaPropsOrArray::Schemas(_) => None,
+        }))
+        .chain(schema.any_of.iter_mut().flatten());
+    for child in children {
+        drop_unsigned_formats(child);
+    }
 }
 
 /// The CRDs as one multi-document YAML file, exactly as the chart carries it.
@@ -73,5 +111,15 @@ mod tests {
             .map(|crd| crd.spec.names.kind)
             .collect();
         assert_eq!(with_status, vec!["Project", "Workspace"]);
+    }
+
+    #[test]
+    fn no_schema_uses_a_format_kubernetes_does_not_know() {
+        let yaml = to_yaml().expect("the CRDs serialise");
+        assert!(
+            !yaml.contains("format: uint"),
+            "unsigned formats make every apply warn"
+        );
+        assert!(yaml.contains("format: date"), "known formats are kept");
     }
 }

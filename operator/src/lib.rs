@@ -1,6 +1,12 @@
-//! Trellis operator library: the custom resource types shared with the API, and the CRD
-//! manifests generated from them.
+//! Trellis operator: the custom resource types shared with the API, the CRDs generated from
+//! them, and the controllers that turn Projects into isolated, governed namespaces.
 #![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod conditions;
+pub mod config;
 pub mod crd;
+pub mod metrics;
+pub mod project;
 pub mod resources;
+pub mod server;

@@ -200,6 +200,18 @@ pub enum ProjectPhase {
     Failed,
 }
 
+impl ProjectPhase {
+    pub const ALL: [ProjectPhase; 7] = [
+        Self::Pending,
+        Self::Active,
+        Self::Suspended,
+        Self::Expired,
+        Self::Closing,
+        Self::Closed,
+        Self::Failed,
+    ];
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectStatus {

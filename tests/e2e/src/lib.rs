@@ -4,6 +4,8 @@
 //! how to start it, rather than skipping.
 #![forbid(unsafe_code)]
 
+pub mod operator;
+
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 mod control_plane;
+mod project_controller;
 mod resources;

@@ -1,0 +1,289 @@
+//! The objects that make a project's namespace a safe setting, built from the Project alone.
+//! Pure functions: the controller applies what these return.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use kube_quantity::ParsedQuantity;
+
+use crate::config::{Labels, OperatorConfig};
+use crate::resources::Project;
+
+/// The one field manager the operator applies with.
+pub const FIELD_MANAGER: &str = "trellis-operator";
+/// Marks every object the operator owns; its watches select on it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "trellis-operator";
+/// The project an object belongs to.
+pub const PROJECT_LABEL: &str = "trellis.dev/project";
+/// What a pod is within a project; NetworkPolicies select workspace pods by it.
+pub const COMPONENT_LABEL: &str = "trellis.dev/component";
+pub const WORKSPACE_COMPONENT: &str = "workspace";
+/// The ServiceAccount workspace pods run as.
+pub const WORKSPACE_SERVICE_ACCOUNT: &str = "workspace";
+pub const QUOTA_NAME: &str = "trellis-quota";
+pub const LIMIT_RANGE_NAME: &str = "trellis-limits";
+
+/// The namespace a project's workspaces live in.
+pub fn namespace_name(project: &str) -> String {
+    format!("trellis-{project}")
+}
+
+/// Everything the operator owns for one provisioned project.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guardrails {
+    pub namespace: Namespace,
+    pub quota: ResourceQuota,
+    pub limits: LimitRange,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub service_account: ServiceAccount,
+}
+
+/// Builds the guardrails. `allow_workloads` is false for suspended and expired projects: the
+/// quota then admits no pods at all, so nothing can start even if something tries.
+pub fn guardrails(project: &Project, allow_workloads: bool, config: &OperatorConfig) -> Guardrails {
+    let namespace = namespace_name(&project.name_any());
+    Guardrails {
+        namespace: namespace_object(project, &namespace),
+        quota: quota(project, &namespace, allow_workloads),
+        limits: limit_range(project, &namespace),
+        network_policies: network_policies(project, &namespace, config),
+        service_account: ServiceAccount {
+            metadata: metadata(project, WORKSPACE_SERVICE_ACCOUNT, Some(&namespace)),
+            automount_service_account_token: Some(false),
+            ..ServiceAccount::default()
+        },
+    }
+}
+
+fn labels(project: &Project) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PROJECT_LABEL.to_owned(), project.name_any()),
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+    ])
+}
+
+fn owner(project: &Project) -> Vec<OwnerReference> {
+    project.controller_owner_ref(&()).into_iter().collect()
+}
+
+fn metadata(project: &Project, name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        labels: Some(labels(project)),
+        owner_references: Some(owner(project)),
+        ..ObjectMeta::default()
+    }
+}
+
+fn namespace_object(project: &Project, name: &str) -> Namespace {
+    let mut meta = metadata(project, name, None);
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    for mode in ["enforce", "warn", "audit"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "restricted".into(),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            "latest".into(),
+        );
+    }
+    Namespace {
+        metadata: meta,
+        ..Namespace::default()
+    }
+}
+
+fn quota(project: &Project, namespace: &str, allow_workloads: bool) -> ResourceQuota {
+    let resources = &project.spec.resources;
+    let workspaces = Quantity(resources.max_workspaces.to_string());
+    let pods = if allow_workloads {
+        workspaces.clone()
+    } else {
+        Quantity("0".into())
+    };
+    let hard = BTreeMap::from([
+        ("requests.cpu".to_owned(), resources.cpu.clone()),
+        ("limits.cpu".to_owned(), resources.cpu.clone()),
+        ("requests.memory".to_owned(), resources.memory.clone()),
+        ("limits.memory".to_owned(), resources.memory.clone()),
+        ("requests.storage".to_owned(), resources.storage.clone()),
+        (
+            "requests.nvidia.com/gpu".to_owned(),
+            Quantity(resources.gpus.to_string()),
+        ),
+        ("persistentvolumeclaims".to_owned(), workspaces.clone()),
+        ("services".to_owned(), workspaces),
+        ("services.nodeports".to_owned(), Quantity("0".into())),
+        ("services.loadbalancers".to_owned(), Quantity("0".into())),
+        ("pods".to_owned(), pods),
+    ]);
+    ResourceQuota {
+        metadata: metadata(project, QUOTA_NAME, Some(namespace)),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..ResourceQuotaSpec::default()
+        }),
+        ..ResourceQuota::default()
+    }
+}
+
+/// Defaults for containers that do not ask (the workspace controller always asks), never above
+/// what the whole project may use, so the LimitRange is always valid.
+fn limit_range(project: &Project, namespace: &str) -> LimitRange {
+    let resources = &project.spec.resources;
+    let at_most = |wanted: &str, cap: &Quantity| -> Quantity {
+        match (
+            ParsedQuantity::try_from(wanted),
+            ParsedQuantity::try_from(cap),
+        ) {
+            (Ok(wanted_parsed), Ok(cap_parsed)) if wanted_parsed > cap_parsed => cap.clone(),
+            _ => Quantity(wanted.to_owned()),
+        }
+    };
+    let pair = |cpu: Quantity, memory: Quantity| {
+        BTreeMap::from([("cpu".to_owned(), cpu), ("memory".to_owned(), memory)])
+    };
+    let container = LimitRangeItem {
+        type_: "Container".into(),
+        max: Some(pair(resources.cpu.clone(), resources.memory.clone())),
+        default: Some(pair(
+            at_most("500m", &resources.cpu),
+            at_most("1Gi", &resources.memory),
+        )),
+        default_request: Some(pair(
+            at_most("100m", &resources.cpu),
+            at_most("256Mi", &resources.memory),
+        )),
+        ..LimitRangeItem::default()
+    };
+    let claim = LimitRangeItem {
+        type_: "PersistentVolumeClaim".into(),
+        max: Some(BTreeMap::from([(
+            "storage".to_owned(),
+            resources.storage.clone(),
+        )])),
+        ..LimitRangeItem::default()
+    };
+    LimitRange {
+        metadata: metadata(project, LIMIT_RANGE_NAME, Some(namespace)),
+        spec: Some(LimitRangeSpec {
+            limits: vec![container, claim],
+        }),
+    }
+}
+
+fn selector(labels: &Labels) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(labels.clone()),
+        ..LabelSelector::default()
+    }
+}
+
+fn namespace_selector(namespace: &str) -> LabelSelector {
+    selector(&Labels::from([(
+        "kubernetes.io/metadata.name".to_owned(),
+        namespace.to_owned(),
+    )]))
+}
+
+fn workspace_pods() -> LabelSelector {
+    selector(&Labels::from([(
+        COMPONENT_LABEL.to_owned(),
+        WORKSPACE_COMPONENT.to_owned(),
+    )]))
+}
+
+fn port(protocol: &str, number: u16) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.to_owned()),
+        port: Some(IntOrString::Int(i32::from(number))),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+fn peer(namespace: &str, pods: &Labels) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(namespace_selector(namespace)),
+        pod_selector: Some(selector(pods)),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// Default deny in both directions; then DNS out, the gateway in, and the airlock out: the only
+/// routes in or out of a project.
+fn network_policies(
+    project: &Project,
+    namespace: &str,
+    config: &OperatorConfig,
+) -> Vec<NetworkPolicy> {
+    let policy = |name: &str, spec: NetworkPolicySpec| NetworkPolicy {
+        metadata: metadata(project, name, Some(namespace)),
+        spec: Some(spec),
+    };
+    vec![
+        policy(
+            "trellis-default-deny",
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+        policy(
+            "trellis-allow-dns",
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![peer(&config.dns_namespace, &config.dns_pods)]),
+                    ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+                }]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+        policy(
+            "trellis-allow-gateway",
+            NetworkPolicySpec {
+                pod_selector: Some(workspace_pods()),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![peer(
+                        &config.control_plane_namespace,
+                        &config.gateway_pods,
+                    )]),
+                    ports: None,
+                }]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+        policy(
+            "trellis-allow-airlock",
+            NetworkPolicySpec {
+                pod_selector: Some(workspace_pods()),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![peer(
+                        &config.control_plane_namespace,
+                        &config.airlock_pods,
+                    )]),
+                    ports: Some(vec![port("TCP", config.airlock_port)]),
+                }]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+    ]
+}

@@ -1,0 +1,881 @@
+//! The Project controller against the real control plane, with the real operator binary.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::{
+    client, create_namespace, install_crds, refusal, unique_name, wait_deleted, wait_for,
+};
+use trellis_operator::apply::contains;
+use trellis_operator::config::OperatorConfig;
+use trellis_operator::project::builders;
+use trellis_operator::resources::{Project, ProjectPhase, Workspace};
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// A test's own operator and lease namespace, with its projects selected by a run label.
+struct Harness {
+    client: Client,
+    settings: OperatorSettings,
+    projects: Api<Project>,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let client = client().await;
+        install_crds(&client).await;
+        let lease_namespace = unique_name("e2e-lease");
+        create_namespace(&client, &lease_namespace, &[]).await;
+        let projects = Api::all(client.clone());
+        Self {
+            settings: OperatorSettings::new(&lease_namespace),
+            client,
+            projects,
+        }
+    }
+
+    fn project_body(&self, name: &str) -> Value {
+        json!({
+            "apiVersion": "trellis.dev/v1alpha1",
+            "kind": "Project",
+            "metadata": {"name": name, "labels": {RUN_LABEL: self.settings.run}},
+            "spec": {
+                "title": "Readmissions after hip fracture",
+                "purpose": "Estimate 30-day readmission rates after hip fracture surgery.",
+                "approval": {"reference": "IGARD-2026-0042", "approvedBy": "DAC", "approvedAt": "2026-01-05T09:00:00Z"},
+                "startDate": "2026-01-05",
+                "endDate": "2099-12-31",
+                "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
+                "resources": {"cpu": "8", "memory": "32Gi", "storage": "100Gi", "maxWorkspaces": 4},
+                "templates": ["jupyter"],
+            },
+        })
+    }
+
+    async fn create(&self, body: Value) -> Project {
+        let project: Project = serde_json::from_value(body).expect("a Project");
+        self.projects
+            .create(&PostParams::default(), &project)
+            .await
+            .expect("creating a project")
+    }
+
+    async fn create_named(&self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        self.create(self.project_body(&name)).await;
+        name
+    }
+
+    async fn wait_phase(&self, name: &str, phase: ProjectPhase) -> Project {
+        wait_for(
+            &self.projects,
+            name,
+            SETTLE,
+            &format!("phase {phase:?}"),
+            move |p: Option<&Project>| p.and_then(|p| p.status.as_ref()?.phase) == Some(phase),
+        )
+        .await
+    }
+
+    async fn patch_spec(&self, name: &str, spec: Value) {
+        self.projects
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await
+            .expect("patching a project");
+    }
+
+    fn namespaced<K>(&self, project: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &builders::namespace_name(project))
+    }
+}
+
+fn condition<'a>(
+    project: &'a Project,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    project
+        .status
+        .as_ref()
+        .and_then(|status| status.conditions.iter().find(|c| c.type_ == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition on {project:#?}"))
+}
+
+async fn assert_guardrails(harness: &Harness, project: &Project, allow_workloads: bool) {
+    let name = project.name_any();
+    let wanted = builders::guardrails(project, allow_workloads, &OperatorConfig::default());
+    let json = |object: &dyn erased::Json| object.json();
+    let namespaces: Api<Namespace> = Api::all(harness.client.clone());
+    let namespace = namespaces
+        .get(&builders::namespace_name(&name))
+        .await
+        .expect("the project namespace");
+    assert!(
+        contains(&json(&namespace), &json(&wanted.namespace)),
+        "namespace drifted: {namespace:#?}"
+    );
+    let labels = namespace.labels();
+    assert_eq!(
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted")
+    );
+    assert_eq!(labels.get("trellis.dev/project"), Some(&name));
+    assert_eq!(
+        namespace.owner_references()[0].uid,
+        project.uid().expect("a uid")
+    );
+
+    let quota = harness
+        .namespaced::<ResourceQuota>(&name)
+        .get(builders::QUOTA_NAME)
+        .await
+        .expect("the quota");
+    assert!(
+        contains(&json(&quota), &json(&wanted.quota)),
+        "quota drifted: {quota:#?}"
+    );
+    let hard = quota.spec.and_then(|s| s.hard).expect("hard limits");
+    assert_eq!(hard["pods"].0, if allow_workloads { "4" } else { "0" });
+    assert_eq!(hard["requests.memory"].0, "32Gi");
+    let limits = harness
+        .namespaced::<LimitRange>(&name)
+        .get(builders::LIMIT_RANGE_NAME)
+        .await
+        .expect("limits");
+    assert!(
+        contains(&json(&limits), &json(&wanted.limits)),
+        "limit range drifted: {limits:#?}"
+    );
+
+    let policies = harness
+        .namespaced::<NetworkPolicy>(&name)
+        .list(&ListParams::default())
+        .await
+        .expect("policies");
+    let mut names: Vec<_> = policies.iter().map(ResourceExt::name_any).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "trellis-allow-airlock",
+            "trellis-allow-dns",
+            "trellis-allow-gateway",
+            "trellis-default-deny"
+        ]
+    );
+    for policy in &wanted.network_policies {
+        let live = policies
+            .iter()
+            .find(|p| p.name_any() == policy.name_any())
+            .expect("listed");
+        assert!(
+            contains(&json(live), &json(policy)),
+            "{} drifted: {live:#?}",
+            policy.name_any()
+        );
+    }
+    let account = harness
+        .namespaced::<ServiceAccount>(&name)
+        .get("workspace")
+        .await
+        .expect("the workspace SA");
+    assert_eq!(account.automount_service_account_token, Some(false));
+    let bindings = harness
+        .namespaced::<RoleBinding>(&name)
+        .list(&ListParams::default())
+        .await
+        .expect("bindings");
+    assert!(
+        bindings.items.is_empty(),
+        "no RoleBinding may grant Kubernetes access: {bindings:?}"
+    );
+}
+
+/// Serialises any Kubernetes object for [`contains`].
+mod erased {
+    pub trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).expect("objects serialise")
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_project_becomes_active_with_every_guardrail_and_restricted_pods() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-active").await;
+    let project = harness.wait_phase(&name, ProjectPhase::Active).await;
+
+    let status = project.status.as_ref().expect("status");
+    assert_eq!(
+        status.namespace.as_deref(),
+        Some(builders::namespace_name(&name).as_str())
+    );
+    assert_eq!(status.observed_generation, project.metadata.generation);
+    for type_ in ["Ready", "NamespaceReady", "IsolationReady", "QuotaReady"] {
+        let condition = condition(&project, type_);
+        assert_eq!(condition.status, "True", "{condition:?}");
+        assert_eq!(condition.observed_generation, project.metadata.generation);
+    }
+    assert!(
+        project
+            .finalizers()
+            .contains(&"trellis.dev/teardown".to_string())
+    );
+    assert_guardrails(&harness, &project, true).await;
+
+    // Restricted pod security is enforced by the apiserver in the project namespace.
+    let pods = harness.namespaced::<Pod>(&name);
+    let root: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "root"},
+        "spec": {"containers": [{"name": "c", "image": "registry.example/x:1"}]},
+    }))
+    .expect("a pod");
+    let (code, message) = refusal(pods.create(&PostParams::default(), &root).await);
+    assert_eq!(code, 403, "{message}");
+    assert!(
+        message.contains("violates PodSecurity \"restricted:latest\""),
+        "{message}"
+    );
+
+    let events: Api<Event> = Api::namespaced(harness.client.clone(), "default");
+    let events = events
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .expect("events");
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|event| event.reason.as_deref() == Some("Active")),
+        "a phase transition is published as an Event: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn unapproved_and_not_yet_started_projects_stay_pending_with_nothing_provisioned() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let unapproved = unique_name("e2e-unapproved");
+    let mut body = harness.project_body(&unapproved);
+    body["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("approval");
+    harness.create(body).await;
+    let future = unique_name("e2e-future");
+    let mut body = harness.project_body(&future);
+    body["spec"]["startDate"] = json!("2098-01-01");
+    harness.create(body).await;
+
+    for (name, reason) in [(&unapproved, "NotApproved"), (&future, "NotStarted")] {
+        let project = harness.wait_phase(name, ProjectPhase::Pending).await;
+        let ready = condition(&project, "Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reason)
+        );
+        let namespaces: Api<Namespace> = Api::all(harness.client.clone());
+        assert!(
+            namespaces
+                .get_opt(&builders::namespace_name(name))
+                .await
+                .expect("get")
+                .is_none()
+        );
+    }
+    let started = harness.projects.get(&future).await.expect("read");
+    assert!(
+        condition(&started, "Ready").message.contains("2098-01-01"),
+        "says when it starts"
+    );
+
+    // Approving it provisions it.
+    harness
+        .patch_spec(&unapproved, json!({"approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-02-01T00:00:00Z"}}))
+        .await;
+    harness.wait_phase(&unapproved, ProjectPhase::Active).await;
+}
+
+#[tokio::test]
+async fn a_namespace_that_is_not_the_projects_fails_it_and_is_left_alone() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = unique_name("e2e-conflict");
+    create_namespace(
+        &harness.client,
+        &builders::namespace_name(&name),
+        &[("owner", "someone-else")],
+    )
+    .await;
+    harness.create(harness.project_body(&name)).await;
+    let project = harness.wait_phase(&name, ProjectPhase::Failed).await;
+    let ready = condition(&project, "Ready");
+    assert_eq!(ready.reason, "NamespaceConflict");
+    assert!(
+        ready
+            .message
+            .contains("already exists and does not belong to this project"),
+        "{ready:?}"
+    );
+    let namespace = Api::<Namespace>::all(harness.client.clone())
+        .get(&builders::namespace_name(&name))
+        .await
+        .expect("still there");
+    assert_eq!(
+        namespace.labels().get("owner").map(String::as_str),
+        Some("someone-else")
+    );
+    assert!(
+        namespace
+            .labels()
+            .get("pod-security.kubernetes.io/enforce")
+            .is_none(),
+        "not taken over"
+    );
+}
+
+#[tokio::test]
+async fn guardrails_deleted_or_edited_by_hand_are_put_back() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-drift").await;
+    let project = harness.wait_phase(&name, ProjectPhase::Active).await;
+
+    let policies = harness.namespaced::<NetworkPolicy>(&name);
+    policies
+        .delete("trellis-default-deny", &DeleteParams::default())
+        .await
+        .expect("deleting a policy");
+    let quotas = harness.namespaced::<ResourceQuota>(&name);
+    quotas
+        .patch(
+            builders::QUOTA_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"pods": "1000"}}})),
+        )
+        .await
+        .expect("editing the quota");
+    let namespaces: Api<Namespace> = Api::all(harness.client.clone());
+    let namespace = builders::namespace_name(&name);
+    namespaces
+        .patch(
+            &namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})),
+        )
+        .await
+        .expect("weakening pod security");
+    harness
+        .namespaced::<ServiceAccount>(&name)
+        .delete("workspace", &DeleteParams::default())
+        .await
+        .expect("delete");
+
+    wait_for(
+        &policies,
+        "trellis-default-deny",
+        SETTLE,
+        "the policy restored",
+        |p: Option<&NetworkPolicy>| p.is_some(),
+    )
+    .await;
+    wait_for(
+        &quotas,
+        builders::QUOTA_NAME,
+        SETTLE,
+        "the quota restored",
+        |q: Option<&ResourceQuota>| {
+            q.and_then(|q| {
+                q.spec
+                    .as_ref()?
+                    .hard
+                    .as_ref()?
+                    .get("pods")
+                    .map(|p| p.0 == "4")
+            }) == Some(true)
+        },
+    )
+    .await;
+    wait_for(
+        &namespaces,
+        &namespace,
+        SETTLE,
+        "restricted pod security restored",
+        |n: Option<&Namespace>| {
+            n.is_some_and(|n| {
+                n.labels()
+                    .get("pod-security.kubernetes.io/enforce")
+                    .map(String::as_str)
+                    == Some("restricted")
+            })
+        },
+    )
+    .await;
+    wait_for(
+        &harness.namespaced::<ServiceAccount>(&name),
+        "workspace",
+        SETTLE,
+        "the SA restored",
+        |a: Option<&ServiceAccount>| a.is_some(),
+    )
+    .await;
+    assert_guardrails(&harness, &project, true).await;
+}
+
+#[tokio::test]
+async fn suspension_stops_workspaces_and_admits_no_pods_until_resumed() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-suspend").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let workspaces = harness.namespaced::<Workspace>(&name);
+    let workspace: Workspace = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": "analysis"}, "spec": {"owner": "alice", "template": "jupyter"},
+    }))
+    .expect("a workspace");
+    workspaces
+        .create(&PostParams::default(), &workspace)
+        .await
+        .expect("creating a workspace");
+
+    harness.patch_spec(&name, json!({"suspended": true})).await;
+    let project = harness.wait_phase(&name, ProjectPhase::Suspended).await;
+    let ready = condition(&project, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Suspended")
+    );
+    wait_for(
+        &workspaces,
+        "analysis",
+        SETTLE,
+        "the workspace stopped",
+        |w: Option<&Workspace>| w.is_some_and(|w| !w.spec.running),
+    )
+    .await;
+    assert_guardrails(&harness, &project, false).await;
+
+    harness.patch_spec(&name, json!({"suspended": false})).await;
+    let project = harness.wait_phase(&name, ProjectPhase::Active).await;
+    assert_eq!(condition(&project, "Ready").status, "True");
+    assert_guardrails(&harness, &project, true).await;
+}
+
+#[tokio::test]
+async fn a_project_past_its_end_date_expires_and_its_workspaces_stop() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-expire").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let workspaces = harness.namespaced::<Workspace>(&name);
+    let workspace: Workspace = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": "analysis"}, "spec": {"owner": "bob", "template": "jupyter", "running": true},
+    }))
+    .expect("a workspace");
+    workspaces
+        .create(&PostParams::default(), &workspace)
+        .await
+        .expect("creating a workspace");
+
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();
+    harness
+        .patch_spec(&name, json!({"endDate": yesterday}))
+        .await;
+    let project = harness.wait_phase(&name, ProjectPhase::Expired).await;
+    assert!(
+        condition(&project, "Ready").message.contains(&yesterday),
+        "says when it ended"
+    );
+    wait_for(
+        &workspaces,
+        "analysis",
+        SETTLE,
+        "the workspace stopped",
+        |w: Option<&Workspace>| w.is_some_and(|w| !w.spec.running),
+    )
+    .await;
+    assert_guardrails(&harness, &project, false).await;
+}
+
+#[tokio::test]
+async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-close").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "home-analysis"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("a claim");
+    harness
+        .namespaced::<PersistentVolumeClaim>(&name)
+        .create(&PostParams::default(), &claim)
+        .await
+        .expect("a PVC");
+    let data: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "results"}, "data": {"n": "42"}}))
+            .expect("cm");
+    harness
+        .namespaced::<ConfigMap>(&name)
+        .create(&PostParams::default(), &data)
+        .await
+        .expect("a ConfigMap");
+
+    harness.patch_spec(&name, json!({"closed": true})).await;
+    let project = harness.wait_phase(&name, ProjectPhase::Closed).await;
+    let namespaces: Api<Namespace> = Api::all(harness.client.clone());
+    let namespace = builders::namespace_name(&name);
+    assert!(
+        namespaces.get_opt(&namespace).await.expect("get").is_none(),
+        "the namespace is confirmed gone"
+    );
+
+    let record = project
+        .status
+        .as_ref()
+        .and_then(|s| s.teardown.clone())
+        .expect("a teardown record");
+    assert_eq!(record.namespace, namespace);
+    let completed = record.completed_at.expect("completed");
+    assert!(completed >= record.started_at);
+    for entry in [
+        format!("Namespace/{namespace}"),
+        "PersistentVolumeClaim/home-analysis".to_owned(),
+        "ConfigMap/results".to_owned(),
+        "NetworkPolicy/trellis-default-deny".to_owned(),
+    ] {
+        assert!(
+            record.deleted.contains(&entry),
+            "{entry} missing from {:?}",
+            record.deleted
+        );
+    }
+    assert_eq!(condition(&project, "Ready").reason, "Closed");
+    let events: Api<Event> = Api::namespaced(harness.client.clone(), "default");
+    let reasons: Vec<_> = events
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|event| event.reason)
+        .collect();
+    for reason in ["TeardownStarted", "TeardownCompleted", "Closed"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} not in {reasons:?}"
+        );
+    }
+    // The closed Project stays as the record that the project existed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        harness
+            .projects
+            .get_opt(&name)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        namespaces.get_opt(&namespace).await.expect("get").is_none(),
+        "never re-provisioned"
+    );
+}
+
+/// Holds a namespace's deletion open (as a slow volume would) until released.
+const HOLD: &str = "e2e.trellis.dev/hold";
+
+async fn hold_namespace(client: &Client, namespace: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": [HOLD]}})),
+        )
+        .await
+        .expect("holding the namespace");
+}
+
+async fn release_namespace(client: &Client, namespace: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("releasing the namespace");
+}
+
+#[tokio::test]
+async fn a_deleted_project_keeps_its_finalizer_until_the_namespace_is_really_gone() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-delete").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let namespace = builders::namespace_name(&name);
+    hold_namespace(&harness.client, &namespace).await;
+
+    harness
+        .projects
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("deleting the project");
+    let closing = harness.wait_phase(&name, ProjectPhase::Closing).await;
+    assert!(closing.metadata.deletion_timestamp.is_some());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = harness
+        .projects
+        .get(&name)
+        .await
+        .expect("held by its finalizer while the namespace remains");
+    assert_eq!(
+        still.status.and_then(|s| s.phase),
+        Some(ProjectPhase::Closing)
+    );
+
+    release_namespace(&harness.client, &namespace).await;
+    wait_deleted(&harness.projects, &name, SETTLE).await;
+    assert!(
+        Api::<Namespace>::all(harness.client.clone())
+            .get_opt(&namespace)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_operator_killed_while_provisioning_converges_when_restarted_with_nothing_leaked() {
+    let harness = Harness::new().await;
+    let operator = Operator::start(&harness.settings);
+    let mut names = Vec::new();
+    for _ in 0..12 {
+        names.push(harness.create_named("e2e-crash").await);
+    }
+    // Kill it as soon as it has started writing, mid-way through the batch.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while operator
+        .metric("trellis_operator_writes_total{controller=\"project\"}")
+        .await
+        < 3.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the operator never started provisioning"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    operator.kill();
+    let _restarted = Operator::start(&harness.settings);
+    for name in &names {
+        let project = harness.wait_phase(name, ProjectPhase::Active).await;
+        assert_guardrails(&harness, &project, true).await;
+    }
+    // Nothing leaked: every namespace the operator made for this batch belongs to a live Project.
+    let namespaces: Api<Namespace> = Api::all(harness.client.clone());
+    let managed = namespaces
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=trellis-operator"))
+        .await
+        .expect("namespaces");
+    let ours: Vec<_> = managed
+        .iter()
+        .map(ResourceExt::name_any)
+        .filter(|ns| ns.starts_with("trellis-e2e-crash-"))
+        .collect();
+    for namespace in &ours {
+        let project = namespace.trim_start_matches("trellis-");
+        assert!(
+            harness
+                .projects
+                .get_opt(project)
+                .await
+                .expect("get")
+                .is_some(),
+            "{namespace} leaked"
+        );
+    }
+    for name in &names {
+        assert!(
+            ours.contains(&builders::namespace_name(name)),
+            "{name} has its namespace"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_operator_killed_during_teardown_finishes_it_when_restarted() {
+    let harness = Harness::new().await;
+    let operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-crash-close").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let namespace = builders::namespace_name(&name);
+    hold_namespace(&harness.client, &namespace).await;
+    harness.patch_spec(&name, json!({"closed": true})).await;
+    harness.wait_phase(&name, ProjectPhase::Closing).await;
+    operator.kill();
+
+    release_namespace(&harness.client, &namespace).await;
+    let _restarted = Operator::start(&harness.settings);
+    let project = harness.wait_phase(&name, ProjectPhase::Closed).await;
+    let record = project
+        .status
+        .and_then(|s| s.teardown)
+        .expect("a teardown record");
+    assert!(record.completed_at.is_some());
+    assert!(
+        record.deleted.contains(&format!("Namespace/{namespace}")),
+        "{:?}",
+        record.deleted
+    );
+    assert!(
+        Api::<Namespace>::all(harness.client.clone())
+            .get_opt(&namespace)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn in_steady_state_a_restarted_operator_writes_nothing() {
+    let harness = Harness::new().await;
+    let operator = Operator::start(&harness.settings);
+    let mut names = Vec::new();
+    for _ in 0..5 {
+        names.push(harness.create_named("e2e-steady").await);
+    }
+    let suspended = harness.create_named("e2e-steady").await;
+    harness
+        .patch_spec(&suspended, json!({"suspended": true}))
+        .await;
+    for name in &names {
+        harness.wait_phase(name, ProjectPhase::Active).await;
+    }
+    harness
+        .wait_phase(&suspended, ProjectPhase::Suspended)
+        .await;
+    assert_eq!(
+        operator.terminate().code(),
+        Some(0),
+        "a clean exit on SIGTERM"
+    );
+
+    let restarted = Operator::start(&harness.settings);
+    let reconciles =
+        "trellis_operator_reconciles_total{controller=\"project\",outcome=\"success\"}";
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while restarted.metric(reconciles).await < 6.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted operator never reconciled everything"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        restarted
+            .metric("trellis_operator_writes_total{controller=\"project\"}")
+            .await,
+        0.0
+    );
+    assert_eq!(
+        restarted
+            .metric("trellis_operator_projects{phase=\"Active\"}")
+            .await,
+        5.0
+    );
+    assert_eq!(
+        restarted
+            .metric("trellis_operator_projects{phase=\"Suspended\"}")
+            .await,
+        1.0
+    );
+    let (code, _) = restarted.get("/healthz").await;
+    assert_eq!(code, 200);
+    let (code, body) = restarted.get("/readyz").await;
+    assert_eq!((code, body.as_str()), (200, "ready"));
+}
+
+#[tokio::test]
+async fn of_two_replicas_only_the_leader_writes_and_the_standby_takes_over_when_it_dies() {
+    let mut harness = Harness::new().await;
+    harness.settings.lease_duration_seconds = 4;
+    let first = Operator::start(&harness.settings);
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while first.metric("trellis_operator_leader").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first replica never led"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-ha").await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    assert_eq!(second.metric("trellis_operator_leader").await, 0.0);
+    let writes = "trellis_operator_writes_total{controller=\"project\"}";
+    assert_eq!(
+        second.metric(writes).await,
+        0.0,
+        "the standby must not write"
+    );
+    assert!(first.metric(writes).await > 0.0);
+    let (code, body) = second.get("/readyz").await;
+    assert_eq!((code, body.as_str()), (200, "ready"), "a standby is ready");
+
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(harness.client.clone(), &harness.settings.lease_namespace);
+    let holder = |lease: &k8s_openapi::api::coordination::v1::Lease| {
+        lease
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.holder_identity.clone())
+    };
+    let lease = leases.get(&harness.settings.run).await.expect("the lease");
+    assert_eq!(holder(&lease).as_deref(), Some(first.identity.as_str()));
+
+    first.kill();
+    let second_identity = second.identity.clone();
+    wait_for(
+        &leases,
+        &harness.settings.run,
+        SETTLE,
+        "the standby to take the lease",
+        move |l: Option<&k8s_openapi::api::coordination::v1::Lease>| {
+            l.and_then(holder).as_deref() == Some(second_identity.as_str())
+        },
+    )
+    .await;
+    let after = harness.create_named("e2e-ha").await;
+    harness.wait_phase(&after, ProjectPhase::Active).await;
+    assert_eq!(second.metric("trellis_operator_leader").await, 1.0);
+    assert!(second.metric(writes).await > 0.0);
+}
