@@ -287,3 +287,173 @@ fn network_policies(
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::project::tests::spec;
+
+    fn project() -> Project {
+        let mut project = Project::new("hip-fracture", spec());
+        project.metadata.uid = Some("5f0c7a4e-0000-4000-8000-000000000001".into());
+        project
+    }
+
+    fn to_json<T: serde::Serialize>(object: &T) -> Value {
+        serde_json::to_value(object).unwrap()
+    }
+
+    fn common_metadata(name: &str) -> Value {
+        json!({
+            "name": name,
+            "namespace": "trellis-hip-fracture",
+            "labels": {"app.kubernetes.io/managed-by": "trellis-operator", "trellis.dev/project": "hip-fracture"},
+            "ownerReferences": [{
+                "apiVersion": "trellis.dev/v1alpha1", "kind": "Project", "name": "hip-fracture",
+                "uid": "5f0c7a4e-0000-4000-8000-000000000001", "controller": true,
+            }],
+        })
+    }
+
+    #[test]
+    fn the_namespace_is_labelled_owned_and_enforces_restricted_pod_security() {
+        let built = guardrails(&project(), true, &OperatorConfig::default());
+        let mut metadata = common_metadata("trellis-hip-fracture");
+        metadata.as_object_mut().unwrap().remove("namespace");
+        for mode in ["enforce", "warn", "audit"] {
+            metadata["labels"][format!("pod-security.kubernetes.io/{mode}")] = json!("restricted");
+            metadata["labels"][format!("pod-security.kubernetes.io/{mode}-version")] =
+                json!("latest");
+        }
+        assert_eq!(
+            to_json(&built.namespace),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
+        );
+    }
+
+    #[test]
+    fn the_quota_follows_spec_resources_and_admits_no_pods_when_workloads_are_not_allowed() {
+        let hard = |allow| {
+            to_json(&guardrails(&project(), allow, &OperatorConfig::default()).quota)["spec"]["hard"].clone()
+        };
+        let expected = |pods: &str| {
+            json!({
+                "requests.cpu": "8", "limits.cpu": "8", "requests.memory": "32Gi", "limits.memory": "32Gi",
+                "requests.storage": "100Gi", "requests.nvidia.com/gpu": "0", "persistentvolumeclaims": "4",
+                "services": "4", "services.nodeports": "0", "services.loadbalancers": "0", "pods": pods,
+            })
+        };
+        assert_eq!(hard(true), expected("4"));
+        assert_eq!(hard(false), expected("0"));
+        let quota = to_json(&guardrails(&project(), true, &OperatorConfig::default()).quota);
+        assert_eq!(quota["metadata"], common_metadata("trellis-quota"));
+    }
+
+    #[test]
+    fn limit_range_defaults_never_exceed_what_the_project_may_use() {
+        let limits = |cpu: &str, memory: &str| {
+            let mut project = project();
+            project.spec.resources.cpu = Quantity(cpu.into());
+            project.spec.resources.memory = Quantity(memory.into());
+            to_json(&guardrails(&project, true, &OperatorConfig::default()).limits)["spec"]["limits"].clone()
+        };
+        assert_eq!(
+            limits("8", "32Gi"),
+            json!([
+                {"type": "Container", "max": {"cpu": "8", "memory": "32Gi"},
+                 "default": {"cpu": "500m", "memory": "1Gi"}, "defaultRequest": {"cpu": "100m", "memory": "256Mi"}},
+                {"type": "PersistentVolumeClaim", "max": {"storage": "100Gi"}},
+            ])
+        );
+        let small = limits("250m", "512Mi");
+        assert_eq!(
+            small[0]["default"],
+            json!({"cpu": "250m", "memory": "512Mi"}),
+            "capped at the project's total"
+        );
+        assert_eq!(
+            small[0]["defaultRequest"],
+            json!({"cpu": "100m", "memory": "256Mi"})
+        );
+        let tiny = limits("50m", "128Mi");
+        assert_eq!(
+            tiny[0]["defaultRequest"],
+            json!({"cpu": "50m", "memory": "128Mi"})
+        );
+    }
+
+    #[test]
+    fn network_policies_deny_everything_but_dns_the_gateway_in_and_the_airlock_out() {
+        let config = OperatorConfig {
+            control_plane_namespace: "trellis".into(),
+            gateway_pods: Labels::from([("app".to_owned(), "gateway".to_owned())]),
+            airlock_pods: Labels::from([("app".to_owned(), "airlock".to_owned())]),
+            airlock_port: 9443,
+            ..OperatorConfig::default()
+        };
+        let policies: Vec<Value> = guardrails(&project(), true, &config)
+            .network_policies
+            .iter()
+            .map(to_json)
+            .collect();
+        let specs: Vec<(String, Value)> = policies
+            .iter()
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap().to_owned(),
+                    p["spec"].clone(),
+                )
+            })
+            .collect();
+        let workspaces = json!({"matchLabels": {"trellis.dev/component": "workspace"}});
+        let namespace = |name: &str| json!({"matchLabels": {"kubernetes.io/metadata.name": name}});
+        assert_eq!(
+            specs,
+            vec![
+                (
+                    "trellis-default-deny".to_owned(),
+                    json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+                ),
+                (
+                    "trellis-allow-dns".to_owned(),
+                    json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+                        "to": [{"namespaceSelector": namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }]})
+                ),
+                (
+                    "trellis-allow-gateway".to_owned(),
+                    json!({"podSelector": workspaces, "policyTypes": ["Ingress"], "ingress": [{
+                        "from": [{"namespaceSelector": namespace("trellis"), "podSelector": {"matchLabels": {"app": "gateway"}}}],
+                    }]})
+                ),
+                (
+                    "trellis-allow-airlock".to_owned(),
+                    json!({"podSelector": workspaces, "policyTypes": ["Egress"], "egress": [{
+                        "to": [{"namespaceSelector": namespace("trellis"), "podSelector": {"matchLabels": {"app": "airlock"}}}],
+                        "ports": [{"protocol": "TCP", "port": 9443}],
+                    }]})
+                ),
+            ]
+        );
+        for policy in &policies {
+            assert_eq!(
+                policy["metadata"]["ownerReferences"],
+                common_metadata("x")["ownerReferences"]
+            );
+        }
+    }
+
+    #[test]
+    fn the_workspace_service_account_never_mounts_a_token() {
+        let account =
+            to_json(&guardrails(&project(), true, &OperatorConfig::default()).service_account);
+        assert_eq!(
+            account,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": common_metadata("workspace"),
+                   "automountServiceAccountToken": false})
+        );
+    }
+}
