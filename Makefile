@@ -11,20 +11,13 @@ KUBECONFIG_LOCAL := $(CLUSTER_DIR)/kubeconfig
 KUBECTL := $(CLUSTER_DIR)/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 OPERATOR := $(CARGO_TARGET_DIR)/debug/trellis-operator
 
-.PHONY: help dev test fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down
+.PHONY: help dev test bench fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-dev: build ## Build everything and run Trellis locally
-	tests/cluster/up.sh --reuse
-	$(KUBECTL) apply --server-side --field-manager trellis-dev -f charts/trellis/crds/
-	$(KUBECTL) wait --for condition=Established --timeout 60s -f charts/trellis/crds/
-	@echo
-	@echo "Trellis local control plane is up."
-	@echo "  export KUBECONFIG=$(KUBECONFIG_LOCAL)"
-	@echo "  $(CLUSTER_DIR)/bin/kubectl get crd -l '' | grep trellis.dev"
-	@echo "Stop it with: make cluster-down"
+dev: build ## Build everything and run Trellis locally (Ctrl-C stops it)
+	tests/dev/run.sh
 
 test: fmt-check lint unit e2e ## Every test: format, lint, unit tests, then end-to-end on a fresh local cluster
 
@@ -42,6 +35,9 @@ unit: ## Unit tests (no cluster needed)
 
 e2e: build ## End-to-end tests: starts a local control plane, runs the tests, always stops it
 	tests/run-e2e.sh
+
+bench: ## Measure the performance targets of DESIGN.md and print a report
+	tests/bench.sh
 
 build:
 	$(CARGO) build --workspace --all-targets --locked

@@ -29,6 +29,10 @@ pub struct OperatorConfig {
     pub dns_pods: Labels,
     /// Only Projects matching this label selector are managed (sharding, canaries, tests).
     pub project_selector: Option<String>,
+    /// The Trellis API as workspaces reach it (their `TRELLIS_API_URL`).
+    pub api_url: String,
+    /// The image of the `trellis` CLI, which fills a workspace's inputs before it starts.
+    pub cli_image: String,
 }
 
 impl Default for OperatorConfig {
@@ -41,6 +45,8 @@ impl Default for OperatorConfig {
             dns_namespace: "kube-system".into(),
             dns_pods: labels(&[("k8s-app", "kube-dns")]),
             project_selector: None,
+            api_url: "http://trellis-api.trellis-system.svc:8443".into(),
+            cli_image: "trellis/cli:0.1.0".into(),
         }
     }
 }

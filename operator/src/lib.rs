@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod project;
 pub mod resources;
 pub mod server;
+pub mod workspace;

@@ -83,6 +83,16 @@ struct RunArgs {
     /// Manage only the Projects matching this label selector.
     #[arg(long, env = "TRELLIS_PROJECT_SELECTOR")]
     project_selector: Option<String>,
+    /// The Trellis API as workspaces reach it.
+    #[arg(
+        long,
+        env = "TRELLIS_API_URL",
+        default_value = "http://trellis-api.trellis-system.svc:8443"
+    )]
+    api_url: String,
+    /// Image of the `trellis` CLI, run as each workspace's init container to fill its inputs.
+    #[arg(long, env = "TRELLIS_CLI_IMAGE", default_value = "trellis/cli:0.1.0")]
+    cli_image: String,
 }
 
 #[tokio::main]
@@ -124,6 +134,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         dns_namespace: args.dns_namespace,
         dns_pods: parse_labels("--dns-pods", &args.dns_pods)?,
         project_selector: args.project_selector,
+        api_url: args.api_url,
+        cli_image: args.cli_image,
     };
     let identity = match args.identity {
         Some(identity) => identity,
@@ -182,16 +194,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         info!(%identity, "became the leader; starting controllers");
         metrics.leader.set(1);
         let recorder = Recorder::new(client.clone(), controller::reporter(&identity));
-        let mut stop = shutdown_rx.clone();
-        let controllers = controller::run(
+        let stop = |mut shutdown: watch::Receiver<bool>| async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        let projects = controller::run(
+            client.clone(),
+            config.clone(),
+            recorder.clone(),
+            metrics.clone(),
+            stop(shutdown_rx.clone()),
+        );
+        let workspaces = trellis_operator::workspace::controller::run(
             client.clone(),
             config.clone(),
             recorder,
             metrics.clone(),
-            async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            },
+            stop(shutdown_rx.clone()),
         );
+        let controllers = async move {
+            tokio::join!(projects, workspaces);
+        };
         tokio::select! {
             () = controllers => {}
             lost = leader.wait_for(|leading| !*leading) => {

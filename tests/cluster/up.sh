@@ -192,6 +192,9 @@ until [ "$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?
   [ "$(date +%s)" -lt "$deadline" ] || fail "timed out waiting for the simulated nodes to be Ready"
   sleep 0.2
 done
+# The default StorageClass, whose claims kwok provisions and whose released volumes it deletes.
+kubectl apply --server-side --field-manager trellis-cluster-up -f "$bin/kwok-storage-class.yaml" >/dev/null \
+  || fail "could not create the kwok-volume StorageClass"
 # Namespaced work needs the default ServiceAccount, which the controller-manager creates.
 wait_until 60 "the default ServiceAccount" kubectl get serviceaccount default -n default
 

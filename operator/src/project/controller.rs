@@ -20,7 +20,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
@@ -161,7 +161,12 @@ pub async fn run(
     if let Some(selector) = &config.project_selector {
         project_watch = project_watch.labels(selector);
     }
-    let projects: Api<Project> = Api::all(client.clone());
+    let (projects, project_writer) = reflector::store();
+    let project_events = watcher(Api::<Project>::all(client.clone()), project_watch)
+        .modify(|project| project.managed_fields_mut().clear())
+        .reflect(project_writer)
+        .applied_objects()
+        .default_backoff();
     let context = Arc::new(Context {
         client,
         config,
@@ -170,9 +175,11 @@ pub async fn run(
         metrics: metrics.clone(),
         written: Mutex::default(),
     });
-    let controller = Controller::new(projects, project_watch);
-    metrics.count_projects_in(Some(controller.store()));
-    let controller = controller
+    metrics.count_projects_in(Some(projects.clone()));
+    // Bounded concurrency keeps a cold start with thousands of projects within a small,
+    // predictable amount of memory and apiserver load.
+    let controller = Controller::for_stream(project_events, projects)
+        .with_config(controller::Config::default().concurrency(16))
         .owns_stream(namespace_events)
         .owns_stream(quota_events)
         .owns_stream(limit_events)

@@ -39,12 +39,13 @@ impl OperatorSettings {
 }
 
 fn binary() -> PathBuf {
-    // Test binaries live in target/<profile>/deps; the operator binary in target/<profile>.
+    // Test binaries live in target/<profile>/deps; the benchmark and the operator binary in
+    // target/<profile>.
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    let mut profile = exe.parent().expect("target/<profile>");
+    if profile.ends_with("deps") {
+        profile = profile.parent().expect("target/<profile>");
+    }
     let binary = profile.join("trellis-operator");
     assert!(
         binary.exists(),
@@ -101,6 +102,26 @@ impl Operator {
             http,
             child,
         }
+    }
+
+    /// Resident memory now and at its peak, in bytes, from /proc.
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)?
+                        .trim()
+                        .strip_suffix("kB")?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map_or(0, |kib| kib * 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// SIGKILL: the process gets no chance to clean up, as when a node dies.

@@ -5,3 +5,4 @@
 mod control_plane;
 mod project_controller;
 mod resources;
+mod workspace_controller;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, LimitRange, Namespace, PersistentVolumeClaim, Pod, ResourceQuota,
-    ServiceAccount,
+    ConfigMap, Event, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod,
+    ResourceQuota, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -532,11 +532,26 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }))
     .expect("a claim");
-    harness
-        .namespaced::<PersistentVolumeClaim>(&name)
+    let claims = harness.namespaced::<PersistentVolumeClaim>(&name);
+    claims
         .create(&PostParams::default(), &claim)
         .await
         .expect("a PVC");
+    // kwok's simulated provisioner gives the claim a volume, as a real storage driver would.
+    let bound = wait_for(
+        &claims,
+        "home-analysis",
+        SETTLE,
+        "the claim bound",
+        |c: Option<&PersistentVolumeClaim>| {
+            c.and_then(|c| c.status.as_ref()?.phase.as_deref()) == Some("Bound")
+        },
+    )
+    .await;
+    let volume = bound
+        .spec
+        .and_then(|spec| spec.volume_name)
+        .expect("a bound claim names its volume");
     let data: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "results"}, "data": {"n": "42"}}))
             .expect("cm");
@@ -568,6 +583,7 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
         "PersistentVolumeClaim/home-analysis".to_owned(),
         "ConfigMap/results".to_owned(),
         "NetworkPolicy/trellis-default-deny".to_owned(),
+        format!("PersistentVolume/{volume}"),
     ] {
         assert!(
             record.deleted.contains(&entry),
@@ -576,6 +592,11 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
         );
     }
     assert_eq!(condition(&project, "Ready").reason, "Closed");
+    let volumes: Api<PersistentVolume> = Api::all(harness.client.clone());
+    assert!(
+        volumes.get_opt(&volume).await.expect("get").is_none(),
+        "the volume is confirmed gone too"
+    );
     let events: Api<Event> = Api::namespaced(harness.client.clone(), "default");
     let reasons: Vec<_> = events
         .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))

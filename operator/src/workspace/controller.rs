@@ -1,0 +1,568 @@
+//! The Workspace controller: dereference (project, template, siblings) → validate → build →
+//! apply → status. Invalid workspaces are `Failed` with a reason and never run; valid ones get a
+//! home volume, a one-replica StatefulSet (zero when stopped) and a Service.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use thiserror::Error;
+use tracing::{info, instrument, warn};
+
+use super::builders::{self, LAST_ACTIVITY_ANNOTATION};
+use super::status::{idle_deadline, phase};
+use super::validate::validate;
+use crate::apply::apply_if_changed;
+use crate::conditions::{condition, settle};
+use crate::config::OperatorConfig;
+use crate::metrics::{ControllerLabels, Metrics, ReconcileLabels};
+use crate::project::builders::{
+    COMPONENT_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
+};
+use crate::resources::{
+    Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceStatus, WorkspaceTemplate,
+};
+
+const CONTROLLER: &str = "workspace";
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+pub struct Context {
+    client: Client,
+    config: OperatorConfig,
+    projects: Store<Project>,
+    templates: Store<WorkspaceTemplate>,
+    workspaces: Store<Workspace>,
+    statefulsets: Store<StatefulSet>,
+    services: Store<Service>,
+    claims: Store<PersistentVolumeClaim>,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    /// Last status written per workspace with the resourceVersion it was computed from (see the
+    /// project controller: a lagging cache must not cause the same write twice).
+    written: Mutex<HashMap<String, (Option<String>, WorkspaceStatus)>>,
+}
+
+impl Context {
+    fn wrote(&self) {
+        self.metrics
+            .writes
+            .get_or_create(&ControllerLabels {
+                controller: CONTROLLER,
+            })
+            .inc();
+    }
+}
+
+/// A reflector on `api` (managed fields dropped) and the stream of its changes, deletions included.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + use<K>,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, config.any_semantic())
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects()
+        .default_backoff();
+    (store, stream)
+}
+
+/// The cached object, or the live one while the cache is still filling (so a restart does not
+/// mistake an unfilled cache for drift).
+async fn current<K>(
+    store: &Store<K>,
+    api: &Api<K>,
+    name: &str,
+    namespace: &str,
+) -> Result<Option<Arc<K>>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    if let Some(cached) = store.get(&ObjectRef::new(name).within(namespace)) {
+        return Ok(Some(cached));
+    }
+    if store.wait_until_ready().now_or_never().is_some() {
+        return Ok(None);
+    }
+    Ok(api.get_opt(name).await?.map(Arc::new))
+}
+
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let owned = watcher::Config::default().labels(&format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={WORKSPACE_COMPONENT}"
+    ));
+    let mut project_watch = watcher::Config::default();
+    if let Some(selector) = &config.project_selector {
+        project_watch = project_watch.labels(selector);
+    }
+    let (projects, project_events) = reflect(Api::<Project>::all(client.clone()), project_watch);
+    let (templates, template_events) = reflect(
+        Api::<WorkspaceTemplate>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let (statefulsets, statefulset_events) =
+        reflect(Api::<StatefulSet>::all(client.clone()), owned.clone());
+    let (services, service_events) = reflect(Api::<Service>::all(client.clone()), owned.clone());
+    let (claims, claim_events) = reflect(Api::<PersistentVolumeClaim>::all(client.clone()), owned);
+    let (workspaces, workspace_writer) = reflector::store();
+    let workspace_events = watcher(
+        Api::<Workspace>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .modify(|workspace| workspace.managed_fields_mut().clear())
+    .reflect(workspace_writer)
+    .applied_objects()
+    .default_backoff();
+
+    // Any workspace that comes or goes can free (or take) a place under maxWorkspaces.
+    let sibling_events = watcher(
+        Api::<Workspace>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .touched_objects()
+    .default_backoff();
+    let context = Arc::new(Context {
+        client,
+        config,
+        projects,
+        templates,
+        workspaces: workspaces.clone(),
+        statefulsets,
+        services,
+        claims,
+        recorder,
+        metrics,
+        written: Mutex::default(),
+    });
+    // A change to a Project or a template can make its workspaces valid or invalid.
+    let by_project = workspaces.clone();
+    let by_template = workspaces.clone();
+    let by_sibling = workspaces.clone();
+    Controller::for_stream(workspace_events, workspaces)
+        // The debounce lets the workspace cache catch up with an event seen first by another watch
+        // (a sibling's deletion), so the reconcile it triggers counts the right siblings.
+        .with_config(
+            controller::Config::default()
+                .concurrency(16)
+                .debounce(Duration::from_millis(250)),
+        )
+        .owns_stream(statefulset_events)
+        .owns_stream(service_events)
+        .owns_stream(claim_events)
+        .watches_stream(project_events, move |project: Project| {
+            let namespace = crate::project::builders::namespace_name(&project.name_any());
+            by_project
+                .state()
+                .into_iter()
+                .filter(|workspace| workspace.namespace().as_deref() == Some(namespace.as_str()))
+                .map(|workspace| ObjectRef::from_obj(&*workspace))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(template_events, move |template: WorkspaceTemplate| {
+            by_template
+                .state()
+                .into_iter()
+                .filter(|workspace| workspace.spec.template == template.name_any())
+                .map(|workspace| ObjectRef::from_obj(&*workspace))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(sibling_events, move |changed: Workspace| {
+            by_sibling
+                .state()
+                .into_iter()
+                .filter(|workspace| {
+                    workspace.namespace() == changed.namespace()
+                        && workspace.name_any() != changed.name_any()
+                        && workspace.status.as_ref().and_then(|s| s.phase)
+                            == Some(WorkspacePhase::Failed)
+                })
+                .map(|workspace| ObjectRef::from_obj(&*workspace))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+fn error_policy(workspace: Arc<Workspace>, error: &Error, _: Arc<Context>) -> Action {
+    warn!(workspace = %workspace.name_any(), %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+#[instrument(skip_all, fields(namespace = %workspace.namespace().unwrap_or_default(), workspace = %workspace.name_any()))]
+async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_workspace(&workspace, &context).await;
+    let outcome = if result.is_ok() { "success" } else { "error" };
+    context
+        .metrics
+        .reconciles
+        .get_or_create(&ReconcileLabels {
+            controller: CONTROLLER,
+            outcome,
+        })
+        .inc();
+    context
+        .metrics
+        .reconcile_duration
+        .get_or_create(&ControllerLabels {
+            controller: CONTROLLER,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Whose workspace this is: its Project (namespace `trellis-<project>`), or that it belongs to
+/// no project, or that its project is managed by another operator (outside `--project-selector`).
+enum Owner {
+    Project(Arc<Project>),
+    NoProject,
+    OtherOperator,
+}
+
+async fn owner_of(workspace: &Workspace, context: &Context) -> Result<Owner, Error> {
+    let Some(name) = workspace
+        .namespace()
+        .and_then(|ns| ns.strip_prefix("trellis-").map(str::to_owned))
+    else {
+        return Ok(Owner::NoProject);
+    };
+    if let Some(project) = context.projects.get(&ObjectRef::new(&name)) {
+        return Ok(Owner::Project(project));
+    }
+    // Not cached: the cache may still be filling, or the project is outside our selector.
+    let live = Api::<Project>::all(context.client.clone())
+        .get_opt(&name)
+        .await?;
+    let cache_filled = context.projects.wait_until_ready().now_or_never().is_some();
+    Ok(match live {
+        None => Owner::NoProject,
+        Some(_) if cache_filled && context.config.project_selector.is_some() => {
+            Owner::OtherOperator
+        }
+        Some(project) => Owner::Project(Arc::new(project)),
+    })
+}
+
+async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result<Action, Error> {
+    if workspace.metadata.deletion_timestamp.is_some() {
+        // Owner references take the StatefulSet, Service and home volume with it.
+        return Ok(Action::await_change());
+    }
+    let namespace = workspace.namespace().unwrap_or_default();
+    let name = workspace.name_any();
+    let generation = workspace.metadata.generation;
+    let project = match owner_of(workspace, context).await? {
+        Owner::Project(project) => Some(project),
+        Owner::NoProject => None,
+        Owner::OtherOperator => return Ok(Action::await_change()),
+    };
+    let template = context
+        .templates
+        .get(&ObjectRef::new(&workspace.spec.template));
+    let siblings = context.workspaces.state();
+    let siblings: Vec<&Workspace> = siblings
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|other| other.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|other| {
+            other.status.as_ref().and_then(|s| s.phase) != Some(WorkspacePhase::Failed)
+                || other.name_any() == name
+        })
+        .collect();
+    let statefulsets: Api<StatefulSet> = Api::namespaced(context.client.clone(), &namespace);
+    let now = Utc::now();
+    let previous = workspace.status.clone().unwrap_or_default();
+    let last_activity = workspace
+        .annotations()
+        .get(LAST_ACTIVITY_ANNOTATION)
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|at| at.with_timezone(&Utc))
+        .or(previous.last_activity);
+
+    let valid = match validate(
+        workspace,
+        project.as_deref(),
+        template.as_deref(),
+        &siblings,
+    ) {
+        Ok(valid) => valid,
+        Err(refusal) => {
+            // Whatever ran before (e.g. the owner has since left the project) stops now.
+            if let Some(existing) =
+                current(&context.statefulsets, &statefulsets, &name, &namespace).await?
+                && existing.spec.as_ref().and_then(|spec| spec.replicas) != Some(0)
+            {
+                let stop = json!({"spec": {"replicas": 0}});
+                statefulsets
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&stop))
+                    .await?;
+                context.wrote();
+            }
+            let conditions = vec![
+                condition("Ready", false, refusal.reason, &refusal.message, generation),
+                condition("Valid", false, refusal.reason, &refusal.message, generation),
+            ];
+            let status = WorkspaceStatus {
+                phase: Some(WorkspacePhase::Failed),
+                url: None,
+                conditions,
+                observed_generation: generation,
+                started_at: None,
+                last_activity,
+            };
+            write_status(workspace, context, status).await?;
+            // Room under maxWorkspaces is also re-checked now and then, should a sibling's
+            // deletion have been missed.
+            return Ok(if refusal.reason == "TooManyWorkspaces" {
+                Action::requeue(Duration::from_secs(15))
+            } else {
+                Action::await_change()
+            });
+        }
+    };
+    let (project, template, resolved) = (valid.project, valid.template, valid.resolved);
+    let project_name = project.name_any();
+    let project_active =
+        project.status.as_ref().and_then(|s| s.phase) == Some(ProjectPhase::Active);
+
+    // Idle shutdown: the gateway records activity; past the deadline the workspace is stopped.
+    let mut running = workspace.spec.running;
+    let deadline = idle_deadline(
+        workspace.spec.idle_timeout.as_deref(),
+        last_activity,
+        previous.started_at,
+    );
+    if running && deadline.is_some_and(|deadline| deadline <= now) {
+        let workspaces: Api<Workspace> = Api::namespaced(context.client.clone(), &namespace);
+        let stop = json!({"spec": {"running": false}});
+        workspaces
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&stop))
+            .await?;
+        context.wrote();
+        running = false;
+        let timeout = workspace.spec.idle_timeout.clone().unwrap_or_default();
+        publish(
+            context,
+            workspace,
+            EventType::Normal,
+            "IdleShutdown",
+            format!("no activity for {timeout}: stopped"),
+        )
+        .await;
+    }
+    let wants_running = running && project_active;
+    let objects = builders::build(
+        workspace,
+        &project_name,
+        template,
+        &resolved,
+        i32::from(wants_running),
+        &context.config,
+    );
+
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(context.client.clone(), &namespace);
+    let home_name = objects.home.name_any();
+    let cached = current(&context.claims, &claims, &home_name, &namespace).await?;
+    // A claim's size can only grow and the rest of its spec is fixed once made: apply it whole
+    // only when creating it, and afterwards keep just its labels and owner current.
+    let home = match &cached {
+        None => objects.home.clone(),
+        Some(_) => PersistentVolumeClaim {
+            spec: None,
+            ..objects.home.clone()
+        },
+    };
+    let mut writes = u32::from(apply_if_changed(&claims, cached.as_deref(), &home).await?);
+    let cached = current(&context.services, &services, &name, &namespace).await?;
+    writes += u32::from(apply_if_changed(&services, cached.as_deref(), &objects.service).await?);
+    let cached = current(&context.statefulsets, &statefulsets, &name, &namespace).await?;
+    writes +=
+        u32::from(apply_if_changed(&statefulsets, cached.as_deref(), &objects.statefulset).await?);
+    for _ in 0..writes {
+        context.wrote();
+    }
+
+    let phase = phase(wants_running, cached.as_deref());
+    let started_at = match phase {
+        WorkspacePhase::Running => previous.started_at.or(Some(now)),
+        WorkspacePhase::Starting | WorkspacePhase::Pending => previous.started_at,
+        _ => None,
+    };
+    let (ready_reason, ready_message) = match phase {
+        WorkspacePhase::Running => ("Running", "the workspace is running".to_owned()),
+        WorkspacePhase::Starting | WorkspacePhase::Pending => {
+            ("Starting", "waiting for the workspace pod".to_owned())
+        }
+        _ if running && !project_active => (
+            "ProjectNotActive",
+            format!("project {project_name} is not active: workspaces cannot start"),
+        ),
+        WorkspacePhase::Stopping => ("Stopping", "the workspace is stopping".to_owned()),
+        _ => (
+            "Stopped",
+            "the workspace is stopped; its home volume is kept".to_owned(),
+        ),
+    };
+    let conditions = vec![
+        condition(
+            "Ready",
+            phase == WorkspacePhase::Running,
+            ready_reason,
+            ready_message,
+            generation,
+        ),
+        condition(
+            "Valid",
+            true,
+            "Valid",
+            "owner, template and resources are allowed",
+            generation,
+        ),
+    ];
+    let status = WorkspaceStatus {
+        phase: Some(phase),
+        url: Some(builders::url(&project_name, &name)),
+        conditions,
+        observed_generation: generation,
+        started_at,
+        last_activity,
+    };
+    let previous_phase = previous.phase;
+    write_status(workspace, context, status).await?;
+    if previous_phase != Some(phase) {
+        info!(to = ?phase, "workspace phase changed");
+    }
+    let next_idle_check = idle_deadline(
+        workspace.spec.idle_timeout.as_deref(),
+        last_activity,
+        started_at,
+    )
+    .filter(|_| wants_running)
+    .and_then(|deadline| (deadline - now).to_std().ok());
+    Ok(match next_idle_check {
+        Some(wait) => Action::requeue(wait + Duration::from_secs(1)),
+        None => Action::await_change(),
+    })
+}
+
+async fn write_status(
+    workspace: &Workspace,
+    context: &Context,
+    mut next: WorkspaceStatus,
+) -> Result<(), Error> {
+    let previous = workspace.status.clone().unwrap_or_default();
+    next.conditions = settle(&previous.conditions, next.conditions, Utc::now());
+    if next == previous {
+        return Ok(());
+    }
+    let key = format!(
+        "{}/{}",
+        workspace.namespace().unwrap_or_default(),
+        workspace.name_any()
+    );
+    let already = context
+        .written
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .is_some_and(|(version, status)| {
+            *version == workspace.resource_version() && *status == next
+        });
+    if already {
+        return Ok(());
+    }
+    let api: Api<Workspace> = Api::namespaced(
+        context.client.clone(),
+        &workspace.namespace().unwrap_or_default(),
+    );
+    let patch = json!({"apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace", "status": next});
+    api.patch_status(
+        &workspace.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    context.wrote();
+    if previous.phase != next.phase && next.phase.is_some() {
+        let to = next.phase.map(|p| format!("{p:?}")).unwrap_or_default();
+        let message = next
+            .conditions
+            .first()
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        let kind = if next.phase == Some(WorkspacePhase::Failed) {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(context, workspace, kind, &to, message).await;
+    }
+    context
+        .written
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, (workspace.resource_version(), next));
+    Ok(())
+}
+
+async fn publish(
+    context: &Context,
+    workspace: &Workspace,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = context
+        .recorder
+        .publish(&event, &workspace.object_ref(&()))
+        .await
+    {
+        warn!(%error, reason, "could not publish an event");
+    }
+}
