@@ -211,8 +211,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             metrics.clone(),
             stop(shutdown_rx.clone()),
         );
+        let images = trellis_operator::workspace::images::publish(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+        );
         let controllers = async move {
-            tokio::join!(projects, workspaces);
+            tokio::select! {
+                _ = async { tokio::join!(projects, workspaces) } => {}
+                () = images => {}
+            }
         };
         tokio::select! {
             () = controllers => {}

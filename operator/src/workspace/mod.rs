@@ -3,5 +3,6 @@
 
 pub mod builders;
 pub mod controller;
+pub mod images;
 pub mod status;
 pub mod validate;

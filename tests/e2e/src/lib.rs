@@ -169,3 +169,55 @@ pub fn refusal<T: Debug>(result: Result<T, kube::Error>) -> (u16, String) {
         other => panic!("expected the apiserver to refuse, got {other:?}"),
     }
 }
+
+/// Creates a namespace unless it exists (shared, fixed-name namespaces such as trellis-system).
+pub async fn ensure_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match namespaces.create(&PostParams::default(), &namespace).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("creating namespace {name}: {error}"),
+    }
+}
+
+/// Installs the admission policies from `policies/admission/` exactly as committed.
+pub async fn install_admission_policies(client: &Client) {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    use serde::Deserialize;
+
+    ensure_namespace(client, "trellis-system").await;
+    let directory =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/admission");
+    let mut files: Vec<_> = std::fs::read_dir(&directory)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("reading a policy file");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let object = DynamicObject::deserialize(document).expect("a Kubernetes object");
+            let types = object.types.clone().expect("apiVersion and kind");
+            let (group, version) = types
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &types.api_version));
+            let resource =
+                ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &types.kind));
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let name = object.metadata.name.clone().expect("a name");
+            api.patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .unwrap_or_else(|error| panic!("applying {} {name}: {error}", types.kind));
+        }
+    }
+}

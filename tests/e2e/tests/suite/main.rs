@@ -2,6 +2,7 @@
 //! One test binary, so the Kubernetes client code is linked once.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod control_plane;
 mod project_controller;
 mod resources;

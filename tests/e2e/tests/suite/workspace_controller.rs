@@ -9,7 +9,9 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{client, create_namespace, install_crds, unique_name, wait_deleted, wait_for};
+use trellis_e2e::{
+    client, create_namespace, ensure_namespace, install_crds, unique_name, wait_deleted, wait_for,
+};
 use trellis_operator::project::builders::namespace_name;
 use trellis_operator::resources::{
     Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceTemplate,
@@ -32,6 +34,8 @@ impl Harness {
         install_crds(&client).await;
         let lease_namespace = unique_name("e2e-lease");
         create_namespace(&client, &lease_namespace, &[]).await;
+        // Where the operator publishes the images workspaces may run.
+        ensure_namespace(&client, "trellis-system").await;
         let settings = OperatorSettings::new(&lease_namespace);
         let operator = Operator::start(&settings);
 
