@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod cache;
 pub mod conditions;
 pub mod config;
 pub mod crd;

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the operator, in the OpenMetrics text format.
 
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -84,6 +85,27 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Runs one reconciliation, counting it by outcome and timing it.
+    pub async fn observe<T, E>(
+        &self,
+        controller: &'static str,
+        reconcile: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let result = reconcile.await;
+        let outcome = if result.is_ok() { "success" } else { "error" };
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                controller,
+                outcome,
+            })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&ControllerLabels { controller })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
     /// Counts Projects by phase from this cache at each scrape (`None` when not leading).
     pub fn count_projects_in(&self, cache: Option<Store<Project>>) {
         *self

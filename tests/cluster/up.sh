@@ -93,7 +93,9 @@ done
 launch() { # launch COMPONENT ARGS...
   local component=$1; shift
   # fd 8 holds the start-up lock; the daemons must not inherit it.
-  nohup "$bin/$component" "$@" >"$logs/$component.log" 2>&1 8>&- &
+  # Its own session: a Ctrl-C in the terminal that started it (e.g. ending `make dev`) must not
+  # stop the control plane.
+  setsid nohup "$bin/$component" "$@" >"$logs/$component.log" 2>&1 8>&- &
   echo $! >"$pids/$component.pid"
 }
 wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
@@ -146,6 +148,7 @@ launch kube-controller-manager \
   --authorization-kubeconfig "$state/kube-controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$controller_manager_port" \
   --leader-elect=false --use-service-account-credentials \
+  --kube-api-qps 200 --kube-api-burst 400 --concurrent-statefulset-syncs 20 \
   --service-account-private-key-file "$pki/service-account.key" --root-ca-file "$pki/ca.crt" \
   --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
   --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'

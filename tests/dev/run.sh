@@ -14,6 +14,9 @@ mkdir -p "$dev/logs"
 kubectl apply --server-side --field-manager trellis-dev -f "$repo/charts/trellis/crds/" >/dev/null
 kubectl wait --for condition=Established --timeout 60s -f "$repo/charts/trellis/crds/" >/dev/null
 kubectl create namespace trellis-system --dry-run=client -o yaml | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
+kubectl apply --server-side --field-manager trellis-dev -f "$repo/policies/admission/" >/dev/null
+"$repo/target/cluster/bin/helm" template trellis "$repo/charts/trellis" --show-only templates/workspace-templates.yaml \
+  | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
 
 # One operator at a time: stop the one a previous `make dev` left behind.
 if [ -f "$dev/operator.pid" ] && kill -0 "$(cat "$dev/operator.pid")" 2>/dev/null; then
@@ -28,15 +31,19 @@ trap stop EXIT INT TERM
 
 start=$(date -u +%F)
 end=$(date -u -d "$start + 1 year" +%F)
-sed -e "s/@START@/$start/" -e "s/@END@/$end/" -e "s/@APPROVED@/${start}T09:00:00Z/" "$repo/tests/dev/demo.yaml" \
+sed -e "s/@START@/$start/" -e "s/@END@/$end/" -e "s/@APPROVED@/${start}T09:00:00Z/" "$repo/tests/dev/demo-project.yaml" \
   | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
+# The workspace lives in the project's namespace, which exists once the project is Active.
 kubectl wait project/demo --for=jsonpath='{.status.phase}'=Active --timeout 60s >/dev/null
+kubectl apply --server-side --field-manager trellis-dev -f "$repo/tests/dev/demo-workspace.yaml" >/dev/null
+kubectl -n trellis-demo wait workspace/alice-notebook --for=jsonpath='{.status.phase}'=Running --timeout 60s >/dev/null
 
 cat <<INFO
 
 Trellis is running locally.
   Kubernetes:  export KUBECONFIG=$kubeconfig   (kubectl is in target/cluster/bin)
   Projects:    kubectl get projects            (demo is Active: kubectl get proj demo -o yaml)
+  Workspaces:  kubectl -n trellis-demo get ws  (alice-notebook is Running)
   Operator:    http://127.0.0.1:9090/metrics   logs in target/dev/logs/operator.log
 Press Ctrl-C to stop Trellis; 'make cluster-down' stops the control plane too.
 INFO

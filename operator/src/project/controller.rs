@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
@@ -18,12 +18,12 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::{self};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -35,9 +35,10 @@ use super::builders::{
 };
 use super::lifecycle::{Lifecycle, lifecycle, next_boundary};
 use crate::apply::apply_if_changed;
+use crate::cache::{cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
-use crate::metrics::{ControllerLabels, Metrics, ReconcileLabels};
+use crate::metrics::{ControllerLabels, Metrics};
 use crate::resources::{Project, ProjectPhase, ProjectStatus, TeardownRecord, Workspace};
 
 /// Holds a Project until its teardown is complete.
@@ -60,25 +61,6 @@ pub struct Stores {
     pub limits: Store<LimitRange>,
     pub policies: Store<NetworkPolicy>,
     pub accounts: Store<ServiceAccount>,
-}
-
-/// The cached copy of an object, or, while the cache is still filling after a start, the live
-/// one: deciding drift from a half-filled cache would re-apply everything after each restart.
-async fn current<K>(
-    store: &Store<K>,
-    api: &Api<K>,
-    reference: &ObjectRef<K>,
-) -> Result<Option<Arc<K>>, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    if let Some(cached) = store.get(reference) {
-        return Ok(Some(cached));
-    }
-    if store.wait_until_ready().now_or_never().is_some() {
-        return Ok(None);
-    }
-    Ok(api.get_opt(&reference.name).await?.map(Arc::new))
 }
 
 pub struct Context {
@@ -104,37 +86,6 @@ impl Context {
     }
 }
 
-/// Watches only what the operator manages and keeps it in a store, without managedFields (which
-/// the operator never reads and which would dominate its memory).
-fn owned<K>(
-    client: &Client,
-    selector: &str,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + use<K>,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = watcher(
-        Api::<K>::all(client.clone()),
-        watcher::Config::default().labels(selector).any_semantic(),
-    )
-    .modify(|object| object.managed_fields_mut().clear())
-    .reflect(writer)
-    // Deletions count too: a deleted guardrail must be put back, a deleted namespace ends a teardown.
-    .touched_objects()
-    .default_backoff();
-    (store, stream)
-}
-
 /// Runs the Project controller until `shutdown` completes.
 pub async fn run(
     client: Client,
@@ -144,11 +95,26 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
-    let (namespaces, namespace_events) = owned::<Namespace>(&client, &managed);
-    let (quotas, quota_events) = owned::<ResourceQuota>(&client, &managed);
-    let (limits, limit_events) = owned::<LimitRange>(&client, &managed);
-    let (policies, policy_events) = owned::<NetworkPolicy>(&client, &managed);
-    let (accounts, account_events) = owned::<ServiceAccount>(&client, &managed);
+    let (namespaces, namespace_events) = reflect(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+    );
+    let (quotas, quota_events) = reflect(
+        Api::<ResourceQuota>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+    );
+    let (limits, limit_events) = reflect(
+        Api::<LimitRange>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+    );
+    let (policies, policy_events) = reflect(
+        Api::<NetworkPolicy>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+    );
+    let (accounts, account_events) = reflect(
+        Api::<ServiceAccount>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+    );
     let stores = Stores {
         namespaces,
         quotas,
@@ -157,16 +123,11 @@ pub async fn run(
         accounts,
     };
 
-    let mut project_watch = watcher::Config::default().any_semantic();
+    let mut project_watch = watcher::Config::default();
     if let Some(selector) = &config.project_selector {
         project_watch = project_watch.labels(selector);
     }
-    let (projects, project_writer) = reflector::store();
-    let project_events = watcher(Api::<Project>::all(client.clone()), project_watch)
-        .modify(|project| project.managed_fields_mut().clear())
-        .reflect(project_writer)
-        .applied_objects()
-        .default_backoff();
+    let (projects, project_events) = reflect(Api::<Project>::all(client.clone()), project_watch);
     let context = Arc::new(Context {
         client,
         config,
@@ -198,25 +159,10 @@ fn error_policy(project: Arc<Project>, error: &Error, _: Arc<Context>) -> Action
 
 #[instrument(skip_all, fields(project = %project.name_any()))]
 async fn reconcile(project: Arc<Project>, context: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let result = reconcile_project(&project, &context).await;
-    let outcome = if result.is_ok() { "success" } else { "error" };
     context
         .metrics
-        .reconciles
-        .get_or_create(&ReconcileLabels {
-            controller: CONTROLLER,
-            outcome,
-        })
-        .inc();
-    context
-        .metrics
-        .reconcile_duration
-        .get_or_create(&ControllerLabels {
-            controller: CONTROLLER,
-        })
-        .observe(started.elapsed().as_secs_f64());
-    result
+        .observe(CONTROLLER, reconcile_project(&project, &context))
+        .await
 }
 
 async fn reconcile_project(project: &Project, context: &Context) -> Result<Action, Error> {
@@ -240,24 +186,7 @@ async fn reconcile_project(project: &Project, context: &Context) -> Result<Actio
                 }
             };
             let generation = project.metadata.generation;
-            let conditions = vec![
-                condition("Ready", false, reason.reason(), &message, generation),
-                condition(
-                    "NamespaceReady",
-                    false,
-                    "NotProvisioned",
-                    &message,
-                    generation,
-                ),
-                condition(
-                    "IsolationReady",
-                    false,
-                    "NotProvisioned",
-                    &message,
-                    generation,
-                ),
-                condition("QuotaReady", false, "NotProvisioned", &message, generation),
-            ];
+            let conditions = unprovisioned(reason.reason(), "NotProvisioned", &message, generation);
             write_status(
                 project,
                 context,
@@ -317,24 +246,12 @@ async fn provision(
                 "namespace {namespace_name} already exists and does not belong to this project; \
                  rename the project or remove the namespace"
             );
-            let conditions = vec![
-                condition("Ready", false, "NamespaceConflict", &message, generation),
-                condition(
-                    "NamespaceReady",
-                    false,
-                    "NamespaceConflict",
-                    &message,
-                    generation,
-                ),
-                condition(
-                    "IsolationReady",
-                    false,
-                    "NotProvisioned",
-                    &message,
-                    generation,
-                ),
-                condition("QuotaReady", false, "NotProvisioned", &message, generation),
-            ];
+            let conditions = unprovisioned(
+                "NamespaceConflict",
+                "NamespaceConflict",
+                &message,
+                generation,
+            );
             write_status(
                 project,
                 context,
@@ -348,24 +265,12 @@ async fn provision(
         }
         if existing.metadata.deletion_timestamp.is_some() {
             let message = format!("namespace {namespace_name} is still being deleted");
-            let conditions = vec![
-                condition("Ready", false, "NamespaceTerminating", &message, generation),
-                condition(
-                    "NamespaceReady",
-                    false,
-                    "NamespaceTerminating",
-                    &message,
-                    generation,
-                ),
-                condition(
-                    "IsolationReady",
-                    false,
-                    "NotProvisioned",
-                    &message,
-                    generation,
-                ),
-                condition("QuotaReady", false, "NotProvisioned", &message, generation),
-            ];
+            let conditions = unprovisioned(
+                "NamespaceTerminating",
+                "NamespaceTerminating",
+                &message,
+                generation,
+            );
             write_status(
                 project,
                 context,
@@ -481,6 +386,34 @@ async fn provision(
     Ok(Action::await_change())
 }
 
+/// The conditions of a project with nothing provisioned: `Ready` and `NamespaceReady` give the
+/// reasons, the guardrails are simply not there.
+fn unprovisioned(
+    ready_reason: &str,
+    namespace_reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Vec<Condition> {
+    vec![
+        condition("Ready", false, ready_reason, message, generation),
+        condition(
+            "NamespaceReady",
+            false,
+            namespace_reason,
+            message,
+            generation,
+        ),
+        condition(
+            "IsolationReady",
+            false,
+            "NotProvisioned",
+            message,
+            generation,
+        ),
+        condition("QuotaReady", false, "NotProvisioned", message, generation),
+    ]
+}
+
 /// Applies each guardrail that drifted, then removes managed objects no longer wanted.
 async fn apply_guardrails(
     project: &Project,
@@ -496,11 +429,12 @@ async fn apply_guardrails(
     let mut writes = 0;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let cached = current(&stores.namespaces, &namespaces, &ObjectRef::new(&namespace)).await?;
+    let cached =
+        cached_or_live(&stores.namespaces, &namespaces, &ObjectRef::new(&namespace)).await?;
     writes += u32::from(apply_if_changed(&namespaces, cached.as_deref(), &wanted.namespace).await?);
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
     let account = &wanted.service_account;
-    let cached = current(
+    let cached = cached_or_live(
         &stores.accounts,
         &accounts,
         &in_namespace(&account.name_any(), &namespace),
@@ -508,7 +442,7 @@ async fn apply_guardrails(
     .await?;
     writes += u32::from(apply_if_changed(&accounts, cached.as_deref(), account).await?);
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
-    let cached = current(
+    let cached = cached_or_live(
         &stores.quotas,
         &quotas,
         &in_namespace(&wanted.quota.name_any(), &namespace),
@@ -516,7 +450,7 @@ async fn apply_guardrails(
     .await?;
     writes += u32::from(apply_if_changed(&quotas, cached.as_deref(), &wanted.quota).await?);
     let limits: Api<LimitRange> = Api::namespaced(client.clone(), &namespace);
-    let cached = current(
+    let cached = cached_or_live(
         &stores.limits,
         &limits,
         &in_namespace(&wanted.limits.name_any(), &namespace),
@@ -525,7 +459,7 @@ async fn apply_guardrails(
     writes += u32::from(apply_if_changed(&limits, cached.as_deref(), &wanted.limits).await?);
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
     for policy in &wanted.network_policies {
-        let cached = current(
+        let cached = cached_or_live(
             &stores.policies,
             &policies,
             &in_namespace(&policy.name_any(), &namespace),
@@ -803,7 +737,7 @@ async fn write_status(
     context: &Context,
     phase: ProjectPhase,
     namespace: Option<String>,
-    conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    conditions: Vec<Condition>,
     teardown: Option<TeardownRecord>,
 ) -> Result<(), Error> {
     let previous = project.status.clone().unwrap_or_default();

@@ -164,11 +164,13 @@ pub fn hardened(read_only_root: bool) -> SecurityContext {
     }
 }
 
+/// `readOnly: false` is left out, as the apiserver stores it, so that the stored object
+/// compares equal and nothing is re-applied.
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),
-        read_only: Some(read_only),
+        read_only: read_only.then_some(true),
         ..VolumeMount::default()
     }
 }
@@ -193,6 +195,9 @@ fn pod_spec(
         env("TRELLIS_API_URL", config.api_url.clone()),
         env("TRELLIS_PROJECT", project),
         env("TRELLIS_WORKSPACE", name.clone()),
+        // The path the gateway serves the workspace under; templates pass it to the program
+        // (e.g. `--ServerApp.base_url=$(TRELLIS_BASE_PATH)`).
+        env("TRELLIS_BASE_PATH", url(project, &name)),
         env("TRELLIS_TOKEN_FILE", format!("{TOKEN_DIR}/token")),
     ];
     let mut compute = BTreeMap::from([
@@ -217,7 +222,7 @@ fn pod_spec(
             name: "home".into(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                 claim_name: home_claim_name(&name),
-                read_only: Some(false),
+                read_only: None,
             }),
             ..Volume::default()
         },
@@ -319,5 +324,215 @@ fn pod_spec(
         }],
         volumes: Some(volumes),
         ..PodSpec::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn template(read_only_root: bool) -> WorkspaceTemplate {
+        serde_json::from_value(json!({
+            "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": "jupyter"},
+            "spec": {
+                "displayName": "JupyterLab", "image": "quay.io/jupyter/scipy-notebook:2026-10-20", "port": 8888,
+                "args": ["start-notebook.py", "--ServerApp.base_url=/w/hip/analysis/"],
+                "env": [{"name": "JUPYTER_ENABLE_LAB", "value": "yes"}],
+                "resources": {"default": {"cpu": "1", "memory": "4Gi"}, "max": {"cpu": "4", "memory": "16Gi"}},
+                "defaultStorage": "10Gi", "readOnlyRootFilesystem": read_only_root,
+            },
+        }))
+        .unwrap()
+    }
+
+    fn objects(replicas: i32, read_only_root: bool, gpus: u32) -> Value {
+        let workspace: Workspace = serde_json::from_value(json!({
+            "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
+            "metadata": {"name": "analysis", "namespace": "trellis-hip", "uid": "6a1d0000-0000-4000-8000-000000000002"},
+            "spec": {"owner": "alice", "template": "jupyter"},
+        }))
+        .unwrap();
+        let resolved = Resolved {
+            cpu: Quantity("2".into()),
+            memory: Quantity("8Gi".into()),
+            storage: Quantity("20Gi".into()),
+            gpus,
+        };
+        let built = build(
+            &workspace,
+            "hip",
+            &template(read_only_root),
+            &resolved,
+            replicas,
+            &OperatorConfig::default(),
+        );
+        json!({
+            "home": serde_json::to_value(&built.home).unwrap(),
+            "statefulset": serde_json::to_value(&built.statefulset).unwrap(),
+            "service": serde_json::to_value(&built.service).unwrap(),
+        })
+    }
+
+    #[test]
+    fn every_object_is_labelled_for_the_network_policies_and_owned_by_the_workspace() {
+        let built = objects(1, false, 0);
+        let labels = json!({
+            "app.kubernetes.io/managed-by": "trellis-operator", "trellis.dev/component": "workspace",
+            "trellis.dev/project": "hip", "trellis.dev/workspace": "analysis",
+        });
+        for object in ["home", "statefulset", "service"] {
+            assert_eq!(built[object]["metadata"]["labels"], labels, "{object}");
+            assert_eq!(
+                built[object]["metadata"]["ownerReferences"][0]["kind"], "Workspace",
+                "{object}"
+            );
+            assert_eq!(
+                built[object]["metadata"]["ownerReferences"][0]["controller"], true,
+                "{object}"
+            );
+        }
+        let pod_labels = &built["statefulset"]["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(
+            pod_labels["trellis.dev/component"], "workspace",
+            "the NetworkPolicies select on it"
+        );
+        assert_eq!(built["home"]["metadata"]["name"], "home-analysis");
+        assert_eq!(
+            built["home"]["spec"]["resources"]["requests"]["storage"],
+            "20Gi"
+        );
+        assert_eq!(
+            built["service"]["spec"],
+            json!({"type": "ClusterIP", "selector": {"trellis.dev/workspace": "analysis"},
+                   "ports": [{"name": "http", "port": 8888, "targetPort": 8888, "protocol": "TCP"}]})
+        );
+    }
+
+    #[test]
+    fn running_is_one_replica_and_stopped_is_zero() {
+        assert_eq!(objects(1, false, 0)["statefulset"]["spec"]["replicas"], 1);
+        assert_eq!(objects(0, false, 0)["statefulset"]["spec"]["replicas"], 0);
+    }
+
+    #[test]
+    fn the_pod_is_hardened_and_mounts_a_short_lived_trellis_token() {
+        let built = objects(1, false, 0);
+        let pod = &built["statefulset"]["spec"]["template"]["spec"];
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert_eq!(pod["enableServiceLinks"], false);
+        assert_eq!(pod["serviceAccountName"], "workspace");
+        assert_eq!(
+            pod["securityContext"],
+            json!({"runAsNonRoot": true, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
+                   "seccompProfile": {"type": "RuntimeDefault"}})
+        );
+        let hardened = |read_only: bool| {
+            json!({"allowPrivilegeEscalation": false, "privileged": false, "capabilities": {"drop": ["ALL"]},
+                   "runAsNonRoot": true, "readOnlyRootFilesystem": read_only, "seccompProfile": {"type": "RuntimeDefault"}})
+        };
+        assert_eq!(pod["containers"][0]["securityContext"], hardened(false));
+        assert_eq!(pod["initContainers"][0]["securityContext"], hardened(true));
+        assert_eq!(
+            pod["volumes"][2],
+            json!({"name": "trellis-token", "projected": {"defaultMode": 0o440, "sources": [
+                {"serviceAccountToken": {"audience": "trellis", "expirationSeconds": 3600, "path": "token"}}]}})
+        );
+    }
+
+    #[test]
+    fn inputs_are_synced_first_and_mounted_read_only_outputs_live_on_the_home_volume() {
+        let built = objects(1, false, 0);
+        let pod = &built["statefulset"]["spec"]["template"]["spec"];
+        let init = &pod["initContainers"][0];
+        assert_eq!(init["image"], "trellis/cli:0.1.0");
+        assert_eq!(
+            init["command"],
+            json!(["trellis", "inputs", "sync", "--to", "/data/inputs"])
+        );
+        assert_eq!(
+            init["volumeMounts"],
+            json!([{"name": "inputs", "mountPath": "/data/inputs"},
+                   {"name": "trellis-token", "mountPath": "/var/run/secrets/trellis", "readOnly": true}])
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(
+            container["volumeMounts"],
+            json!([{"name": "home", "mountPath": "/home/workspace"},
+                   {"name": "inputs", "mountPath": "/data/inputs", "readOnly": true},
+                   {"name": "home", "mountPath": "/data/outputs", "subPath": "outputs"},
+                   {"name": "trellis-token", "mountPath": "/var/run/secrets/trellis", "readOnly": true}])
+        );
+        let env: Vec<(String, String)> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            env,
+            [
+                (
+                    "TRELLIS_API_URL",
+                    "http://trellis-api.trellis-system.svc:8443"
+                ),
+                ("TRELLIS_PROJECT", "hip"),
+                ("TRELLIS_WORKSPACE", "analysis"),
+                ("TRELLIS_BASE_PATH", "/w/hip/analysis/"),
+                ("TRELLIS_TOKEN_FILE", "/var/run/secrets/trellis/token"),
+                ("HOME", "/home/workspace"),
+                ("JUPYTER_ENABLE_LAB", "yes"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(
+            container["args"],
+            json!(["start-notebook.py", "--ServerApp.base_url=/w/hip/analysis/"])
+        );
+        assert!(
+            container.get("command").is_none(),
+            "the image's entrypoint is kept when the template has none"
+        );
+        assert_eq!(
+            container["resources"]["limits"],
+            json!({"cpu": "2", "memory": "8Gi"})
+        );
+        assert_eq!(
+            container["resources"]["requests"],
+            json!({"cpu": "2", "memory": "8Gi"})
+        );
+    }
+
+    #[test]
+    fn a_read_only_root_gets_a_writable_tmp_and_gpus_are_requested_when_asked() {
+        let built = objects(1, true, 1);
+        let pod = &built["statefulset"]["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+            true
+        );
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "tmp" && v.get("emptyDir").is_some())
+        );
+        assert_eq!(
+            pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"],
+            "1"
+        );
+        let none = objects(1, false, 0);
+        assert!(
+            none["statefulset"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+                .get("nvidia.com/gpu")
+                .is_none()
+        );
     }
 }

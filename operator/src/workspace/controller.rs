@@ -4,20 +4,19 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
 use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
@@ -26,9 +25,10 @@ use super::builders::{self, LAST_ACTIVITY_ANNOTATION};
 use super::status::{idle_deadline, phase};
 use super::validate::validate;
 use crate::apply::apply_if_changed;
+use crate::cache::{cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
-use crate::metrics::{ControllerLabels, Metrics, ReconcileLabels};
+use crate::metrics::{ControllerLabels, Metrics};
 use crate::project::builders::{
     COMPONENT_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
 };
@@ -71,52 +71,6 @@ impl Context {
     }
 }
 
-/// A reflector on `api` (managed fields dropped) and the stream of its changes, deletions included.
-fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + use<K>,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, config.any_semantic())
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(writer)
-        .touched_objects()
-        .default_backoff();
-    (store, stream)
-}
-
-/// The cached object, or the live one while the cache is still filling (so a restart does not
-/// mistake an unfilled cache for drift).
-async fn current<K>(
-    store: &Store<K>,
-    api: &Api<K>,
-    name: &str,
-    namespace: &str,
-) -> Result<Option<Arc<K>>, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    if let Some(cached) = store.get(&ObjectRef::new(name).within(namespace)) {
-        return Ok(Some(cached));
-    }
-    if store.wait_until_ready().now_or_never().is_some() {
-        return Ok(None);
-    }
-    Ok(api.get_opt(name).await?.map(Arc::new))
-}
-
 pub async fn run(
     client: Client,
     config: OperatorConfig,
@@ -140,15 +94,10 @@ pub async fn run(
         reflect(Api::<StatefulSet>::all(client.clone()), owned.clone());
     let (services, service_events) = reflect(Api::<Service>::all(client.clone()), owned.clone());
     let (claims, claim_events) = reflect(Api::<PersistentVolumeClaim>::all(client.clone()), owned);
-    let (workspaces, workspace_writer) = reflector::store();
-    let workspace_events = watcher(
+    let (workspaces, workspace_events) = reflect(
         Api::<Workspace>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .modify(|workspace| workspace.managed_fields_mut().clear())
-    .reflect(workspace_writer)
-    .applied_objects()
-    .default_backoff();
+        watcher::Config::default(),
+    );
 
     // Any workspace that comes or goes can free (or take) a place under maxWorkspaces.
     let sibling_events = watcher(
@@ -228,25 +177,10 @@ fn error_policy(workspace: Arc<Workspace>, error: &Error, _: Arc<Context>) -> Ac
 
 #[instrument(skip_all, fields(namespace = %workspace.namespace().unwrap_or_default(), workspace = %workspace.name_any()))]
 async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let result = reconcile_workspace(&workspace, &context).await;
-    let outcome = if result.is_ok() { "success" } else { "error" };
     context
         .metrics
-        .reconciles
-        .get_or_create(&ReconcileLabels {
-            controller: CONTROLLER,
-            outcome,
-        })
-        .inc();
-    context
-        .metrics
-        .reconcile_duration
-        .get_or_create(&ControllerLabels {
-            controller: CONTROLLER,
-        })
-        .observe(started.elapsed().as_secs_f64());
-    result
+        .observe(CONTROLLER, reconcile_workspace(&workspace, &context))
+        .await
 }
 
 /// Whose workspace this is: its Project (namespace `trellis-<project>`), or that it belongs to
@@ -326,8 +260,12 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         Ok(valid) => valid,
         Err(refusal) => {
             // Whatever ran before (e.g. the owner has since left the project) stops now.
-            if let Some(existing) =
-                current(&context.statefulsets, &statefulsets, &name, &namespace).await?
+            if let Some(existing) = cached_or_live(
+                &context.statefulsets,
+                &statefulsets,
+                &ObjectRef::new(&name).within(&namespace),
+            )
+            .await?
                 && existing.spec.as_ref().and_then(|spec| spec.replicas) != Some(0)
             {
                 let stop = json!({"spec": {"replicas": 0}});
@@ -401,7 +339,12 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), &namespace);
     let services: Api<Service> = Api::namespaced(context.client.clone(), &namespace);
     let home_name = objects.home.name_any();
-    let cached = current(&context.claims, &claims, &home_name, &namespace).await?;
+    let cached = cached_or_live(
+        &context.claims,
+        &claims,
+        &ObjectRef::new(&home_name).within(&namespace),
+    )
+    .await?;
     // A claim's size can only grow and the rest of its spec is fixed once made: apply it whole
     // only when creating it, and afterwards keep just its labels and owner current.
     let home = match &cached {
@@ -412,9 +355,19 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         },
     };
     let mut writes = u32::from(apply_if_changed(&claims, cached.as_deref(), &home).await?);
-    let cached = current(&context.services, &services, &name, &namespace).await?;
+    let cached = cached_or_live(
+        &context.services,
+        &services,
+        &ObjectRef::new(&name).within(&namespace),
+    )
+    .await?;
     writes += u32::from(apply_if_changed(&services, cached.as_deref(), &objects.service).await?);
-    let cached = current(&context.statefulsets, &statefulsets, &name, &namespace).await?;
+    let cached = cached_or_live(
+        &context.statefulsets,
+        &statefulsets,
+        &ObjectRef::new(&name).within(&namespace),
+    )
+    .await?;
     writes +=
         u32::from(apply_if_changed(&statefulsets, cached.as_deref(), &objects.statefulset).await?);
     for _ in 0..writes {

@@ -1,20 +1,25 @@
 //! `make bench`: measures the operator against DESIGN.md's targets on the local control plane
 //! and prints a report. Nothing here asserts; the numbers are for people to read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use kube::ResourceExt;
+use kube::Resource;
 use kube::api::{Api, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{client, create_namespace, install_crds, unique_name};
-use trellis_operator::resources::{Project, ProjectPhase};
+use trellis_e2e::{client, create_namespace, ensure_namespace, install_crds, unique_name};
+use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::{
+    Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceTemplate,
+};
 
-fn project(name: &str, run: &str) -> Project {
+fn project(name: &str, run: &str, max_workspaces: u32) -> Project {
     serde_json::from_value(json!({
         "apiVersion": "trellis.dev/v1alpha1",
         "kind": "Project",
@@ -26,13 +31,27 @@ fn project(name: &str, run: &str) -> Project {
             "startDate": "2026-01-01",
             "endDate": "2099-12-31",
             "members": [{"subject": "alice", "role": "owner"}],
-            "resources": {"cpu": "8", "memory": "32Gi", "storage": "100Gi", "maxWorkspaces": 4},
+            "resources": {"cpu": "200", "memory": "400Gi", "storage": "2Ti", "maxWorkspaces": max_workspaces},
+            "templates": ["bench"],
         },
     }))
     .expect("a project")
 }
 
+fn workspace(name: &str, namespace: &str, run: &str) -> Workspace {
+    serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {"name": name, "namespace": namespace, "labels": {RUN_LABEL: run}},
+        "spec": {"owner": "alice", "template": "bench"},
+    }))
+    .expect("a workspace")
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
 }
@@ -41,28 +60,38 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0 / 1024.0
 }
 
-/// Waits until every named project is Active, returning when each became so (by the watch).
-async fn active_times(
-    projects: &Api<Project>,
+fn key<K: Resource>(object: &K) -> String {
+    format!(
+        "{}/{}",
+        object.meta().namespace.clone().unwrap_or_default(),
+        object.meta().name.clone().unwrap_or_default()
+    )
+}
+
+/// Watches objects labelled with `run` until every key in `keys` satisfies `done`, returning
+/// when each first did (as seen by the watch).
+async fn times_when<K>(
+    api: &Api<K>,
     run: &str,
-    names: &[String],
+    keys: &[String],
+    done: fn(&K) -> bool,
     timeout: Duration,
-) -> HashMap<String, Instant> {
-    let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+) -> HashMap<String, Instant>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let mut seen = HashMap::new();
     let config = watcher::Config::default().labels(&format!("{RUN_LABEL}={run}"));
-    let mut stream = watcher(projects.clone(), config).applied_objects().boxed();
+    let mut stream = watcher(api.clone(), config).applied_objects().boxed();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    while seen.len() < names.len() {
+    while seen.len() < wanted.len() {
         tokio::select! {
             () = &mut deadline => break,
             next = stream.try_next() => match next {
-                Ok(Some(project))
-                    if wanted.contains(project.name_any().as_str())
-                        && project.status.as_ref().and_then(|s| s.phase) == Some(ProjectPhase::Active) =>
-                {
-                    seen.entry(project.name_any()).or_insert_with(Instant::now);
+                Ok(Some(object)) if wanted.contains(key(&object).as_str()) && done(&object) => {
+                    seen.entry(key(&object)).or_insert_with(Instant::now);
                 }
                 Ok(_) => {}
                 Err(error) => eprintln!("watch error: {error}"),
@@ -72,55 +101,158 @@ async fn active_times(
     seen
 }
 
+fn active(project: &Project) -> bool {
+    project.status.as_ref().and_then(|s| s.phase) == Some(ProjectPhase::Active)
+}
+
+fn running(workspace: &Workspace) -> bool {
+    workspace.status.as_ref().and_then(|s| s.phase) == Some(WorkspacePhase::Running)
+}
+
+/// Creates each object at a steady pace, one at a time, and reports creation → `done` latency.
+/// `api` watches every object; each object is created through the Api beside it.
+async fn latency<K>(
+    api: Api<K>,
+    run: &str,
+    objects: Vec<(Api<K>, K)>,
+    done: fn(&K) -> bool,
+    what: &str,
+    target: &str,
+) where
+    K: Resource + Clone + Debug + DeserializeOwned + serde::Serialize + Send + Sync + 'static,
+{
+    let mut latencies = Vec::new();
+    for (create_in, object) in objects {
+        let object_key = key(&object);
+        let watching = {
+            let api = api.clone();
+            let run = run.to_owned();
+            let keys = vec![object_key.clone()];
+            tokio::spawn(async move {
+                times_when(&api, &run, &keys, done, Duration::from_secs(30)).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let created = Instant::now();
+        create_in
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("creating");
+        match watching.await.expect("watch task").get(&object_key) {
+            Some(reached) => latencies.push(*reached - created),
+            None => println!("  {object_key} did not get there within 30 s"),
+        }
+    }
+    latencies.sort();
+    println!("{what} ({} measured, one at a time)", latencies.len());
+    println!(
+        "  p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms   target: {target}",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+    );
+}
+
+async fn wait_writes_settle(operator: &Operator, seconds: u64) -> f64 {
+    let writes =
+        |controller: &str| format!("trellis_operator_writes_total{{controller=\"{controller}\"}}");
+    let total = async || {
+        let mut sum = 0.0;
+        for controller in ["project", "workspace", "templates"] {
+            sum += operator.metric(&writes(controller)).await;
+        }
+        sum
+    };
+    let before = total().await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    total().await - before
+}
+
 #[tokio::main]
 async fn main() {
     let client = client().await;
     install_crds(&client).await;
+    ensure_namespace(&client, "trellis-system").await;
     let lease_namespace = unique_name("bench-lease");
     create_namespace(&client, &lease_namespace, &[]).await;
     let projects: Api<Project> = Api::all(client.clone());
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    let template: WorkspaceTemplate = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": "bench"},
+        "spec": {"displayName": "Bench", "image": "registry.example/bench:1", "port": 8888,
+                 "resources": {"default": {"cpu": "100m", "memory": "128Mi"}, "max": {"cpu": "1", "memory": "1Gi"}},
+                 "defaultStorage": "1Gi"},
+    }))
+    .expect("a template");
+    Api::<WorkspaceTemplate>::all(client.clone())
+        .create(&PostParams::default(), &template)
+        .await
+        .expect("creating the bench template");
     println!(
         "Trellis operator benchmark (local control plane, {} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!();
 
-    // 1. Latency: Project created → Active, one at a time at a steady pace.
+    // 1. Latencies, one object at a time at a steady pace.
     let settings = OperatorSettings::new(&lease_namespace);
     let operator = Operator::start(&settings);
     operator.get("/readyz").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut latencies = Vec::new();
-    for i in 0..100 {
-        let name = format!("bench-latency-{i}-{}", settings.run);
-        let watching = {
-            let projects = projects.clone();
-            let run = settings.run.clone();
-            let names = vec![name.clone()];
-            tokio::spawn(async move {
-                active_times(&projects, &run, &names, Duration::from_secs(30)).await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let created = Instant::now();
-        projects
-            .create(&PostParams::default(), &project(&name, &settings.run))
-            .await
-            .expect("creating");
-        let seen = watching.await.expect("watch task");
-        match seen.get(&name) {
-            Some(active) => latencies.push(*active - created),
-            None => println!("  {name} did not become Active within 30s"),
-        }
-    }
-    latencies.sort();
-    println!("Project created → Active with every guardrail (100 projects, one at a time)");
-    println!(
-        "  p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms   target: p99 < 1000 ms",
-        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
-    );
+    let latency_projects = (0..100)
+        .map(|i| {
+            (
+                projects.clone(),
+                project(
+                    &format!("bench-latency-{i}-{}", settings.run),
+                    &settings.run,
+                    4,
+                ),
+            )
+        })
+        .collect();
+    latency(
+        projects.clone(),
+        &settings.run,
+        latency_projects,
+        active,
+        "Project created → Active with every guardrail",
+        "p99 < 1000 ms",
+    )
+    .await;
+    let home = format!("bench-home-{}", settings.run);
+    projects
+        .create(&PostParams::default(), &project(&home, &settings.run, 100))
+        .await
+        .expect("creating");
+    times_when(
+        &projects,
+        &settings.run,
+        &[format!("/{home}")],
+        active,
+        Duration::from_secs(30),
+    )
+    .await;
+    let namespace = namespace_name(&home);
+    let in_namespace: Api<Workspace> = Api::namespaced(client.clone(), &namespace);
+    let latency_workspaces = (0..100)
+        .map(|i| {
+            (
+                in_namespace.clone(),
+                workspace(&format!("ws-{i}"), &namespace, &settings.run),
+            )
+        })
+        .collect();
+    println!();
+    latency(
+        workspaces.clone(),
+        &settings.run,
+        latency_workspaces,
+        running,
+        "Workspace created → Running (kwok)",
+        "p99 < 2000 ms",
+    )
+    .await;
     drop(operator);
 
     // 2. Scale: 1,000 projects created while no operator runs, then a cold start.
@@ -131,7 +263,7 @@ async fn main() {
     futures::stream::iter(names.clone())
         .map(|name| {
             let projects = projects.clone();
-            let body = project(&name, &settings.run);
+            let body = project(&name, &settings.run, 4);
             async move {
                 projects
                     .create(&PostParams::default(), &body)
@@ -144,9 +276,16 @@ async fn main() {
         .await;
     let started = Instant::now();
     let operator = Operator::start(&settings);
-    let seen = active_times(&projects, &settings.run, &names, Duration::from_secs(600)).await;
+    let keys: Vec<String> = names.iter().map(|name| format!("/{name}")).collect();
+    let seen = times_when(
+        &projects,
+        &settings.run,
+        &keys,
+        active,
+        Duration::from_secs(600),
+    )
+    .await;
     let all_active = started.elapsed();
-    let (rss, peak) = operator.memory();
     println!();
     println!("1,000 projects from a cold start (operator started after they were created)");
     println!(
@@ -154,35 +293,92 @@ async fn main() {
         seen.len(),
         all_active.as_secs_f64()
     );
+    let (_, peak) = operator.memory();
+    println!("  operator memory peak: {:.1} MiB", mib(peak));
+
+    // 3. 2,000 workspaces, two in each of those projects, created as fast as the API takes them.
+    let workspace_keys: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|name| (0..2).map(move |i| (namespace_name(name), format!("ws-{i}"))))
+        .collect();
+    let started = Instant::now();
+    futures::stream::iter(workspace_keys.clone())
+        .map(|(namespace, name)| {
+            let api: Api<Workspace> = Api::namespaced(client.clone(), &namespace);
+            let body = workspace(&name, &namespace, &settings.run);
+            async move {
+                api.create(&PostParams::default(), &body)
+                    .await
+                    .expect("creating")
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let keys: Vec<String> = workspace_keys
+        .iter()
+        .map(|(namespace, name)| format!("{namespace}/{name}"))
+        .collect();
+    let seen = times_when(
+        &workspaces,
+        &settings.run,
+        &keys,
+        running,
+        Duration::from_secs(900),
+    )
+    .await;
     println!(
-        "  operator memory: {:.1} MiB resident now, {:.1} MiB peak   target: < 200 MiB",
+        "  2,000 workspaces (2 per project) created → Running: {} of 2000 in {:.1} s",
+        seen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let (rss, peak) = operator.memory();
+    println!(
+        "  operator memory: {:.1} MiB now, {:.1} MiB peak   target: < 200 MiB",
         mib(rss),
         mib(peak)
     );
-
-    let writes = "trellis_operator_writes_total{controller=\"project\"}";
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = operator.metric(writes).await;
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    let after = operator.metric(writes).await;
     println!(
         "  writes in 30 s of steady state: {}   target: 0",
-        after - before
+        wait_writes_settle(&operator, 30).await
     );
-    let restarted_at = Instant::now();
+
+    // 4. A cold start with all of it in place.
     drop(operator);
+    let restarted_at = Instant::now();
     let operator = Operator::start(&settings);
-    let reconciles =
-        "trellis_operator_reconciles_total{controller=\"project\",outcome=\"success\"}";
-    while operator.metric(reconciles).await < 1000.0
+    let reconciles = |controller: &str| {
+        format!(
+            "trellis_operator_reconciles_total{{controller=\"{controller}\",outcome=\"success\"}}"
+        )
+    };
+    while (operator.metric(&reconciles("project")).await < 1000.0
+        || operator.metric(&reconciles("workspace")).await < 2000.0)
         && restarted_at.elapsed() < Duration::from_secs(300)
     {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let caught_up = restarted_at.elapsed();
+    let (rss, peak) = operator.memory();
+    println!();
+    println!("Cold start with 1,000 projects and 2,000 workspaces in place");
     println!(
-        "  after a restart: {} reconciles in {:.1} s, {} writes   target: 0 writes",
-        operator.metric(reconciles).await,
-        restarted_at.elapsed().as_secs_f64(),
-        operator.metric(writes).await
+        "  reconciled {} projects and {} workspaces in {:.1} s   target: < 120 s",
+        operator.metric(&reconciles("project")).await,
+        operator.metric(&reconciles("workspace")).await,
+        caught_up.as_secs_f64()
     );
+    println!(
+        "  operator memory: {:.1} MiB now, {:.1} MiB peak   target: < 200 MiB",
+        mib(rss),
+        mib(peak)
+    );
+    let writes =
+        |controller: &str| format!("trellis_operator_writes_total{{controller=\"{controller}\"}}");
+    let mut total = 0.0;
+    for controller in ["project", "workspace"] {
+        total += operator.metric(&writes(controller)).await;
+    }
+    println!("  writes since the restart: {total}   target: 0");
 }

@@ -410,3 +410,44 @@ async fn workspace_templates_and_workspaces_validate_their_fields() {
         .await
         .expect("cleanup");
 }
+
+#[tokio::test]
+async fn the_charts_example_workspace_templates_render_and_are_accepted() {
+    let client = client().await;
+    install_crds(&client).await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = std::process::Command::new(repo.join("target/cluster/bin/helm"))
+        .args(["template", "trellis"])
+        .arg(repo.join("charts/trellis"))
+        .args(["--show-only", "templates/workspace-templates.yaml"])
+        .output()
+        .expect("running helm (built by tests/cluster)");
+    assert!(
+        output.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = String::from_utf8(output.stdout).expect("UTF-8");
+    let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut names = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&rendered) {
+        let template: WorkspaceTemplate =
+            serde::Deserialize::deserialize(document).expect("a WorkspaceTemplate");
+        let accepted = templates
+            .create(&dry_run, &template)
+            .await
+            .expect("the CRD accepts the chart's template");
+        assert!(
+            !accepted.spec.gateway.blocked_paths.is_empty(),
+            "{}: blocks its download paths",
+            template.metadata.name.clone().unwrap_or_default()
+        );
+        names.push(accepted.metadata.name.unwrap_or_default());
+    }
+    names.sort();
+    assert_eq!(names, ["jupyter", "rstudio", "vscode"]);
+}

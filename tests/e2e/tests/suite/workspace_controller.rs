@@ -21,10 +21,11 @@ const SETTLE: Duration = Duration::from_secs(45);
 
 struct Harness {
     client: Client,
+    settings: OperatorSettings,
     project: String,
     template: String,
     workspaces: Api<Workspace>,
-    _operator: Operator,
+    operator: Option<Operator>,
 }
 
 impl Harness {
@@ -88,13 +89,7 @@ impl Harness {
         )
         .await;
         let workspaces = Api::namespaced(client.clone(), &namespace_name(&project));
-        Self {
-            client,
-            project,
-            template,
-            workspaces,
-            _operator: operator,
-        }
+        Self { client, settings, project, template, workspaces, operator: Some(operator) }
     }
 
     async fn create(&self, name: &str, spec: Value) -> Workspace {
@@ -517,4 +512,30 @@ async fn a_deleted_workspace_takes_its_pods_service_and_home_volume_with_it() {
         SETTLE,
     )
     .await;
+}
+
+#[tokio::test]
+async fn in_steady_state_a_restarted_operator_writes_nothing_for_workspaces() {
+    let mut harness = Harness::new(json!({})).await;
+    harness.create("running", json!({})).await;
+    harness.create("stopped", json!({"running": false})).await;
+    harness.wait_phase("running", WorkspacePhase::Running).await;
+    harness.wait_phase("stopped", WorkspacePhase::Stopped).await;
+    let first = harness.operator.take().expect("the operator");
+    assert_eq!(first.terminate().code(), Some(0));
+
+    let restarted = Operator::start(&harness.settings);
+    let reconciles = |controller: &str| {
+        format!("trellis_operator_reconciles_total{{controller=\"{controller}\",outcome=\"success\"}}")
+    };
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while restarted.metric(&reconciles("workspace")).await < 2.0 || restarted.metric(&reconciles("project")).await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the restarted operator never reconciled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for controller in ["project", "workspace"] {
+        let writes = restarted.metric(&format!("trellis_operator_writes_total{{controller=\"{controller}\"}}")).await;
+        assert_eq!(writes, 0.0, "{controller} controller wrote after a restart with nothing to change");
+    }
 }
