@@ -318,7 +318,10 @@ async fn provision(
         Err(error) => return Err(error),
     }
 
-    if !life.allows_workloads() {
+    // On entering Suspended or Expired, stop what runs. Only then: a start asked for later is
+    // refused by the workspace controller, with the reason, rather than silently undone.
+    let entering = project.status.as_ref().and_then(|status| status.phase) != Some(life.phase());
+    if !life.allows_workloads() && entering {
         stop_workspaces(project, context, &namespace_name).await?;
     }
 

@@ -374,7 +374,13 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         context.wrote();
     }
 
-    let phase = phase(wants_running, cached.as_deref());
+    // Asked to run while its project may not: refused, with the reason (the home volume stays).
+    let refused = running && !project_active;
+    let phase = if refused {
+        WorkspacePhase::Failed
+    } else {
+        phase(wants_running, cached.as_deref())
+    };
     let started_at = match phase {
         WorkspacePhase::Running => previous.started_at.or(Some(now)),
         WorkspacePhase::Starting | WorkspacePhase::Pending => previous.started_at,
@@ -385,9 +391,9 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         WorkspacePhase::Starting | WorkspacePhase::Pending => {
             ("Starting", "waiting for the workspace pod".to_owned())
         }
-        _ if running && !project_active => (
+        WorkspacePhase::Failed => (
             "ProjectNotActive",
-            format!("project {project_name} is not active: workspaces cannot start"),
+            format!("project {project_name} is not active: its workspaces cannot run"),
         ),
         WorkspacePhase::Stopping => ("Stopping", "the workspace is stopping".to_owned()),
         _ => (
@@ -403,13 +409,23 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
             ready_message,
             generation,
         ),
-        condition(
-            "Valid",
-            true,
-            "Valid",
-            "owner, template and resources are allowed",
-            generation,
-        ),
+        if refused {
+            condition(
+                "Valid",
+                false,
+                "ProjectNotActive",
+                format!("project {project_name} is not active"),
+                generation,
+            )
+        } else {
+            condition(
+                "Valid",
+                true,
+                "Valid",
+                "owner, template and resources are allowed",
+                generation,
+            )
+        },
     ];
     let status = WorkspaceStatus {
         phase: Some(phase),

@@ -89,7 +89,14 @@ impl Harness {
         )
         .await;
         let workspaces = Api::namespaced(client.clone(), &namespace_name(&project));
-        Self { client, settings, project, template, workspaces, operator: Some(operator) }
+        Self {
+            client,
+            settings,
+            project,
+            template,
+            workspaces,
+            operator: Some(operator),
+        }
     }
 
     async fn create(&self, name: &str, spec: Value) -> Workspace {
@@ -432,11 +439,28 @@ async fn a_suspended_project_stops_its_workspaces_and_refuses_to_start_them() {
     .await;
     assert_eq!(
         refused.status.and_then(|s| s.phase),
-        Some(WorkspacePhase::Stopped)
+        Some(WorkspacePhase::Failed)
     );
     let statefulsets: Api<StatefulSet> = harness.api();
     let statefulset = statefulsets.get("analysis").await.expect("the StatefulSet");
     assert_eq!(statefulset.spec.and_then(|s| s.replicas), Some(0));
+    // A new workspace is refused the same way.
+    harness.create("late", json!({})).await;
+    let late = harness.wait_phase("late", WorkspacePhase::Failed).await;
+    assert_eq!(ready(&late).1, "ProjectNotActive");
+
+    // Resumed, the project runs what its members asked for.
+    projects
+        .patch(
+            &harness.project,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspended": false}})),
+        )
+        .await
+        .expect("resuming");
+    harness
+        .wait_phase("analysis", WorkspacePhase::Running)
+        .await;
 }
 
 #[tokio::test]
@@ -526,16 +550,30 @@ async fn in_steady_state_a_restarted_operator_writes_nothing_for_workspaces() {
 
     let restarted = Operator::start(&harness.settings);
     let reconciles = |controller: &str| {
-        format!("trellis_operator_reconciles_total{{controller=\"{controller}\",outcome=\"success\"}}")
+        format!(
+            "trellis_operator_reconciles_total{{controller=\"{controller}\",outcome=\"success\"}}"
+        )
     };
     let deadline = tokio::time::Instant::now() + SETTLE;
-    while restarted.metric(&reconciles("workspace")).await < 2.0 || restarted.metric(&reconciles("project")).await < 1.0 {
-        assert!(tokio::time::Instant::now() < deadline, "the restarted operator never reconciled");
+    while restarted.metric(&reconciles("workspace")).await < 2.0
+        || restarted.metric(&reconciles("project")).await < 1.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted operator never reconciled"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for controller in ["project", "workspace"] {
-        let writes = restarted.metric(&format!("trellis_operator_writes_total{{controller=\"{controller}\"}}")).await;
-        assert_eq!(writes, 0.0, "{controller} controller wrote after a restart with nothing to change");
+        let writes = restarted
+            .metric(&format!(
+                "trellis_operator_writes_total{{controller=\"{controller}\"}}"
+            ))
+            .await;
+        assert_eq!(
+            writes, 0.0,
+            "{controller} controller wrote after a restart with nothing to change"
+        );
     }
 }
