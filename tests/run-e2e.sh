@@ -17,5 +17,5 @@ stop() {
   "$cluster/down.sh"
 }
 trap stop EXIT
-KUBECONFIG=$repo/target/cluster/kubeconfig cargo test --locked -p trellis-e2e -- --test-threads 4 || status=$?
+KUBECONFIG=$repo/target/cluster/kubeconfig cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
 exit $status
