@@ -1,7 +1,8 @@
 //! Watch caches: what the controllers know of the cluster without asking the apiserver.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::{FutureExt, Stream};
 use kube::api::Api;
@@ -47,4 +48,61 @@ where
         return Ok(None);
     }
     Ok(api.get_opt(&reference.name).await?.map(Arc::new))
+}
+
+/// The last status this replica wrote for each object, with the resourceVersion it was computed
+/// from. A reconcile that sees that same version again is looking at a cache that has not yet
+/// caught up with our own write, and must not write (or announce) the same status twice.
+pub struct WrittenStatuses<S> {
+    entries: Mutex<HashMap<String, (Option<String>, S)>>,
+}
+
+impl<S> Default for WrittenStatuses<S> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<S: PartialEq> WrittenStatuses<S> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, (Option<String>, S)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `status` was already written from the object at `version`.
+    pub fn already(&self, key: &str, version: Option<&str>, status: &S) -> bool {
+        self.entries()
+            .get(key)
+            .is_some_and(|(written_from, written)| {
+                written_from.as_deref() == version && written == status
+            })
+    }
+
+    pub fn record(&self, key: String, version: Option<String>, status: S) {
+        self.entries().insert(key, (version, status));
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.entries().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WrittenStatuses;
+
+    #[test]
+    fn a_status_counts_as_written_only_from_the_same_version() {
+        let written = WrittenStatuses::default();
+        written.record("p".into(), Some("7".into()), "Active");
+        assert!(written.already("p", Some("7"), &"Active"));
+        assert!(
+            !written.already("p", Some("8"), &"Active"),
+            "a newer object may need it again"
+        );
+        assert!(!written.already("p", Some("7"), &"Suspended"));
+        written.forget("p");
+        assert!(!written.already("p", Some("7"), &"Active"));
+    }
 }

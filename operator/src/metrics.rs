@@ -85,6 +85,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one write to the Kubernetes API by `controller`.
+    pub fn wrote(&self, controller: &'static str) {
+        self.writes
+            .get_or_create(&ControllerLabels { controller })
+            .inc();
+    }
+
     /// Runs one reconciliation, counting it by outcome and timing it.
     pub async fn observe<T, E>(
         &self,

@@ -5,8 +5,8 @@
 //! and a teardown record is written. Every step is idempotent, so a restart at any instant
 //! converges.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -35,10 +35,10 @@ use super::builders::{
 };
 use super::lifecycle::{Lifecycle, lifecycle, next_boundary};
 use crate::apply::apply_if_changed;
-use crate::cache::{cached_or_live, reflect};
+use crate::cache::{WrittenStatuses, cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
-use crate::metrics::{ControllerLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::resources::{Project, ProjectPhase, ProjectStatus, TeardownRecord, Workspace};
 
 /// Holds a Project until its teardown is complete.
@@ -69,20 +69,13 @@ pub struct Context {
     pub stores: Stores,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    /// The last status written per project, with the resourceVersion it was computed from: a
-    /// reconcile that sees that same version again is looking at a cache that has not caught up
-    /// with our own write, and must not write (or announce) it twice.
-    written: Mutex<HashMap<String, (Option<String>, ProjectStatus)>>,
+    /// Statuses already written, so a lagging cache does not cause the same write twice.
+    written: WrittenStatuses<ProjectStatus>,
 }
 
 impl Context {
     fn wrote(&self) {
-        self.metrics
-            .writes
-            .get_or_create(&ControllerLabels {
-                controller: CONTROLLER,
-            })
-            .inc();
+        self.metrics.wrote(CONTROLLER);
     }
 }
 
@@ -134,7 +127,7 @@ pub async fn run(
         stores,
         recorder,
         metrics: metrics.clone(),
-        written: Mutex::default(),
+        written: WrittenStatuses::default(),
     });
     metrics.count_projects_in(Some(projects.clone()));
     // Bounded concurrency keeps a cold start with thousands of projects within a small,
@@ -755,17 +748,10 @@ async fn write_status(
         return Ok(());
     }
     let name = project.name_any();
-    let already_written = |written: &HashMap<String, (Option<String>, ProjectStatus)>| {
-        written.get(&name).is_some_and(|(version, status)| {
-            *version == project.resource_version() && *status == next
-        })
-    };
-    if already_written(
-        &context
-            .written
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    ) {
+    if context
+        .written
+        .already(&name, project.resource_version().as_deref(), &next)
+    {
         return Ok(());
     }
     let projects: Api<Project> = Api::all(context.client.clone());
@@ -780,9 +766,7 @@ async fn write_status(
     context.wrote();
     context
         .written
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(name, (project.resource_version(), next.clone()));
+        .record(name, project.resource_version(), next.clone());
     if previous.phase != Some(phase) {
         let from = previous
             .phase
@@ -852,11 +836,7 @@ async fn release_finalizer(
         return Ok(());
     }
     info!(namespace = %record.namespace, "teardown complete; releasing the finalizer");
-    context
-        .written
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&project.name_any());
+    context.written.forget(&project.name_any());
     let finalizers = project
         .finalizers()
         .iter()

@@ -2,8 +2,7 @@
 //! apply → status. Invalid workspaces are `Failed` with a reason and never run; valid ones get a
 //! home volume, a one-replica StatefulSet (zero when stopped) and a Service.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,10 +24,10 @@ use super::builders::{self, LAST_ACTIVITY_ANNOTATION};
 use super::status::{idle_deadline, phase};
 use super::validate::validate;
 use crate::apply::apply_if_changed;
-use crate::cache::{cached_or_live, reflect};
+use crate::cache::{WrittenStatuses, cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
-use crate::metrics::{ControllerLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::project::builders::{
     COMPONENT_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
 };
@@ -55,19 +54,13 @@ pub struct Context {
     claims: Store<PersistentVolumeClaim>,
     recorder: Recorder,
     metrics: Arc<Metrics>,
-    /// Last status written per workspace with the resourceVersion it was computed from (see the
-    /// project controller: a lagging cache must not cause the same write twice).
-    written: Mutex<HashMap<String, (Option<String>, WorkspaceStatus)>>,
+    /// Statuses already written, so a lagging cache does not cause the same write twice.
+    written: WrittenStatuses<WorkspaceStatus>,
 }
 
 impl Context {
     fn wrote(&self) {
-        self.metrics
-            .writes
-            .get_or_create(&ControllerLabels {
-                controller: CONTROLLER,
-            })
-            .inc();
+        self.metrics.wrote(CONTROLLER);
     }
 }
 
@@ -117,7 +110,7 @@ pub async fn run(
         claims,
         recorder,
         metrics,
-        written: Mutex::default(),
+        written: WrittenStatuses::default(),
     });
     // A change to a Project or a template can make its workspaces valid or invalid.
     let by_project = workspaces.clone();
@@ -468,15 +461,10 @@ async fn write_status(
         workspace.namespace().unwrap_or_default(),
         workspace.name_any()
     );
-    let already = context
+    if context
         .written
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-        .is_some_and(|(version, status)| {
-            *version == workspace.resource_version() && *status == next
-        });
-    if already {
+        .already(&key, workspace.resource_version().as_deref(), &next)
+    {
         return Ok(());
     }
     let api: Api<Workspace> = Api::namespaced(
@@ -507,9 +495,7 @@ async fn write_status(
     }
     context
         .written
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key, (workspace.resource_version(), next));
+        .record(key, workspace.resource_version(), next);
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::apply::apply_if_changed;
 use crate::config::OperatorConfig;
-use crate::metrics::{ControllerLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::project::builders::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::resources::WorkspaceTemplate;
 
@@ -95,12 +95,7 @@ pub async fn publish(client: Client, config: OperatorConfig, metrics: Arc<Metric
         match result {
             Ok(wrote) => {
                 if wrote {
-                    metrics
-                        .writes
-                        .get_or_create(&ControllerLabels {
-                            controller: "templates",
-                        })
-                        .inc();
+                    metrics.wrote("templates");
                     info!(images = ?wanted.data, "published the images workspaces may run");
                 }
                 published = Some(wanted);
