@@ -445,6 +445,64 @@ async fn guardrails_deleted_or_edited_by_hand_are_put_back() {
 }
 
 #[tokio::test]
+async fn a_policy_marked_as_the_operators_that_it_does_not_build_is_removed() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = harness.create_named("e2e-orphan").await;
+    let project = harness.wait_phase(&name, ProjectPhase::Active).await;
+    // E.g. left behind by an older operator version that built one more policy.
+    let policies = harness.namespaced::<NetworkPolicy>(&name);
+    let orphan: NetworkPolicy = serde_json::from_value(json!({
+        "metadata": {
+            "name": "trellis-allow-legacy",
+            "labels": {"app.kubernetes.io/managed-by": "trellis-operator", "trellis.dev/project": name},
+            "ownerReferences": [{
+                "apiVersion": "trellis.dev/v1alpha1", "kind": "Project", "name": name,
+                "uid": project.uid().expect("a uid"), "controller": true,
+            }],
+        },
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }))
+    .expect("a policy");
+    policies
+        .create(&PostParams::default(), &orphan)
+        .await
+        .expect("creating the orphan");
+    wait_deleted(&policies, "trellis-allow-legacy", SETTLE).await;
+
+    // A policy someone else manages in the namespace is not the operator's to remove.
+    let foreign: NetworkPolicy = serde_json::from_value(json!({
+        "metadata": {"name": "site-monitoring", "labels": {"team": "platform"}},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }))
+    .expect("a policy");
+    policies
+        .create(&PostParams::default(), &foreign)
+        .await
+        .expect("creating a foreign policy");
+    // Give the operator a reason to reconcile, then check the foreign policy is still there.
+    policies
+        .delete("trellis-default-deny", &DeleteParams::default())
+        .await
+        .expect("deleting");
+    wait_for(
+        &policies,
+        "trellis-default-deny",
+        SETTLE,
+        "restored",
+        |p: Option<&NetworkPolicy>| p.is_some(),
+    )
+    .await;
+    assert!(
+        policies
+            .get_opt("site-monitoring")
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
+#[tokio::test]
 async fn suspension_stops_workspaces_and_admits_no_pods_until_resumed() {
     let harness = Harness::new().await;
     let _operator = Operator::start(&harness.settings);
