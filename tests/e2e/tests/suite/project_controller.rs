@@ -86,6 +86,15 @@ impl Harness {
         .await
     }
 
+    /// Whether the project's namespace exists.
+    async fn has_namespace(&self, project: &str) -> bool {
+        Api::<Namespace>::all(self.client.clone())
+            .get_opt(&builders::namespace_name(project))
+            .await
+            .expect("reading a namespace")
+            .is_some()
+    }
+
     async fn patch_spec(&self, name: &str, spec: Value) {
         self.projects
             .patch(
@@ -296,13 +305,9 @@ async fn unapproved_and_not_yet_started_projects_stay_pending_with_nothing_provi
             (ready.status.as_str(), ready.reason.as_str()),
             ("False", reason)
         );
-        let namespaces: Api<Namespace> = Api::all(harness.client.clone());
         assert!(
-            namespaces
-                .get_opt(&builders::namespace_name(name))
-                .await
-                .expect("get")
-                .is_none()
+            !harness.has_namespace(name).await,
+            "{name}: nothing provisioned"
         );
     }
     let started = harness.projects.get(&future).await.expect("read");
@@ -621,10 +626,9 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
 
     harness.patch_spec(&name, json!({"closed": true})).await;
     let project = harness.wait_phase(&name, ProjectPhase::Closed).await;
-    let namespaces: Api<Namespace> = Api::all(harness.client.clone());
     let namespace = builders::namespace_name(&name);
     assert!(
-        namespaces.get_opt(&namespace).await.expect("get").is_none(),
+        !harness.has_namespace(&name).await,
         "the namespace is confirmed gone"
     );
 
@@ -680,10 +684,7 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
             .expect("get")
             .is_some()
     );
-    assert!(
-        namespaces.get_opt(&namespace).await.expect("get").is_none(),
-        "never re-provisioned"
-    );
+    assert!(!harness.has_namespace(&name).await, "never re-provisioned");
 }
 
 /// Holds a namespace's deletion open (as a slow volume would) until released.
@@ -742,13 +743,7 @@ async fn a_deleted_project_keeps_its_finalizer_until_the_namespace_is_really_gon
 
     release_namespace(&harness.client, &namespace).await;
     wait_deleted(&harness.projects, &name, SETTLE).await;
-    assert!(
-        Api::<Namespace>::all(harness.client.clone())
-            .get_opt(&namespace)
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert!(!harness.has_namespace(&name).await, "the namespace is gone");
 }
 
 #[tokio::test]
@@ -834,13 +829,7 @@ async fn an_operator_killed_during_teardown_finishes_it_when_restarted() {
         "{:?}",
         record.deleted
     );
-    assert!(
-        Api::<Namespace>::all(harness.client.clone())
-            .get_opt(&namespace)
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert!(!harness.has_namespace(&name).await, "the namespace is gone");
 }
 
 #[tokio::test]
