@@ -10,14 +10,15 @@ bin=$repo/target/cluster/bin
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 mkdir -p "$cache" "$bin"
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(kubernetes etcd kwok helm)
+[ ${#tools[@]} -gt 0 ] || tools=(kubernetes etcd kwok helm dex)
 # One builder at a time per cache (two checkouts may share it); a build is published by rename.
 exec 9>"$cache/.lock"
 flock 9
 for tool in "${tools[@]}"; do
   dir=$here/$tool
   [ -f "$dir/build.sh" ] || { echo "build-tools: no tool named '$tool' in $here" >&2; exit 2; }
-  key=$( (go version; cat "$dir/go.mod" "$dir/go.sum" "$dir/build.sh") | sha256sum | cut -c1-16)
+  # Patches a build applies to upstream's code are part of the key (tools without any keep theirs).
+  key=$( (shopt -s nullglob; go version; cat "$dir/go.mod" "$dir/go.sum" "$dir/build.sh" "$dir"/*.patch) | sha256sum | cut -c1-16)
   out=$cache/$tool-$key
   if [ ! -d "$out" ]; then
     echo "build-tools: building $tool into $out"
