@@ -11,7 +11,7 @@ KUBECONFIG_LOCAL := $(CLUSTER_DIR)/kubeconfig
 KUBECTL := $(CLUSTER_DIR)/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 OPERATOR := $(CARGO_TARGET_DIR)/debug/trellis-operator
 
-.PHONY: help dev test bench fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down
+.PHONY: help dev test bench fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down token
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,7 +45,7 @@ build:
 crds: ## Regenerate the chart's CRDs from the Rust types
 	$(CARGO) run --quiet --locked -p trellis-operator -- crd > charts/trellis/crds/trellis.dev.yaml
 
-tools: ## Build (or reuse from the cache) the pinned Kubernetes tools
+tools: ## Build (or reuse from the cache) the pinned local-cluster tools (Kubernetes, etcd, kwok, helm, dex)
 	tests/cluster/build-tools.sh
 
 cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, kwok)
@@ -53,3 +53,7 @@ cluster-up: ## Start the local control plane (etcd, apiserver, controllers, sche
 
 cluster-down: ## Stop the local control plane and remove its state
 	tests/cluster/down.sh
+
+# USER is also the login name in the environment: only USER=... on the command line counts here.
+token: ## Print a demo user's access token from the dev Dex: make token USER=alice
+	@tests/dev/token.sh "$(if $(filter command line,$(origin USER)),$(USER))"
