@@ -1,5 +1,15 @@
-//! Trellis API library. The HTTP service (identity, projects and workspaces, airlock, audit, web
-//! UI, gateway) is built on the operator's resource types, re-exported here for its modules.
+//! Trellis API: identity (OpenID Connect, workspace tokens), the authorization policy, projects
+//! and workspaces over HTTP, and the hash-chained audit log.
 #![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod policy;
+pub mod problem;
+pub mod server;
+pub mod store;
 
 pub use trellis_operator::resources;

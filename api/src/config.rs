@@ -1,0 +1,453 @@
+//! The API's configuration: one YAML file, overridden by `TRELLIS_API__<SECTION>__<FIELD>`
+//! environment variables (e.g. `TRELLIS_API__OIDC__CLIENT_SECRET`). Every mistake is reported at
+//! start with the field it is in.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Yaml};
+use jsonwebtoken::Algorithm;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The prefix of environment overrides; `__` separates nested fields.
+pub const ENV_PREFIX: &str = "TRELLIS_API__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The address people and workspaces use to reach Trellis; sign-in redirects come back here.
+    pub public_url: Url,
+    /// Where the embedded SQLite database lives when no database URL is configured.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    pub oidc: OidcConfig,
+    #[serde(default)]
+    pub roles: RoleGroups,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub workspace_tokens: WorkspaceTokenConfig,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL (required for more than one replica); unset means SQLite
+    /// in `data_dir`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; its discovery document and keys are read from here.
+    pub issuer: Url,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A file holding the client secret (a mounted Secret), instead of `client_secret`.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Audiences a bearer token may carry; empty means the client id.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim that names a person; it is matched against `Project.spec.members[].subject`.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim listing a person's groups, mapped to platform roles by `roles`.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Signature algorithms accepted on tokens; `none` and HMAC are never accepted.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Shortest interval between two key-set fetches caused by tokens with an unknown key id.
+    #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
+    pub jwks_min_refresh: Duration,
+}
+
+/// Provider groups that grant each platform role.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGroups {
+    #[serde(default = "default_admin_groups")]
+    pub admin: BTreeSet<String>,
+    #[serde(default = "default_checker_groups")]
+    pub output_checker: BTreeSet<String>,
+    #[serde(default = "default_steward_groups")]
+    pub data_steward: BTreeSet<String>,
+}
+
+impl Default for RoleGroups {
+    fn default() -> Self {
+        Self {
+            admin: default_admin_groups(),
+            output_checker: default_checker_groups(),
+            data_steward: default_steward_groups(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session ends this long after sign-in, whatever happens.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Send the session cookie only over HTTPS. Only a plain-HTTP development setup turns it off.
+    #[serde(default = "default_true")]
+    pub secure_cookie: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: default_session_ttl(),
+            secure_cookie: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceTokenConfig {
+    /// The audience of the projected service-account tokens workspaces present.
+    #[serde(default = "default_workspace_audience")]
+    pub audience: String,
+    /// How long a TokenReview answer is reused for the same token.
+    #[serde(default = "default_review_cache", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for WorkspaceTokenConfig {
+    fn default() -> Self {
+        Self {
+            audience: default_workspace_audience(),
+            cache_ttl: default_review_cache(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest JSON request body accepted.
+    #[serde(default = "default_json_body_bytes")]
+    pub json_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: default_json_body_bytes(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/trellis")
+}
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "groups"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_subject_claim() -> String {
+    "preferred_username".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_algorithms() -> Vec<String> {
+    ["RS256", "ES256"].map(String::from).to_vec()
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_admin_groups() -> BTreeSet<String> {
+    BTreeSet::from(["trellis-admins".to_string()])
+}
+fn default_checker_groups() -> BTreeSet<String> {
+    BTreeSet::from(["trellis-output-checkers".to_string()])
+}
+fn default_steward_groups() -> BTreeSet<String> {
+    BTreeSet::from(["trellis-data-stewards".to_string()])
+}
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_workspace_audience() -> String {
+    "trellis".into()
+}
+fn default_review_cache() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_json_body_bytes() -> usize {
+    64 * 1024
+}
+
+impl Config {
+    /// Reads `path`, applies environment overrides from `env`, and validates the result.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Missing(path.to_owned()));
+        }
+        Self::from_figment(
+            Figment::new()
+                .merge(Yaml::file_exact(path))
+                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+        )
+    }
+
+    /// Parses a YAML document (no environment), for tests and `config check`.
+    pub fn from_yaml(yaml: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::new().merge(Yaml::string(yaml)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|error| {
+            // One line per problem, each naming its field.
+            let lines: Vec<String> = error
+                .into_iter()
+                .map(|e| {
+                    let field = e.path.join(".");
+                    if field.is_empty() {
+                        e.kind.to_string()
+                    } else {
+                        format!("field `{field}`: {}", e.kind)
+                    }
+                })
+                .collect();
+            ConfigError::Parse(lines.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(invalid("public_url", "must be an http or https URL"));
+        }
+        if !matches!(self.oidc.issuer.scheme(), "http" | "https") {
+            return Err(invalid("oidc.issuer", "must be an http or https URL"));
+        }
+        if self.oidc.client_id.trim().is_empty() {
+            return Err(invalid("oidc.client_id", "must not be empty"));
+        }
+        match (&self.oidc.client_secret, &self.oidc.client_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "oidc.client_secret",
+                    "set either client_secret or client_secret_file, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "oidc.client_secret",
+                    "a client secret is required (client_secret or client_secret_file)",
+                ));
+            }
+            _ => {}
+        }
+        if !self.oidc.scopes.iter().any(|s| s == "openid") {
+            return Err(invalid("oidc.scopes", "must include `openid`"));
+        }
+        self.algorithms()?;
+        if self.oidc.leeway > Duration::from_secs(300) {
+            return Err(invalid("oidc.leeway", "at most 5m"));
+        }
+        if self.session.ttl < Duration::from_secs(60) || self.session.ttl > Duration::from_secs(7 * 24 * 3600) {
+            return Err(invalid("session.ttl", "between 1m and 7d"));
+        }
+        if self.session.secure_cookie && self.public_url.scheme() == "http" {
+            return Err(invalid(
+                "session.secure_cookie",
+                "secure cookies need an https public_url; turn them off only for local development",
+            ));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must be a postgres:// URL (leave it unset for the embedded SQLite database)",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.limits.json_body_bytes < 1024 {
+            return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
+        }
+        if self.workspace_tokens.audience.is_empty() {
+            return Err(invalid("workspace_tokens.audience", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The accepted signature algorithms. Only asymmetric ones: an HMAC key would have to be
+    /// shared with the provider, and `none` is no signature at all.
+    pub fn algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
+        if self.oidc.algorithms.is_empty() {
+            return Err(invalid("oidc.algorithms", "must list at least one algorithm"));
+        }
+        self.oidc
+            .algorithms
+            .iter()
+            .map(|name| {
+                let algorithm = Algorithm::from_str(name).map_err(|_| {
+                    invalid("oidc.algorithms", format!("unknown algorithm `{name}`"))
+                })?;
+                if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                    return Err(invalid(
+                        "oidc.algorithms",
+                        format!("`{name}` is symmetric; only public-key algorithms are accepted"),
+                    ));
+                }
+                Ok(algorithm)
+            })
+            .collect()
+    }
+
+    /// The audiences bearer tokens must carry.
+    pub fn audiences(&self) -> Vec<String> {
+        if self.oidc.audiences.is_empty() {
+            vec![self.oidc.client_id.clone()]
+        } else {
+            self.oidc.audiences.clone()
+        }
+    }
+
+    /// The client secret, read from its file when configured that way.
+    pub fn client_secret(&self) -> Result<String, ConfigError> {
+        match (&self.oidc.client_secret, &self.oidc.client_secret_file) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| invalid("oidc.client_secret_file", format!("{}: {e}", file.display()))),
+            (None, None) => Err(invalid("oidc.client_secret", "missing")),
+        }
+    }
+
+    /// Where the database is: the configured PostgreSQL URL or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("trellis.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "
+public_url: https://trellis.example.org
+oidc:
+  issuer: https://id.example.org
+  client_id: trellis
+  client_secret: s3cret
+";
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let config = Config::from_yaml(MINIMAL).unwrap();
+        assert!(config.session.secure_cookie);
+        assert_eq!(config.audiences(), vec!["trellis".to_string()]);
+        assert_eq!(config.algorithms().unwrap(), vec![Algorithm::RS256, Algorithm::ES256]);
+        assert_eq!(config.oidc.subject_claim, "preferred_username");
+        assert_eq!(config.database_url(), "sqlite:///var/lib/trellis/trellis.db?mode=rwc");
+        assert_eq!(config.session.ttl, Duration::from_secs(8 * 3600));
+    }
+
+    fn error_of(yaml: &str) -> String {
+        Config::from_yaml(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (MINIMAL.replace("https://id.example.org", "not a url"), "oidc.issuer"),
+            (format!("{MINIMAL}listen: nowhere\n"), "listen"),
+            (format!("{MINIMAL}colour: blue\n"), "colour"),
+            (MINIMAL.replace("  client_secret: s3cret\n", ""), "oidc.client_secret"),
+            (format!("{MINIMAL}  algorithms: [none]\n"), "oidc.algorithms"),
+            (format!("{MINIMAL}  algorithms: [HS256]\n"), "oidc.algorithms"),
+            (format!("{MINIMAL}  leeway: 1h\n"), "oidc.leeway"),
+            (format!("{MINIMAL}  leeway: soon\n"), "oidc.leeway"),
+            (format!("{MINIMAL}database:\n  url: mysql://x\n"), "database.url"),
+            (format!("{MINIMAL}session:\n  ttl: 5s\n"), "session.ttl"),
+            (MINIMAL.replace("https://trellis", "http://trellis"), "session.secure_cookie"),
+            (MINIMAL.replace("public_url: https://trellis.example.org\n", ""), "public_url"),
+        ];
+        for (yaml, field) in cases {
+            let error = error_of(&yaml);
+            assert!(error.contains(field), "error for `{field}` was: {error}");
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_insecure_cookies_said_out_loud() {
+        let yaml = MINIMAL.replace("https://trellis", "http://trellis")
+            + "session:\n  secure_cookie: false\n";
+        assert!(!Config::from_yaml(&yaml).unwrap().session.secure_cookie);
+    }
+}

@@ -1,0 +1,75 @@
+//! `GET /api/v1/me`: who the caller is, their roles, and their projects.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum_extra::extract::CookieJar;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::projects::MemberBody;
+use super::{ApiResult, Caller, SharedState};
+use crate::identity::session::SESSION_COOKIE;
+use crate::identity::{Credential, PlatformRole};
+use crate::policy;
+
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new().routes(routes!(me))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeView {
+    pub subject: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub roles: BTreeSet<PlatformRole>,
+    pub credential: Credential,
+    /// The caller's role in each project they belong to.
+    pub projects: Vec<MembershipView>,
+    /// For browser sessions: the value unsafe requests send in `X-CSRF-Token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub project: String,
+    #[serde(flatten)]
+    pub member: MemberBody,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "identity",
+    responses((status = 200, body = MeView),
+              (status = 401, description = "Not signed in", body = crate::problem::Problem, content_type = "application/problem+json")))]
+async fn me(State(state): State<SharedState>, Caller(who): Caller, headers: HeaderMap) -> ApiResult<Json<MeView>> {
+    let csrf_token = match (&who.credential, CookieJar::from_headers(&headers).get(SESSION_COOKIE)) {
+        (Credential::Session, Some(cookie)) => state.sessions.get(cookie.value()).await?.map(|s| s.csrf_token),
+        _ => None,
+    };
+    let projects = state
+        .cluster
+        .projects()
+        .iter()
+        .filter(|p| who.project_scope().is_none_or(|scope| p.metadata.name.as_deref() == Some(scope)))
+        .filter_map(|p| {
+            policy::membership(&who, p).map(|role| MembershipView {
+                project: p.metadata.name.clone().unwrap_or_default(),
+                member: MemberBody { subject: who.subject.clone(), role },
+            })
+        })
+        .collect();
+    Ok(Json(MeView {
+        subject: who.subject.clone(),
+        name: who.name.clone(),
+        email: who.email.clone(),
+        roles: who.roles.clone(),
+        credential: who.credential.clone(),
+        projects,
+        csrf_token,
+    }))
+}

@@ -1,0 +1,459 @@
+//! `/api/v1/projects`: admins create and govern projects; members see their own.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::json::StrictJson;
+use super::{ApiResult, Caller, SharedState, created};
+use crate::identity::valid_subject;
+use crate::policy::{self, Action, Target};
+use crate::problem::Problem;
+use crate::resources::{
+    Approval, Dataset, EgressSettings, Member, MemberRole, Project, ProjectResources, ProjectSpec,
+    TemplateName,
+};
+
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project))
+        .routes(routes!(approve_project))
+        .routes(routes!(set_members))
+        .routes(routes!(suspend_project))
+        .routes(routes!(resume_project))
+        .routes(routes!(close_project))
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberBody {
+    /// The member's identity (the provider's subject claim, e.g. a username).
+    pub subject: String,
+    /// `owner` or `researcher`.
+    #[schema(value_type = String, example = "researcher")]
+    pub role: MemberRole,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetBody {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesBody {
+    /// Kubernetes quantities, e.g. `"4"`, `"16Gi"`.
+    pub cpu: String,
+    pub memory: String,
+    pub storage: String,
+    #[serde(default)]
+    pub gpus: u32,
+    pub max_workspaces: u32,
+}
+
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateProjectBody {
+    /// The project id: a DNS label of at most 54 characters.
+    pub name: String,
+    pub title: String,
+    /// Public: shown on the transparency register.
+    pub purpose: String,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    #[serde(default)]
+    pub members: Vec<MemberBody>,
+    #[serde(default)]
+    pub datasets: Vec<DatasetBody>,
+    pub resources: ResourcesBody,
+    /// WorkspaceTemplates the project may use.
+    #[serde(default)]
+    pub templates: Vec<String>,
+    /// Distinct output checkers needed per egress request (default 2).
+    #[serde(default)]
+    pub reviews_required: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproveBody {
+    /// The approval's reference (e.g. the data access committee's decision).
+    pub reference: String,
+}
+
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct MembersBody {
+    pub members: Vec<MemberBody>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    pub reference: String,
+    pub approved_by: String,
+    pub approved_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    pub name: String,
+    pub title: String,
+    pub purpose: String,
+    pub approval: Option<ApprovalView>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub members: Vec<MemberBody>,
+    pub datasets: Vec<DatasetBody>,
+    pub resources: ResourcesBody,
+    pub templates: Vec<String>,
+    pub reviews_required: u32,
+    pub suspended: bool,
+    pub closed: bool,
+    /// `Pending`, `Active`, `Suspended`, `Expired`, `Closing`, `Closed` or `Failed`; absent
+    /// until the operator has seen the project.
+    pub phase: Option<String>,
+    pub namespace: Option<String>,
+    pub conditions: Vec<ConditionView>,
+}
+
+pub fn conditions_view(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> Vec<ConditionView> {
+    conditions
+        .iter()
+        .map(|c| ConditionView {
+            kind: c.type_.clone(),
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        })
+        .collect()
+}
+
+pub fn view(project: &Project) -> ProjectView {
+    let spec = &project.spec;
+    let status = project.status.clone().unwrap_or_default();
+    ProjectView {
+        name: project.metadata.name.clone().unwrap_or_default(),
+        title: spec.title.clone(),
+        purpose: spec.purpose.clone(),
+        approval: spec.approval.as_ref().map(|a| ApprovalView {
+            reference: a.reference.clone(),
+            approved_by: a.approved_by.clone(),
+            approved_at: a.approved_at,
+        }),
+        start_date: spec.start_date,
+        end_date: spec.end_date,
+        members: spec
+            .members
+            .iter()
+            .map(|m| MemberBody { subject: m.subject.clone(), role: m.role })
+            .collect(),
+        datasets: spec
+            .datasets
+            .iter()
+            .map(|d| DatasetBody { name: d.name.clone(), description: d.description.clone() })
+            .collect(),
+        resources: ResourcesBody {
+            cpu: spec.resources.cpu.0.clone(),
+            memory: spec.resources.memory.0.clone(),
+            storage: spec.resources.storage.0.clone(),
+            gpus: spec.resources.gpus,
+            max_workspaces: spec.resources.max_workspaces,
+        },
+        templates: spec.templates.iter().map(|t| t.0.clone()).collect(),
+        reviews_required: spec.egress.reviews_required,
+        suspended: spec.suspended,
+        closed: spec.closed,
+        phase: status.phase.map(|p| format!("{p:?}")),
+        namespace: status.namespace.clone(),
+        conditions: conditions_view(&status.conditions),
+    }
+}
+
+fn members_of(body: &[MemberBody]) -> Result<Vec<Member>, Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    body.iter()
+        .map(|m| {
+            if !valid_subject(&m.subject) {
+                return Err(Problem::unprocessable(format!(
+                    "member `{}` is not a valid subject (no spaces, 1–255 characters)",
+                    m.subject
+                )));
+            }
+            if !seen.insert(m.subject.clone()) {
+                return Err(Problem::unprocessable(format!("member `{}` is listed twice", m.subject)));
+            }
+            Ok(Member { subject: m.subject.clone(), role: m.role })
+        })
+        .collect()
+}
+
+/// A DNS label of at most `max` characters: the shape of project and workspace names.
+pub fn check_name(kind: &str, name: &str, max: usize) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::unprocessable(format!(
+            "a {kind} name is 1–{max} lowercase letters, digits and '-', starting and ending with a letter or digit"
+        )))
+    }
+}
+
+/// The project in the cache, or 404.
+pub fn cached_project(state: &SharedState, name: &str) -> Result<Arc<Project>, Problem> {
+    state
+        .cluster
+        .project(name)
+        .ok_or_else(|| Problem::not_found(format!("there is no project named `{name}`")))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
+    responses((status = 200, description = "Projects the caller may see: all for admins, their own for members", body = [ProjectView]),
+              (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")))]
+async fn list_projects(State(state): State<SharedState>, Caller(who): Caller) -> ApiResult<Json<Vec<ProjectView>>> {
+    state
+        .authorize(&who, Action::ListProjects, Target::Platform, "projects", None)
+        .await?;
+    Ok(Json(
+        state
+            .cluster
+            .projects()
+            .iter()
+            .filter(|p| policy::can_see_project(&who, p))
+            .map(|p| view(p))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectBody,
+    responses((status = 201, description = "Created; the operator provisions it once approved", body = ProjectView),
+              (status = 400, description = "Malformed body or unknown fields", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "A project with that name exists", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The project is not valid", body = Problem, content_type = "application/problem+json")))]
+async fn create_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    StrictJson(body): StrictJson<CreateProjectBody>,
+) -> ApiResult<Response> {
+    state
+        .authorize(&who, Action::CreateProject, Target::Platform, &format!("project/{}", body.name), Some(&body.name))
+        .await?;
+    check_name("project", &body.name, 54)?;
+    let spec = ProjectSpec {
+        title: body.title,
+        purpose: body.purpose,
+        approval: None,
+        start_date: body.start_date,
+        end_date: body.end_date,
+        members: members_of(&body.members)?,
+        datasets: body
+            .datasets
+            .into_iter()
+            .map(|d| Dataset { name: d.name, description: d.description })
+            .collect(),
+        resources: ProjectResources {
+            cpu: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.cpu),
+            memory: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.memory),
+            storage: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.storage),
+            gpus: body.resources.gpus,
+            max_workspaces: body.resources.max_workspaces,
+        },
+        templates: body.templates.into_iter().map(TemplateName).collect(),
+        egress: EgressSettings {
+            reviews_required: body.reviews_required.unwrap_or(EgressSettings::default().reviews_required),
+            ..EgressSettings::default()
+        },
+        suspended: false,
+        closed: false,
+    };
+    let project = Project::new(&body.name, spec);
+    let target = format!("project/{}", body.name);
+    let detail = json!({ "spec": project.spec });
+    let created_project = state
+        .audited(&who, Action::CreateProject, &target, Some(&body.name), detail, state.cluster.create_project(&project))
+        .await?;
+    Ok(created(view(&created_project)))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{project}", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, body = ProjectView),
+              (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ProjectView>> {
+    let project = cached_project(&state, &name)?;
+    state
+        .authorize(&who, Action::ReadProject, Target::Project(&project), &format!("project/{name}"), Some(&name))
+        .await?;
+    Ok(Json(view(&project)))
+}
+
+/// Checks, audits and applies one change to a project's spec.
+async fn change_project(
+    state: &SharedState,
+    who: &crate::identity::Principal,
+    name: &str,
+    action: Action,
+    spec: serde_json::Value,
+    precondition: impl FnOnce(&Project) -> Result<(), Problem>,
+) -> ApiResult<Json<ProjectView>> {
+    let project = cached_project(state, name)?;
+    let target = format!("project/{name}");
+    state
+        .authorize(who, action, Target::Project(&project), &target, Some(name))
+        .await?;
+    precondition(&project)?;
+    let version = project.metadata.resource_version.clone();
+    let patched = state
+        .audited(who, action, &target, Some(name), spec.clone(), state.cluster.patch_project(name, version, spec))
+        .await?;
+    Ok(Json(view(&patched)))
+}
+
+fn not_closed(project: &Project) -> Result<(), Problem> {
+    if project.spec.closed {
+        Err(Problem::conflict("the project is closed; it cannot change any more"))
+    } else {
+        Ok(())
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{project}/approve", tag = "projects", request_body = ApproveBody,
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, description = "Approved; the operator activates it on its start date", body = ProjectView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already approved, or closed", body = Problem, content_type = "application/problem+json")))]
+async fn approve_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    StrictJson(body): StrictJson<ApproveBody>,
+) -> ApiResult<Json<ProjectView>> {
+    if body.reference.trim().is_empty() || body.reference.len() > 200 {
+        return Err(Problem::unprocessable("the approval reference is 1–200 characters"));
+    }
+    let approval = Approval {
+        reference: body.reference,
+        approved_by: who.subject.clone(),
+        approved_at: chrono::Utc::now(),
+    };
+    change_project(&state, &who, &name, Action::ApproveProject, json!({ "approval": approval }), |p| {
+        not_closed(p)?;
+        if p.spec.approval.is_some() {
+            return Err(Problem::conflict("the project is already approved"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(put, path = "/api/v1/projects/{project}/members", tag = "projects", request_body = MembersBody,
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, description = "The member list was replaced", body = ProjectView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn set_members(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    StrictJson(body): StrictJson<MembersBody>,
+) -> ApiResult<Json<ProjectView>> {
+    let members = members_of(&body.members)?;
+    change_project(&state, &who, &name, Action::EditMembers, json!({ "members": members }), not_closed).await
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{project}/suspend", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, description = "Suspended: workspaces stop", body = ProjectView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn suspend_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ProjectView>> {
+    change_project(&state, &who, &name, Action::SuspendProject, json!({ "suspended": true }), not_closed).await
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{project}/resume", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, body = ProjectView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn resume_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ProjectView>> {
+    change_project(&state, &who, &name, Action::ResumeProject, json!({ "suspended": false }), not_closed).await
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{project}/close", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    responses((status = 200, description = "Closing: workspaces stop and the namespace and its volumes are deleted", body = ProjectView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json")))]
+async fn close_project(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ProjectView>> {
+    change_project(&state, &who, &name, Action::CloseProject, json!({ "closed": true }), not_closed).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert!(check_name("project", "demo-1", 54).is_ok());
+        for bad in ["", "Demo", "-a", "a-", "a_b", "a.b", &"a".repeat(55)] {
+            assert!(check_name("project", bad, 54).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn members_are_valid_and_distinct() {
+        let m = |s: &str| MemberBody { subject: s.into(), role: MemberRole::Researcher };
+        assert_eq!(members_of(&[m("alice"), m("bob")]).unwrap().len(), 2);
+        assert!(members_of(&[m("alice"), m("alice")]).unwrap_err().detail.contains("twice"));
+        assert!(members_of(&[m("a b")]).is_err());
+    }
+}

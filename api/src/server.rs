@@ -1,0 +1,108 @@
+//! Assembling and running the API server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::cluster::Cluster;
+use crate::config::{Config, ConfigError};
+use crate::http::{AppState, SharedState, router};
+use crate::identity::ClaimMapping;
+use crate::identity::bearer::{BearerValidator, Rules};
+use crate::identity::oidc::{OidcError, Provider, http_client};
+use crate::identity::session::Sessions;
+use crate::identity::workspace_token::WorkspaceTokens;
+use crate::metrics::Metrics;
+use crate::store::audit::Audit;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("identity provider: {0}")]
+    Provider(#[from] OidcError),
+    #[error("Kubernetes client: {0}")]
+    Kubernetes(#[from] kube::Error),
+    #[error("listening on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// How long to keep trying the provider's discovery document at start (it may start later
+/// than the API, e.g. both rolled out together).
+const DISCOVERY_PATIENCE: Duration = Duration::from_secs(60);
+
+pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, StartError> {
+    let store = Store::open(&config.database_url(), config.database.max_connections).await?;
+    let cluster = Cluster::start(client);
+    let http = http_client();
+    let redirect = config
+        .public_url
+        .join("auth/callback")
+        .map_err(|e| OidcError::Url(e.to_string()))?;
+    let secret = config.client_secret()?;
+    let started = std::time::Instant::now();
+    let provider = loop {
+        match Provider::discover(&config.oidc.issuer, &config.oidc.client_id, &secret, redirect.clone(), config.oidc.scopes.clone(), http.clone()).await {
+            Ok(provider) => break provider,
+            Err(error) if started.elapsed() < DISCOVERY_PATIENCE => {
+                tracing::warn!(%error, "identity provider not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let rules = Rules {
+        issuer: config.oidc.issuer.as_str().trim_end_matches('/').to_string(),
+        audiences: config.audiences(),
+        algorithms: config.algorithms()?,
+        leeway: config.oidc.leeway,
+    };
+    let bearer = BearerValidator::new(http, provider.jwks_uri().to_string(), rules, config.oidc.jwks_min_refresh);
+    if let Err(error) = bearer.refresh().await {
+        tracing::warn!(%error, "the provider's keys are not available yet; they are fetched on first use");
+    }
+    let claims = ClaimMapping {
+        subject_claim: config.oidc.subject_claim.clone(),
+        groups_claim: config.oidc.groups_claim.clone(),
+        roles: config.roles.clone(),
+    };
+    Ok(Arc::new(AppState {
+        audit: Audit::new(store.clone()),
+        sessions: Sessions::new(store.clone(), config.session.ttl),
+        workspace_tokens: WorkspaceTokens::new(config.workspace_tokens.audience.clone(), config.workspace_tokens.cache_ttl),
+        store,
+        cluster,
+        bearer,
+        provider,
+        claims,
+        metrics: Metrics::default(),
+        config,
+    }))
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(state: SharedState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    let address = state.config.listen;
+    let listener = TcpListener::bind(address).await.map_err(|e| StartError::Listen(address, e))?;
+    let sessions = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match sessions.purge_expired().await {
+                Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions removed"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "removing expired sessions failed"),
+            }
+        }
+    });
+    tracing::info!(%address, public_url = %state.config.public_url, "Trellis API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| StartError::Listen(address, e))
+}
