@@ -69,7 +69,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-async fn open_audit(config: &PathBuf) -> anyhow::Result<Audit> {
+async fn open_audit(config: &std::path::Path) -> anyhow::Result<Audit> {
     let config = Config::load(config)?;
     let store = Store::open(&config.database_url(), 2)
         .await
