@@ -1,4 +1,5 @@
-# Shared settings of the local control plane; sourced by up.sh and down.sh.
+# Shared settings of the local control plane (sourced by up.sh and down.sh) and of the test
+# PostgreSQL (postgres-up.sh and postgres-down.sh).
 # Every address is on loopback: nothing here may ever reach a private-range or public address.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -30,4 +31,52 @@ running_pid() {
   # Guard against a recycled pid: the process must still be the binary we started.
   [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin/$1")" ] || return 1
   echo "$pid"
+}
+
+# --- PostgreSQL for tests ------------------------------------------------------------------------
+postgres_port=${TRELLIS_POSTGRES_PORT:-25432}
+postgres_url=postgres://trellis@127.0.0.1:$postgres_port/postgres
+# The newest PostgreSQL installed the Debian way (/usr/lib/postgresql/<major>/bin), unless set.
+postgres_bin=${TRELLIS_POSTGRES_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)}
+# PostgreSQL refuses to run as root: as root, the server runs as the `postgres` OS user.
+postgres_user=$(if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi)
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+# The server's state (data/, the socket directory run/, postgres.log), owned by $postgres_user.
+# It lives in target/postgres, unless that user cannot reach it (as root, a checkout under a
+# directory that `postgres` may not traverse), in which case /tmp/trellis-postgres-<uid>-<port>.
+postgres_preferred_dir=${TRELLIS_POSTGRES_DIR:-$repo/target/postgres}
+postgres_fallback_dir=/tmp/trellis-postgres-$(id -u)-$postgres_port
+postgres_reachable() { # postgres_reachable DIR: can $postgres_user get to DIR (or create it)?
+  local dir=$1
+  while [ ! -e "$dir" ]; do dir=$(dirname "$dir"); done
+  as_postgres test -x "$dir" 2>/dev/null
+}
+# Prints the pid of the server running from DIR (that is still alive, not a zombie, and still
+# PostgreSQL), or fails. pg_ctl alone would count a killed server that is not yet reaped.
+postgres_pid() { # postgres_pid DIR
+  local pid
+  pid=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] || return 1
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+  [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$postgres_bin/postgres")" ] || return 1
+  echo "$pid"
+}
+# Fails (naming the stranger) if DIR holds anything postgres-up.sh does not make, so that a wrong
+# TRELLIS_POSTGRES_DIR is never wiped.
+postgres_check_dir() { # postgres_check_dir DIR
+  local entry
+  for entry in $(shopt -s nullglob dotglob; cd "$1" 2>/dev/null && echo *); do
+    case $entry in data|run|postgres.log|initdb.log) ;; *)
+      echo "$1 holds $entry, which postgres-up.sh did not make; not removing it" >&2; return 1 ;;
+    esac
+  done
+}
+postgres_resolve_dir() { # sets postgres_dir; called by the PostgreSQL scripts only
+  if postgres_reachable "$postgres_preferred_dir"; then
+    postgres_dir=$postgres_preferred_dir
+  else
+    postgres_dir=$postgres_fallback_dir
+  fi
 }
