@@ -5,6 +5,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cluster=$repo/tests/cluster
 "$cluster/up.sh"
+# PostgreSQL for the tests that run on both databases; each test creates its own database.
+postgres_url=$("$cluster/postgres-up.sh")
 status=0
 stop() {
   if [ $status -ne 0 ]; then
@@ -15,7 +17,8 @@ stop() {
     done
   fi
   "$cluster/down.sh"
+  "$cluster/postgres-down.sh"
 }
 trap stop EXIT
-KUBECONFIG=$repo/target/cluster/kubeconfig cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
+KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
 exit $status

@@ -29,9 +29,14 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the watch caches; they run until the process ends.
     pub fn start(client: Client) -> Self {
-        let (projects, project_events) = reflect(Api::<Project>::all(client.clone()), watcher::Config::default());
-        let (workspaces, workspace_events) =
-            reflect(Api::<Workspace>::all(client.clone()), watcher::Config::default());
+        let (projects, project_events) = reflect(
+            Api::<Project>::all(client.clone()),
+            watcher::Config::default(),
+        );
+        let (workspaces, workspace_events) = reflect(
+            Api::<Workspace>::all(client.clone()),
+            watcher::Config::default(),
+        );
         tokio::spawn(project_events.for_each(|event| async move {
             if let Err(error) = event {
                 tracing::warn!(%error, "project watch interrupted; retrying");
@@ -98,34 +103,49 @@ impl Cluster {
     pub async fn create_project(&self, project: &Project) -> Result<Project, kube::Error> {
         let created = self
             .project_api()
-            .create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, project)
+            .create(
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                project,
+            )
             .await?;
         self.await_project(&created).await;
         Ok(created)
     }
 
-    /// A JSON merge patch of a project's spec (lists are replaced whole). `resource_version`
-    /// makes the change conditional on the version the caller decided from.
-    pub async fn patch_project(
-        &self,
-        name: &str,
-        resource_version: Option<String>,
-        spec: Value,
-    ) -> Result<Project, kube::Error> {
-        let mut patch = serde_json::json!({ "spec": spec });
-        if let Some(version) = resource_version {
-            patch["metadata"] = serde_json::json!({ "resourceVersion": version });
-        }
-        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-        let patched = self.project_api().patch(name, &params, &Patch::Merge(&patch)).await?;
+    /// A JSON merge patch of a project's spec (lists are replaced whole, as PUT promises).
+    /// Not conditional on a resourceVersion: the operator's status writes move it constantly,
+    /// and every change here sets fields outright, so the last admin's change wins.
+    pub async fn patch_project(&self, name: &str, spec: Value) -> Result<Project, kube::Error> {
+        let patch = serde_json::json!({ "spec": spec });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let patched = self
+            .project_api()
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await?;
         self.await_project(&patched).await;
         Ok(patched)
     }
 
-    pub async fn create_workspace(&self, project: &str, workspace: &Workspace) -> Result<Workspace, kube::Error> {
+    pub async fn create_workspace(
+        &self,
+        project: &str,
+        workspace: &Workspace,
+    ) -> Result<Workspace, kube::Error> {
         let created = self
             .workspace_api(project)
-            .create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, workspace)
+            .create(
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                workspace,
+            )
             .await?;
         self.await_workspace(project, &created).await;
         Ok(created)
@@ -138,7 +158,10 @@ impl Cluster {
         running: bool,
     ) -> Result<Workspace, kube::Error> {
         let patch = serde_json::json!({ "spec": { "running": running } });
-        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
         let patched = self
             .workspace_api(project)
             .patch(name, &params, &Patch::Merge(&patch))
@@ -159,15 +182,26 @@ impl Cluster {
     async fn await_project(&self, written: &Project) {
         let reference = ObjectRef::from_obj(written);
         let version = written.resource_version();
-        self.await_version(|| self.projects.get(&reference).and_then(|p| p.resource_version()), version)
-            .await;
+        self.await_version(
+            || {
+                self.projects
+                    .get(&reference)
+                    .and_then(|p| p.resource_version())
+            },
+            version,
+        )
+        .await;
     }
 
     async fn await_workspace(&self, project: &str, written: &Workspace) {
         let reference = ObjectRef::new(&written.name_any()).within(&namespace_name(project));
         let version = written.resource_version();
         self.await_version(
-            || self.workspaces.get(&reference).and_then(|w| w.resource_version()),
+            || {
+                self.workspaces
+                    .get(&reference)
+                    .and_then(|w| w.resource_version())
+            },
             version,
         )
         .await;

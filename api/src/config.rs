@@ -313,7 +313,9 @@ impl Config {
         if self.oidc.leeway > Duration::from_secs(300) {
             return Err(invalid("oidc.leeway", "at most 5m"));
         }
-        if self.session.ttl < Duration::from_secs(60) || self.session.ttl > Duration::from_secs(7 * 24 * 3600) {
+        if self.session.ttl < Duration::from_secs(60)
+            || self.session.ttl > Duration::from_secs(7 * 24 * 3600)
+        {
             return Err(invalid("session.ttl", "between 1m and 7d"));
         }
         if self.session.secure_cookie && self.public_url.scheme() == "http" {
@@ -346,7 +348,10 @@ impl Config {
     /// shared with the provider, and `none` is no signature at all.
     pub fn algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
         if self.oidc.algorithms.is_empty() {
-            return Err(invalid("oidc.algorithms", "must list at least one algorithm"));
+            return Err(invalid(
+                "oidc.algorithms",
+                "must list at least one algorithm",
+            ));
         }
         self.oidc
             .algorithms
@@ -355,7 +360,10 @@ impl Config {
                 let algorithm = Algorithm::from_str(name).map_err(|_| {
                     invalid("oidc.algorithms", format!("unknown algorithm `{name}`"))
                 })?;
-                if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                if matches!(
+                    algorithm,
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                ) {
                     return Err(invalid(
                         "oidc.algorithms",
                         format!("`{name}` is symmetric; only public-key algorithms are accepted"),
@@ -381,7 +389,12 @@ impl Config {
             (Some(secret), _) => Ok(secret.clone()),
             (None, Some(file)) => std::fs::read_to_string(file)
                 .map(|s| s.trim().to_string())
-                .map_err(|e| invalid("oidc.client_secret_file", format!("{}: {e}", file.display()))),
+                .map_err(|e| {
+                    invalid(
+                        "oidc.client_secret_file",
+                        format!("{}: {e}", file.display()),
+                    )
+                }),
             (None, None) => Err(invalid("oidc.client_secret", "missing")),
         }
     }
@@ -390,7 +403,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("trellis.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("trellis.db").display()
+            ),
         }
     }
 }
@@ -412,9 +428,15 @@ oidc:
         let config = Config::from_yaml(MINIMAL).unwrap();
         assert!(config.session.secure_cookie);
         assert_eq!(config.audiences(), vec!["trellis".to_string()]);
-        assert_eq!(config.algorithms().unwrap(), vec![Algorithm::RS256, Algorithm::ES256]);
+        assert_eq!(
+            config.algorithms().unwrap(),
+            vec![Algorithm::RS256, Algorithm::ES256]
+        );
         assert_eq!(config.oidc.subject_claim, "preferred_username");
-        assert_eq!(config.database_url(), "sqlite:///var/lib/trellis/trellis.db?mode=rwc");
+        assert_eq!(
+            config.database_url(),
+            "sqlite:///var/lib/trellis/trellis.db?mode=rwc"
+        );
         assert_eq!(config.session.ttl, Duration::from_secs(8 * 3600));
     }
 
@@ -425,18 +447,39 @@ oidc:
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (MINIMAL.replace("https://id.example.org", "not a url"), "oidc.issuer"),
+            (
+                MINIMAL.replace("https://id.example.org", "not a url"),
+                "oidc.issuer",
+            ),
             (format!("{MINIMAL}listen: nowhere\n"), "listen"),
             (format!("{MINIMAL}colour: blue\n"), "colour"),
-            (MINIMAL.replace("  client_secret: s3cret\n", ""), "oidc.client_secret"),
-            (format!("{MINIMAL}  algorithms: [none]\n"), "oidc.algorithms"),
-            (format!("{MINIMAL}  algorithms: [HS256]\n"), "oidc.algorithms"),
+            (
+                MINIMAL.replace("  client_secret: s3cret\n", ""),
+                "oidc.client_secret",
+            ),
+            (
+                format!("{MINIMAL}  algorithms: [none]\n"),
+                "oidc.algorithms",
+            ),
+            (
+                format!("{MINIMAL}  algorithms: [HS256]\n"),
+                "oidc.algorithms",
+            ),
             (format!("{MINIMAL}  leeway: 1h\n"), "oidc.leeway"),
             (format!("{MINIMAL}  leeway: soon\n"), "oidc.leeway"),
-            (format!("{MINIMAL}database:\n  url: mysql://x\n"), "database.url"),
+            (
+                format!("{MINIMAL}database:\n  url: mysql://x\n"),
+                "database.url",
+            ),
             (format!("{MINIMAL}session:\n  ttl: 5s\n"), "session.ttl"),
-            (MINIMAL.replace("https://trellis", "http://trellis"), "session.secure_cookie"),
-            (MINIMAL.replace("public_url: https://trellis.example.org\n", ""), "public_url"),
+            (
+                MINIMAL.replace("https://trellis", "http://trellis"),
+                "session.secure_cookie",
+            ),
+            (
+                MINIMAL.replace("public_url: https://trellis.example.org\n", ""),
+                "public_url",
+            ),
         ];
         for (yaml, field) in cases {
             let error = error_of(&yaml);

@@ -81,8 +81,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},
@@ -109,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
             Config::load(&config)?;
             println!("{}: valid", config.display());
         }
-        Command::Audit { command: AuditCommand::Verify { config } } => {
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => {
             let audit = open_audit(&config).await?;
             match audit.verify().await? {
                 Ok(count) => println!("audit log intact: {count} records"),
@@ -119,7 +122,9 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Audit { command: AuditCommand::Export { config, output } } => {
+        Command::Audit {
+            command: AuditCommand::Export { config, output },
+        } => {
             let audit = open_audit(&config).await?;
             let count = match output {
                 Some(path) => {
@@ -127,7 +132,8 @@ async fn main() -> anyhow::Result<()> {
                     // half-written file behind.
                     let partial = path.with_extension("partial");
                     let mut file = std::io::BufWriter::new(
-                        std::fs::File::create(&partial).with_context(|| format!("creating {}", partial.display()))?,
+                        std::fs::File::create(&partial)
+                            .with_context(|| format!("creating {}", partial.display()))?,
                     );
                     let count = audit.export(&mut file).await?;
                     file.flush()?;

@@ -51,7 +51,11 @@ impl Default for Metrics {
         });
         let authentication_failures = Family::<ReasonLabels, Counter>::default();
         let audit_records = Family::<OutcomeLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request",
@@ -62,7 +66,11 @@ impl Default for Metrics {
             "Refused credentials by reason",
             authentication_failures.clone(),
         );
-        registry.register("audit_records", "Audit records written by outcome", audit_records.clone());
+        registry.register(
+            "audit_records",
+            "Audit records written by outcome",
+            audit_records.clone(),
+        );
         Self {
             registry,
             requests,
@@ -92,7 +100,9 @@ impl Metrics {
 
     pub fn authentication_failed(&self, reason: &str) {
         self.authentication_failures
-            .get_or_create(&ReasonLabels { reason: reason.to_string() })
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
             .inc();
     }
 
@@ -101,7 +111,9 @@ impl Metrics {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        self.audit_records.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.audit_records
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {

@@ -2,8 +2,8 @@
 //! [`Target`] read from the watch cache) and obey the [`Decision`]; they never decide alone.
 
 use crate::identity::{PlatformRole, Principal};
-use crate::resources::{MemberRole, Project};
 use crate::resources::Workspace;
+use crate::resources::{MemberRole, Project};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -207,8 +207,8 @@ mod tests {
 
     use super::*;
     use crate::identity::Credential;
-    use crate::resources::{Member, ProjectSpec};
     use crate::resources::WorkspaceSpec;
+    use crate::resources::{Member, ProjectSpec};
 
     fn project(name: &str) -> Project {
         let spec: ProjectSpec = serde_json::from_value(serde_json::json!({
@@ -218,9 +218,18 @@ mod tests {
         .unwrap();
         let mut p = Project::new(name, spec);
         p.spec.members = vec![
-            Member { subject: "olivia".into(), role: MemberRole::Owner },
-            Member { subject: "alice".into(), role: MemberRole::Researcher },
-            Member { subject: "bob".into(), role: MemberRole::Researcher },
+            Member {
+                subject: "olivia".into(),
+                role: MemberRole::Owner,
+            },
+            Member {
+                subject: "alice".into(),
+                role: MemberRole::Researcher,
+            },
+            Member {
+                subject: "bob".into(),
+                role: MemberRole::Researcher,
+            },
         ];
         p
     }
@@ -228,8 +237,10 @@ mod tests {
     fn workspace(owner: &str) -> Workspace {
         let mut w = Workspace::new(
             "w",
-            serde_json::from_value::<WorkspaceSpec>(serde_json::json!({"owner": owner, "template": "jupyter"}))
-                .unwrap(),
+            serde_json::from_value::<WorkspaceSpec>(
+                serde_json::json!({"owner": owner, "template": "jupyter"}),
+            )
+            .unwrap(),
         );
         w.metadata.namespace = Some("trellis-demo".into());
         w
@@ -274,20 +285,62 @@ mod tests {
         ];
         // Columns: admin owner alice bob checker steward outsider alice-in-workspace.
         let table: [(Action, [bool; 8]); 14] = [
-            (ListProjects, [true, true, true, true, true, true, true, true]),
-            (CreateProject, [true, false, false, false, false, false, false, false]),
-            (ReadProject, [true, true, true, true, false, false, false, true]),
-            (ApproveProject, [true, false, false, false, false, false, false, false]),
-            (EditMembers, [true, false, false, false, false, false, false, false]),
-            (SuspendProject, [true, false, false, false, false, false, false, false]),
-            (ResumeProject, [true, false, false, false, false, false, false, false]),
-            (CloseProject, [true, false, false, false, false, false, false, false]),
-            (ListWorkspaces, [true, true, true, true, false, false, false, true]),
-            (CreateWorkspace, [false, true, true, true, false, false, false, true]),
-            (ReadWorkspace, [true, true, true, false, false, false, false, true]),
-            (StartWorkspace, [false, false, true, false, false, false, false, true]),
-            (StopWorkspace, [true, false, true, false, false, false, false, true]),
-            (DeleteWorkspace, [true, false, true, false, false, false, false, true]),
+            (
+                ListProjects,
+                [true, true, true, true, true, true, true, true],
+            ),
+            (
+                CreateProject,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                ReadProject,
+                [true, true, true, true, false, false, false, true],
+            ),
+            (
+                ApproveProject,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                EditMembers,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                SuspendProject,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                ResumeProject,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                CloseProject,
+                [true, false, false, false, false, false, false, false],
+            ),
+            (
+                ListWorkspaces,
+                [true, true, true, true, false, false, false, true],
+            ),
+            (
+                CreateWorkspace,
+                [false, true, true, true, false, false, false, true],
+            ),
+            (
+                ReadWorkspace,
+                [true, true, true, false, false, false, false, true],
+            ),
+            (
+                StartWorkspace,
+                [false, false, true, false, false, false, false, true],
+            ),
+            (
+                StopWorkspace,
+                [true, false, true, false, false, false, false, true],
+            ),
+            (
+                DeleteWorkspace,
+                [true, false, true, false, false, false, false, true],
+            ),
         ];
         for (action, expected) in table {
             for ((who, caller), allowed) in callers.iter().zip(expected) {
@@ -312,10 +365,16 @@ mod tests {
     fn a_workspace_credential_stays_in_its_project() {
         let other = project("other");
         let mut member_elsewhere = other.clone();
-        member_elsewhere.spec.members.push(Member { subject: "alice".into(), role: MemberRole::Owner });
+        member_elsewhere.spec.members.push(Member {
+            subject: "alice".into(),
+            role: MemberRole::Owner,
+        });
         let caller = from_workspace("alice", "demo");
         for action in Action::ALL {
-            assert!(!decide(&caller, action, Target::Project(&member_elsewhere)).allowed(), "{action:?}");
+            assert!(
+                !decide(&caller, action, Target::Project(&member_elsewhere)).allowed(),
+                "{action:?}"
+            );
         }
         assert!(!decide(&caller, Action::CreateProject, Target::Platform).allowed());
     }
@@ -331,9 +390,18 @@ mod tests {
     #[test]
     fn owners_see_all_workspaces_researchers_their_own() {
         let p = project("demo");
-        assert_eq!(workspace_view(&person("olivia", &[]), &p), WorkspaceView::All);
-        assert_eq!(workspace_view(&person("root", &[PlatformRole::Admin]), &p), WorkspaceView::All);
-        assert_eq!(workspace_view(&person("alice", &[]), &p), WorkspaceView::Own);
+        assert_eq!(
+            workspace_view(&person("olivia", &[]), &p),
+            WorkspaceView::All
+        );
+        assert_eq!(
+            workspace_view(&person("root", &[PlatformRole::Admin]), &p),
+            WorkspaceView::All
+        );
+        assert_eq!(
+            workspace_view(&person("alice", &[]), &p),
+            WorkspaceView::Own
+        );
     }
 
     #[test]

@@ -46,7 +46,16 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
     let secret = config.client_secret()?;
     let started = std::time::Instant::now();
     let provider = loop {
-        match Provider::discover(&config.oidc.issuer, &config.oidc.client_id, &secret, redirect.clone(), config.oidc.scopes.clone(), http.clone()).await {
+        match Provider::discover(
+            &config.oidc.issuer,
+            &config.oidc.client_id,
+            &secret,
+            redirect.clone(),
+            config.oidc.scopes.clone(),
+            http.clone(),
+        )
+        .await
+        {
             Ok(provider) => break provider,
             Err(error) if started.elapsed() < DISCOVERY_PATIENCE => {
                 tracing::warn!(%error, "identity provider not reachable yet; retrying");
@@ -56,12 +65,22 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         }
     };
     let rules = Rules {
-        issuer: config.oidc.issuer.as_str().trim_end_matches('/').to_string(),
+        issuer: config
+            .oidc
+            .issuer
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
         audiences: config.audiences(),
         algorithms: config.algorithms()?,
         leeway: config.oidc.leeway,
     };
-    let bearer = BearerValidator::new(http, provider.jwks_uri().to_string(), rules, config.oidc.jwks_min_refresh);
+    let bearer = BearerValidator::new(
+        http,
+        provider.jwks_uri().to_string(),
+        rules,
+        config.oidc.jwks_min_refresh,
+    );
     if let Err(error) = bearer.refresh().await {
         tracing::warn!(%error, "the provider's keys are not available yet; they are fetched on first use");
     }
@@ -73,7 +92,10 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
     Ok(Arc::new(AppState {
         audit: Audit::new(store.clone()),
         sessions: Sessions::new(store.clone(), config.session.ttl),
-        workspace_tokens: WorkspaceTokens::new(config.workspace_tokens.audience.clone(), config.workspace_tokens.cache_ttl),
+        workspace_tokens: WorkspaceTokens::new(
+            config.workspace_tokens.audience.clone(),
+            config.workspace_tokens.cache_ttl,
+        ),
         store,
         cluster,
         bearer,
@@ -85,9 +107,14 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve(state: SharedState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+pub async fn serve(
+    state: SharedState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let address = state.config.listen;
-    let listener = TcpListener::bind(address).await.map_err(|e| StartError::Listen(address, e))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| StartError::Listen(address, e))?;
     let sessions = state.sessions.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(600));

@@ -10,7 +10,7 @@ reuse=false
 [ "${1:-}" = "--reuse" ] && reuse=true
 start_ns=$(date +%s%N)
 
-"$here/build-tools.sh" kubernetes etcd kwok helm
+"$here/build-tools.sh" kubernetes etcd kwok helm dex
 
 mkdir -p "$state"
 exec 8>"$state/.lock"

@@ -24,7 +24,13 @@ pub fn routes() -> Router<SharedState> {
         .route("/auth/logout", post(logout))
 }
 
-fn cookie(state: &SharedState, name: &'static str, value: String, path: &'static str, max_age: std::time::Duration) -> Cookie<'static> {
+fn cookie(
+    state: &SharedState,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age: std::time::Duration,
+) -> Cookie<'static> {
     Cookie::build((name, value))
         .http_only(true)
         .secure(state.config.session.secure_cookie)
@@ -35,7 +41,10 @@ fn cookie(state: &SharedState, name: &'static str, value: String, path: &'static
 }
 
 fn removal(name: &'static str, path: &'static str) -> Cookie<'static> {
-    Cookie::build((name, "")).path(path).max_age(cookie::time::Duration::ZERO).build()
+    Cookie::build((name, ""))
+        .path(path)
+        .max_age(cookie::time::Duration::ZERO)
+        .build()
 }
 
 #[derive(Deserialize)]
@@ -45,10 +54,22 @@ struct LoginQuery {
 
 /// Starts the authorization-code flow: remembers PKCE verifier and nonce under the state, binds
 /// the state to this browser with a cookie, and sends the browser to the provider.
-async fn login(State(state): State<SharedState>, Query(query): Query<LoginQuery>, jar: CookieJar) -> Result<Response, Problem> {
-    let (url, csrf_state, attempt) = state.provider.start(safe_return_path(query.return_to.as_deref()));
+async fn login(
+    State(state): State<SharedState>,
+    Query(query): Query<LoginQuery>,
+    jar: CookieJar,
+) -> Result<Response, Problem> {
+    let (url, csrf_state, attempt) = state
+        .provider
+        .start(safe_return_path(query.return_to.as_deref()));
     state.sessions.start_login(&csrf_state, &attempt).await?;
-    let jar = jar.add(cookie(&state, LOGIN_COOKIE, csrf_state, "/auth", std::time::Duration::from_secs(600)));
+    let jar = jar.add(cookie(
+        &state,
+        LOGIN_COOKIE,
+        csrf_state,
+        "/auth",
+        std::time::Duration::from_secs(600),
+    ));
     Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
@@ -60,12 +81,20 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-async fn callback(State(state): State<SharedState>, Query(query): Query<CallbackQuery>, jar: CookieJar) -> Response {
+async fn callback(
+    State(state): State<SharedState>,
+    Query(query): Query<CallbackQuery>,
+    jar: CookieJar,
+) -> Response {
     match finish_sign_in(&state, query, &jar).await {
         Ok((session_id, return_to)) => {
-            let jar = jar
-                .remove(removal(LOGIN_COOKIE, "/auth"))
-                .add(cookie(&state, SESSION_COOKIE, session_id, "/", state.sessions.ttl()));
+            let jar = jar.remove(removal(LOGIN_COOKIE, "/auth")).add(cookie(
+                &state,
+                SESSION_COOKIE,
+                session_id,
+                "/",
+                state.sessions.ttl(),
+            ));
             (jar, Redirect::to(&return_to)).into_response()
         }
         Err((reason, problem)) => {
@@ -95,22 +124,43 @@ async fn finish_sign_in(
 ) -> Result<(String, String), SignInFailure> {
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();
-        return Err(("provider-error", Problem::unauthorized(format!("the identity provider refused the sign-in: {error} {description}"))));
+        return Err((
+            "provider-error",
+            Problem::unauthorized(format!(
+                "the identity provider refused the sign-in: {error} {description}"
+            )),
+        ));
     }
     let (Some(code), Some(returned_state)) = (query.code, query.state) else {
-        return Err(("bad-callback", Problem::bad_request("the sign-in callback needs `code` and `state`")));
+        return Err((
+            "bad-callback",
+            Problem::bad_request("the sign-in callback needs `code` and `state`"),
+        ));
     };
     // The state must be the one this browser was given (login CSRF), and must be unused.
-    let bound = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let bound = jar
+        .get(LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     if !same_secret(&bound, &returned_state) {
-        return Err(("state-mismatch", Problem::bad_request("this sign-in was not started in this browser; start again at /auth/login")));
+        return Err((
+            "state-mismatch",
+            Problem::bad_request(
+                "this sign-in was not started in this browser; start again at /auth/login",
+            ),
+        ));
     }
     let attempt = state
         .sessions
         .finish_login(&returned_state)
         .await
         .map_err(|e| ("database", Problem::from(e)))?
-        .ok_or(("state-unknown", Problem::bad_request("this sign-in expired or was already used; start again at /auth/login")))?;
+        .ok_or((
+            "state-unknown",
+            Problem::bad_request(
+                "this sign-in expired or was already used; start again at /auth/login",
+            ),
+        ))?;
     let claims = state
         .provider
         .finish(code, &attempt)
@@ -120,7 +170,11 @@ async fn finish_sign_in(
         .claims
         .principal(&claims, Credential::Session)
         .map_err(|e| ("claims", Problem::unauthorized(e.to_string())))?;
-    let mut tx = state.audit.begin().await.map_err(|e| ("database", Problem::from(e)))?;
+    let mut tx = state
+        .audit
+        .begin()
+        .await
+        .map_err(|e| ("database", Problem::from(e)))?;
     let (session_id, _csrf) = state
         .sessions
         .create(tx.conn(), &principal)
@@ -147,7 +201,11 @@ struct LogoutForm {
 }
 
 /// Ends the session. A form post, so it needs the session's CSRF token.
-async fn logout(State(state): State<SharedState>, jar: CookieJar, Form(form): Form<LogoutForm>) -> Result<Response, Problem> {
+async fn logout(
+    State(state): State<SharedState>,
+    jar: CookieJar,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, Problem> {
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(Redirect::to("/").into_response());
     };
@@ -156,8 +214,12 @@ async fn logout(State(state): State<SharedState>, jar: CookieJar, Form(form): Fo
         return Ok((jar.remove(removal(SESSION_COOKIE, "/")), Redirect::to("/")).into_response());
     };
     if !same_secret(&form.csrf, &session.csrf_token) {
-        state.audit_denial(&session.principal, "auth.logout", "session", None).await;
-        return Err(Problem::forbidden("the sign-out form's CSRF token does not match the session"));
+        state
+            .audit_denial(&session.principal, "auth.logout", "session", None)
+            .await;
+        return Err(Problem::forbidden(
+            "the sign-out form's CSRF token does not match the session",
+        ));
     }
     let mut tx = state.audit.begin().await?;
     state.sessions.delete(tx.conn(), &session_id).await?;
@@ -184,7 +246,11 @@ fn escape(text: &str) -> String {
 }
 
 /// Who is signed in, with sign-in and sign-out. (The full web UI is built on this later.)
-async fn home(State(state): State<SharedState>, jar: CookieJar, _headers: HeaderMap) -> Result<Response, Problem> {
+async fn home(
+    State(state): State<SharedState>,
+    jar: CookieJar,
+    _headers: HeaderMap,
+) -> Result<Response, Problem> {
     let session = match jar.get(SESSION_COOKIE) {
         Some(cookie) => state.sessions.get(cookie.value()).await?,
         None => None,
@@ -193,7 +259,11 @@ async fn home(State(state): State<SharedState>, jar: CookieJar, _headers: Header
         Some(session) => {
             let who = &session.principal;
             let roles = who.role_names();
-            let roles = if roles.is_empty() { "none".to_string() } else { roles.join(", ") };
+            let roles = if roles.is_empty() {
+                "none".to_string()
+            } else {
+                roles.join(", ")
+            };
             format!(
                 "<p>Signed in as <strong id=\"subject\">{}</strong>. Platform roles: <span id=\"roles\">{}</span>.</p>\
                  <form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
@@ -209,5 +279,10 @@ async fn home(State(state): State<SharedState>, jar: CookieJar, _headers: Header
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Trellis</title></head>\
          <body><main><h1>Trellis</h1>{body}<p><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></p></main></body></html>"
     );
-    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Html(page)).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(page),
+    )
+        .into_response())
 }

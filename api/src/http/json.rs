@@ -28,14 +28,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(status, "too-large", "the request body is larger than this endpoint accepts")
-            } else {
-                Problem::new(status, "bad-request", rejection.body_text())
-            }
-        })?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        status,
+                        "too-large",
+                        "the request body is larger than this endpoint accepts",
+                    )
+                } else {
+                    Problem::new(status, "bad-request", rejection.body_text())
+                }
+            })?;
         parse(&body).map(StrictJson)
     }
 }
@@ -48,15 +54,20 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
         // serde_ignored marks Option layers with `?`; people think of `inner.colour`.
         unknown.push(path.to_string().replace(".?", ""))
     })
-        .map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => Problem::unprocessable(format!("invalid body: {error}")),
-            _ => Problem::bad_request(format!("malformed JSON: {error}")),
-        })?;
+    .map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => {
+            Problem::unprocessable(format!("invalid body: {error}"))
+        }
+        _ => Problem::bad_request(format!("malformed JSON: {error}")),
+    })?;
     deserializer
         .end()
         .map_err(|error| Problem::bad_request(format!("malformed JSON: {error}")))?;
     if !unknown.is_empty() {
-        return Err(Problem::bad_request(format!("unknown field(s): {}", unknown.join(", "))));
+        return Err(Problem::bad_request(format!(
+            "unknown field(s): {}",
+            unknown.join(", ")
+        )));
     }
     Ok(value)
 }
@@ -85,7 +96,12 @@ mod tests {
 
     #[test]
     fn good_bodies_parse() {
-        assert_eq!(parse::<Body>(br#"{"name": "x", "inner": {"size": 3}}"#).unwrap().name, "x");
+        assert_eq!(
+            parse::<Body>(br#"{"name": "x", "inner": {"size": 3}}"#)
+                .unwrap()
+                .name,
+            "x"
+        );
     }
 
     #[test]
@@ -95,9 +111,13 @@ mod tests {
         let (status, text) = detail(r#"{"name": 5}"#);
         assert_eq!(status, 422);
         assert!(text.contains("invalid type"), "{text}");
-        let (status, text) = detail(r#"{"name": "x", "nmae": "y", "inner": {"size": 1, "colour": 2}}"#);
+        let (status, text) =
+            detail(r#"{"name": "x", "nmae": "y", "inner": {"size": 1, "colour": 2}}"#);
         assert_eq!(status, 400);
-        assert!(text.contains("nmae") && text.contains("inner.colour"), "{text}");
+        assert!(
+            text.contains("nmae") && text.contains("inner.colour"),
+            "{text}"
+        );
         assert_eq!(detail(r#"{}"#).0, 422);
     }
 }

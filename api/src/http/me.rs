@@ -46,20 +46,37 @@ pub struct MembershipView {
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity",
     responses((status = 200, body = MeView),
               (status = 401, description = "Not signed in", body = crate::problem::Problem, content_type = "application/problem+json")))]
-async fn me(State(state): State<SharedState>, Caller(who): Caller, headers: HeaderMap) -> ApiResult<Json<MeView>> {
-    let csrf_token = match (&who.credential, CookieJar::from_headers(&headers).get(SESSION_COOKIE)) {
-        (Credential::Session, Some(cookie)) => state.sessions.get(cookie.value()).await?.map(|s| s.csrf_token),
+async fn me(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<MeView>> {
+    let csrf_token = match (
+        &who.credential,
+        CookieJar::from_headers(&headers).get(SESSION_COOKIE),
+    ) {
+        (Credential::Session, Some(cookie)) => state
+            .sessions
+            .get(cookie.value())
+            .await?
+            .map(|s| s.csrf_token),
         _ => None,
     };
     let projects = state
         .cluster
         .projects()
         .iter()
-        .filter(|p| who.project_scope().is_none_or(|scope| p.metadata.name.as_deref() == Some(scope)))
+        .filter(|p| {
+            who.project_scope()
+                .is_none_or(|scope| p.metadata.name.as_deref() == Some(scope))
+        })
         .filter_map(|p| {
             policy::membership(&who, p).map(|role| MembershipView {
                 project: p.metadata.name.clone().unwrap_or_default(),
-                member: MemberBody { subject: who.subject.clone(), role },
+                member: MemberBody {
+                    subject: who.subject.clone(),
+                    role,
+                },
             })
         })
         .collect();

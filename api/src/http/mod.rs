@@ -143,17 +143,26 @@ async fn observe(State(state): State<SharedState>, request: Request, next: Next)
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
-    state
-        .metrics
-        .http(&method, &route, response.status().as_u16(), started.elapsed());
+    state.metrics.http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
@@ -178,10 +187,15 @@ impl FromRequestParts<SharedState> for Caller {
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+                .ok_or_else(|| {
+                    Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+                })?;
             return state.authenticate_bearer(token).await.map(Caller);
         }
         let jar = CookieJar::from_headers(&parts.headers);
@@ -213,29 +227,30 @@ impl FromRequestParts<SharedState> for Caller {
 impl AppState {
     async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Problem> {
         let issuer = unverified_issuer(token);
-        let principal = if looks_like_service_account_token(issuer.as_deref(), &self.bearer.rules().issuer) {
-            match self.workspace_tokens.review(&self.cluster, token).await {
-                Ok(identity) => Ok(Principal {
-                    subject: identity.owner,
-                    name: None,
-                    email: None,
-                    roles: Default::default(),
-                    credential: Credential::Workspace {
-                        project: identity.project,
-                        workspace: identity.workspace,
-                    },
-                }),
-                Err(error) => Err(("workspace-token", error.to_string(), "workspace-token")),
-            }
-        } else {
-            match self.bearer.validate(token).await {
-                Ok(claims) => self
-                    .claims
-                    .principal(&claims, Credential::Bearer)
-                    .map_err(|e| ("bearer", e.to_string(), "claims")),
-                Err(error) => Err(("bearer", error.to_string(), error.reason())),
-            }
-        };
+        let principal =
+            if looks_like_service_account_token(issuer.as_deref(), &self.bearer.rules().issuer) {
+                match self.workspace_tokens.review(&self.cluster, token).await {
+                    Ok(identity) => Ok(Principal {
+                        subject: identity.owner,
+                        name: None,
+                        email: None,
+                        roles: Default::default(),
+                        credential: Credential::Workspace {
+                            project: identity.project,
+                            workspace: identity.workspace,
+                        },
+                    }),
+                    Err(error) => Err(("workspace-token", error.to_string(), "workspace-token")),
+                }
+            } else {
+                match self.bearer.validate(token).await {
+                    Ok(claims) => self
+                        .claims
+                        .principal(&claims, Credential::Bearer)
+                        .map_err(|e| ("bearer", e.to_string(), "claims")),
+                    Err(error) => Err(("bearer", error.to_string(), error.reason())),
+                }
+            };
         match principal {
             Ok(principal) => Ok(principal),
             Err((kind, detail, reason)) => {
@@ -265,7 +280,13 @@ impl AppState {
         }
     }
 
-    pub async fn audit_denial(&self, who: &Principal, action: &str, target: &str, project: Option<&str>) {
+    pub async fn audit_denial(
+        &self,
+        who: &Principal,
+        action: &str,
+        target: &str,
+        project: Option<&str>,
+    ) {
         self.record(Event {
             actor: who.subject.clone(),
             roles: who.role_names(),
@@ -290,7 +311,8 @@ impl AppState {
         match policy::decide(who, action, target) {
             Decision::Allow => Ok(()),
             Decision::Deny(why) => {
-                self.audit_denial(who, action.name(), target_name, project).await;
+                self.audit_denial(who, action.name(), target_name, project)
+                    .await;
                 Err(Problem::forbidden(why))
             }
         }
@@ -312,7 +334,10 @@ impl AppState {
         let result = change.await;
         let (outcome, detail) = match &result {
             Ok(_) => (Outcome::Success, detail),
-            Err(error) => (Outcome::Failure, json!({ "request": detail, "error": error.to_string() })),
+            Err(error) => (
+                Outcome::Failure,
+                json!({ "request": detail, "error": error.to_string() }),
+            ),
         };
         let event = Event {
             actor: who.subject.clone(),
@@ -340,7 +365,9 @@ impl AppState {
 fn unverified_issuer(token: &str) -> Option<String> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("iss")?.as_str().map(String::from)
 }

@@ -20,7 +20,9 @@ pub fn routes() -> Router<SharedState> {
 /// answers.
 async fn readyz(State(state): State<SharedState>) -> Result<&'static str, Problem> {
     if !state.cluster.ready().await {
-        return Err(Problem::unavailable("the Kubernetes watch caches are still filling"));
+        return Err(Problem::unavailable(
+            "the Kubernetes watch caches are still filling",
+        ));
     }
     if !state.store.ping().await {
         return Err(Problem::unavailable("the database does not answer"));
@@ -32,7 +34,10 @@ async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     match state.metrics.encode() {
         Ok(text) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

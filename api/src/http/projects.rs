@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -140,7 +140,9 @@ pub struct ProjectView {
     pub conditions: Vec<ConditionView>,
 }
 
-pub fn conditions_view(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> Vec<ConditionView> {
+pub fn conditions_view(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Vec<ConditionView> {
     conditions
         .iter()
         .map(|c| ConditionView {
@@ -169,12 +171,18 @@ pub fn view(project: &Project) -> ProjectView {
         members: spec
             .members
             .iter()
-            .map(|m| MemberBody { subject: m.subject.clone(), role: m.role })
+            .map(|m| MemberBody {
+                subject: m.subject.clone(),
+                role: m.role,
+            })
             .collect(),
         datasets: spec
             .datasets
             .iter()
-            .map(|d| DatasetBody { name: d.name.clone(), description: d.description.clone() })
+            .map(|d| DatasetBody {
+                name: d.name.clone(),
+                description: d.description.clone(),
+            })
             .collect(),
         resources: ResourcesBody {
             cpu: spec.resources.cpu.0.clone(),
@@ -204,9 +212,15 @@ fn members_of(body: &[MemberBody]) -> Result<Vec<Member>, Problem> {
                 )));
             }
             if !seen.insert(m.subject.clone()) {
-                return Err(Problem::unprocessable(format!("member `{}` is listed twice", m.subject)));
+                return Err(Problem::unprocessable(format!(
+                    "member `{}` is listed twice",
+                    m.subject
+                )));
             }
-            Ok(Member { subject: m.subject.clone(), role: m.role })
+            Ok(Member {
+                subject: m.subject.clone(),
+                role: m.role,
+            })
         })
         .collect()
 }
@@ -215,7 +229,9 @@ fn members_of(body: &[MemberBody]) -> Result<Vec<Member>, Problem> {
 pub fn check_name(kind: &str, name: &str, max: usize) -> Result<(), Problem> {
     let ok = !name.is_empty()
         && name.len() <= max
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -238,9 +254,18 @@ pub fn cached_project(state: &SharedState, name: &str) -> Result<Arc<Project>, P
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, description = "Projects the caller may see: all for admins, their own for members", body = [ProjectView]),
               (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")))]
-async fn list_projects(State(state): State<SharedState>, Caller(who): Caller) -> ApiResult<Json<Vec<ProjectView>>> {
+async fn list_projects(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Vec<ProjectView>>> {
     state
-        .authorize(&who, Action::ListProjects, Target::Platform, "projects", None)
+        .authorize(
+            &who,
+            Action::ListProjects,
+            Target::Platform,
+            "projects",
+            None,
+        )
         .await?;
     Ok(Json(
         state
@@ -265,7 +290,13 @@ async fn create_project(
     StrictJson(body): StrictJson<CreateProjectBody>,
 ) -> ApiResult<Response> {
     state
-        .authorize(&who, Action::CreateProject, Target::Platform, &format!("project/{}", body.name), Some(&body.name))
+        .authorize(
+            &who,
+            Action::CreateProject,
+            Target::Platform,
+            &format!("project/{}", body.name),
+            Some(&body.name),
+        )
         .await?;
     check_name("project", &body.name, 54)?;
     let spec = ProjectSpec {
@@ -278,18 +309,25 @@ async fn create_project(
         datasets: body
             .datasets
             .into_iter()
-            .map(|d| Dataset { name: d.name, description: d.description })
+            .map(|d| Dataset {
+                name: d.name,
+                description: d.description,
+            })
             .collect(),
         resources: ProjectResources {
             cpu: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.cpu),
             memory: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.memory),
-            storage: k8s_openapi::apimachinery::pkg::api::resource::Quantity(body.resources.storage),
+            storage: k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                body.resources.storage,
+            ),
             gpus: body.resources.gpus,
             max_workspaces: body.resources.max_workspaces,
         },
         templates: body.templates.into_iter().map(TemplateName).collect(),
         egress: EgressSettings {
-            reviews_required: body.reviews_required.unwrap_or(EgressSettings::default().reviews_required),
+            reviews_required: body
+                .reviews_required
+                .unwrap_or(EgressSettings::default().reviews_required),
             ..EgressSettings::default()
         },
         suspended: false,
@@ -299,7 +337,14 @@ async fn create_project(
     let target = format!("project/{}", body.name);
     let detail = json!({ "spec": project.spec });
     let created_project = state
-        .audited(&who, Action::CreateProject, &target, Some(&body.name), detail, state.cluster.create_project(&project))
+        .audited(
+            &who,
+            Action::CreateProject,
+            &target,
+            Some(&body.name),
+            detail,
+            state.cluster.create_project(&project),
+        )
         .await?;
     Ok(created(view(&created_project)))
 }
@@ -316,7 +361,13 @@ async fn get_project(
 ) -> ApiResult<Json<ProjectView>> {
     let project = cached_project(&state, &name)?;
     state
-        .authorize(&who, Action::ReadProject, Target::Project(&project), &format!("project/{name}"), Some(&name))
+        .authorize(
+            &who,
+            Action::ReadProject,
+            Target::Project(&project),
+            &format!("project/{name}"),
+            Some(&name),
+        )
         .await?;
     Ok(Json(view(&project)))
 }
@@ -336,16 +387,24 @@ async fn change_project(
         .authorize(who, action, Target::Project(&project), &target, Some(name))
         .await?;
     precondition(&project)?;
-    let version = project.metadata.resource_version.clone();
     let patched = state
-        .audited(who, action, &target, Some(name), spec.clone(), state.cluster.patch_project(name, version, spec))
+        .audited(
+            who,
+            action,
+            &target,
+            Some(name),
+            spec.clone(),
+            state.cluster.patch_project(name, spec),
+        )
         .await?;
     Ok(Json(view(&patched)))
 }
 
 fn not_closed(project: &Project) -> Result<(), Problem> {
     if project.spec.closed {
-        Err(Problem::conflict("the project is closed; it cannot change any more"))
+        Err(Problem::conflict(
+            "the project is closed; it cannot change any more",
+        ))
     } else {
         Ok(())
     }
@@ -364,20 +423,29 @@ async fn approve_project(
     StrictJson(body): StrictJson<ApproveBody>,
 ) -> ApiResult<Json<ProjectView>> {
     if body.reference.trim().is_empty() || body.reference.len() > 200 {
-        return Err(Problem::unprocessable("the approval reference is 1–200 characters"));
+        return Err(Problem::unprocessable(
+            "the approval reference is 1–200 characters",
+        ));
     }
     let approval = Approval {
         reference: body.reference,
         approved_by: who.subject.clone(),
         approved_at: chrono::Utc::now(),
     };
-    change_project(&state, &who, &name, Action::ApproveProject, json!({ "approval": approval }), |p| {
-        not_closed(p)?;
-        if p.spec.approval.is_some() {
-            return Err(Problem::conflict("the project is already approved"));
-        }
-        Ok(())
-    })
+    change_project(
+        &state,
+        &who,
+        &name,
+        Action::ApproveProject,
+        json!({ "approval": approval }),
+        |p| {
+            not_closed(p)?;
+            if p.spec.approval.is_some() {
+                return Err(Problem::conflict("the project is already approved"));
+            }
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -394,7 +462,15 @@ async fn set_members(
     StrictJson(body): StrictJson<MembersBody>,
 ) -> ApiResult<Json<ProjectView>> {
     let members = members_of(&body.members)?;
-    change_project(&state, &who, &name, Action::EditMembers, json!({ "members": members }), not_closed).await
+    change_project(
+        &state,
+        &who,
+        &name,
+        Action::EditMembers,
+        json!({ "members": members }),
+        not_closed,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/suspend", tag = "projects",
@@ -407,7 +483,15 @@ async fn suspend_project(
     Caller(who): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    change_project(&state, &who, &name, Action::SuspendProject, json!({ "suspended": true }), not_closed).await
+    change_project(
+        &state,
+        &who,
+        &name,
+        Action::SuspendProject,
+        json!({ "suspended": true }),
+        not_closed,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/resume", tag = "projects",
@@ -420,7 +504,15 @@ async fn resume_project(
     Caller(who): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    change_project(&state, &who, &name, Action::ResumeProject, json!({ "suspended": false }), not_closed).await
+    change_project(
+        &state,
+        &who,
+        &name,
+        Action::ResumeProject,
+        json!({ "suspended": false }),
+        not_closed,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/close", tag = "projects",
@@ -434,7 +526,15 @@ async fn close_project(
     Caller(who): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    change_project(&state, &who, &name, Action::CloseProject, json!({ "closed": true }), not_closed).await
+    change_project(
+        &state,
+        &who,
+        &name,
+        Action::CloseProject,
+        json!({ "closed": true }),
+        not_closed,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -451,9 +551,17 @@ mod tests {
 
     #[test]
     fn members_are_valid_and_distinct() {
-        let m = |s: &str| MemberBody { subject: s.into(), role: MemberRole::Researcher };
+        let m = |s: &str| MemberBody {
+            subject: s.into(),
+            role: MemberRole::Researcher,
+        };
         assert_eq!(members_of(&[m("alice"), m("bob")]).unwrap().len(), 2);
-        assert!(members_of(&[m("alice"), m("alice")]).unwrap_err().detail.contains("twice"));
+        assert!(
+            members_of(&[m("alice"), m("alice")])
+                .unwrap_err()
+                .detail
+                .contains("twice")
+        );
         assert!(members_of(&[m("a b")]).is_err());
     }
 }

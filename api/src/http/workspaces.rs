@@ -113,7 +113,13 @@ async fn list_workspaces(
 ) -> ApiResult<Json<Vec<WorkspaceView>>> {
     let project = cached_project(&state, &project_name)?;
     state
-        .authorize(&who, Action::ListWorkspaces, Target::Project(&project), &format!("project/{project_name}"), Some(&project_name))
+        .authorize(
+            &who,
+            Action::ListWorkspaces,
+            Target::Project(&project),
+            &format!("project/{project_name}"),
+            Some(&project_name),
+        )
         .await?;
     let all = policy::workspace_view(&who, &project) == policy::WorkspaceView::All;
     Ok(Json(
@@ -143,7 +149,13 @@ async fn create_workspace(
     let project = cached_project(&state, &project_name)?;
     let target_name = target(&project_name, &body.name);
     state
-        .authorize(&who, Action::CreateWorkspace, Target::Project(&project), &target_name, Some(&project_name))
+        .authorize(
+            &who,
+            Action::CreateWorkspace,
+            Target::Project(&project),
+            &target_name,
+            Some(&project_name),
+        )
         .await?;
     check_name("workspace", &body.name, 52)?;
     require_active(&project)?;
@@ -151,7 +163,13 @@ async fn create_workspace(
         return Err(Problem::unprocessable(format!(
             "template `{}` is not allowed in this project (allowed: {})",
             body.template,
-            project.spec.templates.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ")
+            project
+                .spec
+                .templates
+                .iter()
+                .map(|t| t.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let existing = state.cluster.workspaces(&project_name).len();
@@ -198,10 +216,18 @@ async fn authorized_workspace(
 ) -> Result<(std::sync::Arc<Project>, std::sync::Arc<Workspace>), Problem> {
     let project = cached_project(state, project_name)?;
     let workspace = state.cluster.workspace(project_name, name).ok_or_else(|| {
-        Problem::not_found(format!("there is no workspace `{name}` in project `{project_name}`"))
+        Problem::not_found(format!(
+            "there is no workspace `{name}` in project `{project_name}`"
+        ))
     })?;
     state
-        .authorize(who, action, Target::Workspace(&project, &workspace), &target(project_name, name), Some(project_name))
+        .authorize(
+            who,
+            action,
+            Target::Workspace(&project, &workspace),
+            &target(project_name, name),
+            Some(project_name),
+        )
         .await?;
     Ok((project, workspace))
 }
@@ -216,7 +242,8 @@ async fn get_workspace(
     Caller(who): Caller,
     Path((project_name, name)): Path<(String, String)>,
 ) -> ApiResult<Json<WorkspaceView>> {
-    let (_, workspace) = authorized_workspace(&state, &who, &project_name, &name, Action::ReadWorkspace).await?;
+    let (_, workspace) =
+        authorized_workspace(&state, &who, &project_name, &name, Action::ReadWorkspace).await?;
     Ok(Json(view(&project_name, &workspace)))
 }
 
@@ -227,7 +254,11 @@ async fn set_running(
     name: String,
     running: bool,
 ) -> ApiResult<Json<WorkspaceView>> {
-    let action = if running { Action::StartWorkspace } else { Action::StopWorkspace };
+    let action = if running {
+        Action::StartWorkspace
+    } else {
+        Action::StopWorkspace
+    };
     let (project, _) = authorized_workspace(&state, &who, &project_name, &name, action).await?;
     if running {
         require_active(&project)?;
@@ -239,7 +270,9 @@ async fn set_running(
             &target(&project_name, &name),
             Some(&project_name),
             json!({ "running": running }),
-            state.cluster.set_workspace_running(&project_name, &name, running),
+            state
+                .cluster
+                .set_workspace_running(&project_name, &name, running),
         )
         .await?;
     Ok(Json(view(&project_name, &patched)))

@@ -142,7 +142,12 @@ pub struct BearerValidator {
 }
 
 impl BearerValidator {
-    pub fn new(http: openidconnect::reqwest::Client, jwks_uri: String, rules: Rules, min_refresh: Duration) -> Self {
+    pub fn new(
+        http: openidconnect::reqwest::Client,
+        jwks_uri: String,
+        rules: Rules,
+        min_refresh: Duration,
+    ) -> Self {
         Self {
             http,
             jwks_uri,
@@ -188,7 +193,9 @@ impl BearerValidator {
             .iter()
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
-                DecodingKey::from_jwk(jwk).ok().map(|key| (kid, Arc::new(key)))
+                DecodingKey::from_jwk(jwk)
+                    .ok()
+                    .map(|key| (kid, Arc::new(key)))
             })
             .collect();
         let count = keys.len();
@@ -259,7 +266,12 @@ mod tests {
     fn sign_with(claims: &Value, private: &str) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some("k1".into());
-        encode(&header, claims, &EncodingKey::from_ec_pem(private.as_bytes()).unwrap()).unwrap()
+        encode(
+            &header,
+            claims,
+            &EncodingKey::from_ec_pem(private.as_bytes()).unwrap(),
+        )
+        .unwrap()
     }
 
     fn sign(claims: &Value) -> String {
@@ -269,7 +281,12 @@ mod tests {
     fn check(token: &str) -> Result<Map<String, Value>, TokenError> {
         let (alg, kid) = key_id(token, &rules())?;
         assert_eq!(kid, "k1");
-        verify(token, alg, &DecodingKey::from_ec_pem(PUBLIC.as_bytes()).unwrap(), &rules())
+        verify(
+            token,
+            alg,
+            &DecodingKey::from_ec_pem(PUBLIC.as_bytes()).unwrap(),
+            &rules(),
+        )
     }
 
     fn with(field: &str, value: Value) -> Value {
@@ -291,13 +308,28 @@ mod tests {
 
     #[test]
     fn claims_are_enforced() {
-        assert_eq!(check(&sign(&with("iss", json!("https://evil.example")))), Err(TokenError::WrongIssuer));
-        assert_eq!(check(&sign(&with("aud", json!("someone-else")))), Err(TokenError::WrongAudience));
-        assert_eq!(check(&sign(&with("exp", json!(now() - 31)))), Err(TokenError::Expired));
-        assert_eq!(check(&sign(&with("nbf", json!(now() + 120)))), Err(TokenError::NotYetValid));
+        assert_eq!(
+            check(&sign(&with("iss", json!("https://evil.example")))),
+            Err(TokenError::WrongIssuer)
+        );
+        assert_eq!(
+            check(&sign(&with("aud", json!("someone-else")))),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            check(&sign(&with("exp", json!(now() - 31)))),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            check(&sign(&with("nbf", json!(now() + 120)))),
+            Err(TokenError::NotYetValid)
+        );
         let mut no_exp = good_claims();
         no_exp.as_object_mut().unwrap().remove("exp");
-        assert_eq!(check(&sign(&no_exp)), Err(TokenError::MissingClaim("exp".into())));
+        assert_eq!(
+            check(&sign(&no_exp)),
+            Err(TokenError::MissingClaim("exp".into()))
+        );
     }
 
     #[test]
@@ -308,7 +340,10 @@ mod tests {
 
     #[test]
     fn signatures_are_checked() {
-        assert_eq!(check(&sign_with(&good_claims(), OTHER_PRIVATE)), Err(TokenError::BadSignature));
+        assert_eq!(
+            check(&sign_with(&good_claims(), OTHER_PRIVATE)),
+            Err(TokenError::BadSignature)
+        );
         // A valid signature over different claims.
         let token = sign(&good_claims());
         let forged = sign(&with("preferred_username", json!("admin")));
@@ -321,21 +356,37 @@ mod tests {
         let b64 = |v: Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
         };
-        format!("{}.{}.", b64(json!({"alg": alg, "kid": "k1", "typ": "JWT"})), b64(good_claims()))
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": alg, "kid": "k1", "typ": "JWT"})),
+            b64(good_claims())
+        )
     }
 
     #[test]
     fn alg_none_and_hmac_are_refused_before_any_key_is_used() {
-        assert_eq!(key_id(&unsigned("none"), &rules()), Err(TokenError::AlgorithmNotAllowed));
-        assert_eq!(key_id(&unsigned("HS256"), &rules()), Err(TokenError::AlgorithmNotAllowed));
-        assert_eq!(key_id(&unsigned("ES384"), &rules()), Err(TokenError::AlgorithmNotAllowed));
+        assert_eq!(
+            key_id(&unsigned("none"), &rules()),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
+        assert_eq!(
+            key_id(&unsigned("HS256"), &rules()),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
+        assert_eq!(
+            key_id(&unsigned("ES384"), &rules()),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
     }
 
     #[test]
     fn garbage_is_malformed() {
         for token in ["", "abc", "a.b.c", "..", "eyJhbGciOiJFUzI1NiJ9.e30"] {
             assert!(
-                matches!(key_id(token, &rules()), Err(TokenError::Malformed | TokenError::MissingKeyId)),
+                matches!(
+                    key_id(token, &rules()),
+                    Err(TokenError::Malformed | TokenError::MissingKeyId)
+                ),
                 "{token}"
             );
         }

@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 use crate::config::RoleGroups;
 
 /// A platform role, granted by membership of a provider group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlatformRole {
     Admin,
@@ -83,7 +85,9 @@ impl Principal {
 pub enum ClaimsError {
     #[error("the token has no `{0}` claim")]
     MissingSubject(String),
-    #[error("the `{0}` claim is not a usable identity (a non-empty string without spaces, at most 255 characters)")]
+    #[error(
+        "the `{0}` claim is not a usable identity (a non-empty string without spaces, at most 255 characters)"
+    )]
     BadSubject(String),
 }
 
@@ -208,9 +212,17 @@ mod tests {
             m.principal(&claims(json!({"sub": "x"})), Credential::Bearer),
             Err(ClaimsError::MissingSubject("preferred_username".into()))
         );
-        for bad in [json!(""), json!("two words"), json!(7), json!("x".repeat(256))] {
+        for bad in [
+            json!(""),
+            json!("two words"),
+            json!(7),
+            json!("x".repeat(256)),
+        ] {
             assert_eq!(
-                m.principal(&claims(json!({"preferred_username": bad})), Credential::Bearer),
+                m.principal(
+                    &claims(json!({"preferred_username": bad})),
+                    Credential::Bearer
+                ),
                 Err(ClaimsError::BadSubject("preferred_username".into()))
             );
         }

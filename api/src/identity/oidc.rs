@@ -136,7 +136,8 @@ impl Provider {
             )
             .map_err(|e| OidcError::IdToken(e.to_string()))?;
         // Verified above; read every claim (groups included) from the token's payload.
-        payload(&id_token.to_string()).ok_or_else(|| OidcError::IdToken("unreadable payload".into()))
+        payload(&id_token.to_string())
+            .ok_or_else(|| OidcError::IdToken("unreadable payload".into()))
     }
 }
 

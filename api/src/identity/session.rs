@@ -72,7 +72,8 @@ impl Sessions {
         let id = random_token();
         let csrf = random_token();
         let now = chrono::Utc::now();
-        let expires = now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(8));
+        let expires =
+            now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(8));
         sqlx::query(
             "INSERT INTO sessions (id_hash, principal, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -188,7 +189,14 @@ mod tests {
     #[test]
     fn return_paths_stay_on_this_site() {
         assert_eq!(safe_return_path(Some("/projects/demo")), "/projects/demo");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:x", "/a\nb", ""] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:x",
+            "/a\nb",
+            "",
+        ] {
             assert_eq!(safe_return_path(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(safe_return_path(None), "/");

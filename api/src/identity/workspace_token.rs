@@ -36,8 +36,12 @@ pub struct WorkspaceIdentity {
 
 /// Service-account tokens are JWTs whose `iss` is the cluster's, not the provider's: this tells
 /// the two kinds of bearer token apart without trusting anything else in the token.
-pub fn looks_like_service_account_token(claims_issuer: Option<&str>, provider_issuer: &str) -> bool {
-    claims_issuer.is_some_and(|iss| iss.trim_end_matches('/') != provider_issuer.trim_end_matches('/'))
+pub fn looks_like_service_account_token(
+    claims_issuer: Option<&str>,
+    provider_issuer: &str,
+) -> bool {
+    claims_issuer
+        .is_some_and(|iss| iss.trim_end_matches('/') != provider_issuer.trim_end_matches('/'))
 }
 
 pub struct WorkspaceTokens {
@@ -61,7 +65,11 @@ impl WorkspaceTokens {
         token: &str,
     ) -> Result<WorkspaceIdentity, WorkspaceTokenError> {
         let key = digest(token);
-        if let Some((at, identity)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        if let Some((at, identity)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
             && at.elapsed() < self.cache_ttl
         {
             return Ok(identity.clone());
@@ -171,15 +179,25 @@ mod tests {
             "alice",
             "system:node:n1",
         ] {
-            assert_eq!(service_account_namespace(other, "workspace"), None, "{other}");
+            assert_eq!(
+                service_account_namespace(other, "workspace"),
+                None,
+                "{other}"
+            );
         }
     }
 
     #[test]
     fn tokens_from_other_issuers_are_service_account_tokens() {
         let provider = "http://127.0.0.1:5556/dex";
-        assert!(!looks_like_service_account_token(Some("http://127.0.0.1:5556/dex/"), provider));
-        assert!(looks_like_service_account_token(Some("https://kubernetes.default.svc"), provider));
+        assert!(!looks_like_service_account_token(
+            Some("http://127.0.0.1:5556/dex/"),
+            provider
+        ));
+        assert!(looks_like_service_account_token(
+            Some("https://kubernetes.default.svc"),
+            provider
+        ));
         assert!(!looks_like_service_account_token(None, provider));
     }
 }

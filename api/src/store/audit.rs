@@ -43,7 +43,9 @@ impl Outcome {
             "success" => Ok(Outcome::Success),
             "denied" => Ok(Outcome::Denied),
             "failure" => Ok(Outcome::Failure),
-            other => Err(StoreError::Corrupt(format!("unknown audit outcome `{other}`"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown audit outcome `{other}`"
+            ))),
         }
     }
 }
@@ -105,7 +107,9 @@ pub struct Break {
 /// Checks records in order; `head` is the stored head (last seq and hash).
 pub fn verify_chain(records: &[Record], head: (i64, &str)) -> Result<u64, Break> {
     verify_prefix(records, 0, 0)?;
-    let (last_seq, last_hash) = records.last().map_or((0, GENESIS), |r| (r.seq, r.hash.as_str()));
+    let (last_seq, last_hash) = records
+        .last()
+        .map_or((0, GENESIS), |r| (r.seq, r.hash.as_str()));
     check_head(last_seq, last_hash, head)?;
     Ok(records.len() as u64)
 }
@@ -198,9 +202,10 @@ impl Audit {
         let mut tx = self.store.pool().begin().await?;
         // Writing first takes the database's write lock on SQLite and the head row's lock on
         // PostgreSQL, so concurrent writers queue here instead of forking the chain.
-        let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
         Ok(AuditTx {
             seq: row.try_get("seq")?,
             prev_hash: row.try_get("hash")?,
@@ -267,8 +272,10 @@ impl Audit {
             let Some(last) = page.last() else { break };
             after = last.seq;
             for record in &page {
-                let line = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                writeln!(out, "{line}").map_err(|e| StoreError::Corrupt(format!("writing: {e}")))?;
+                let line = serde_json::to_string(record)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                writeln!(out, "{line}")
+                    .map_err(|e| StoreError::Corrupt(format!("writing: {e}")))?;
                 count += 1;
             }
         }
@@ -360,7 +367,9 @@ mod tests {
     }
 
     fn head(records: &[Record]) -> (i64, &str) {
-        records.last().map_or((0, GENESIS), |r| (r.seq, r.hash.as_str()))
+        records
+            .last()
+            .map_or((0, GENESIS), |r| (r.seq, r.hash.as_str()))
     }
 
     #[test]

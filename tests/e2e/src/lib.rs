@@ -4,9 +4,13 @@
 //! how to start it, rather than skipping.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod identity;
 pub mod operator;
 
 use std::fmt::Debug;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -220,4 +224,38 @@ pub async fn install_admission_policies(client: &Client) {
                 .unwrap_or_else(|error| panic!("applying {} {name}: {error}", types.kind));
         }
     }
+}
+
+/// A port nobody listens on right now, on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// target/<profile>, where the binaries under test are (test binaries live in its deps/).
+pub fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut profile = exe.parent().expect("target/<profile>");
+    if profile.ends_with("deps") {
+        profile = profile.parent().expect("target/<profile>");
+    }
+    profile.to_path_buf()
+}
+
+/// A directory for one harness's files and logs: target/e2e-logs/<name>.
+pub fn state_dir(name: &str) -> PathBuf {
+    let dir = target_profile_dir()
+        .parent()
+        .expect("target/")
+        .join("e2e-logs")
+        .join(name);
+    std::fs::create_dir_all(&dir).expect("creating a test state directory");
+    dir
 }

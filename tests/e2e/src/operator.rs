@@ -3,12 +3,10 @@
 //! Each test gives its operator a project label selector and its own lease, so operators of
 //! tests running side by side never manage each other's projects.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::unique_name;
+use crate::{free_port, state_dir, target_profile_dir, unique_name};
 
 /// The label that assigns a test's Projects to that test's operator.
 pub const RUN_LABEL: &str = "e2e.trellis.dev/run";
@@ -38,43 +36,18 @@ impl OperatorSettings {
     }
 }
 
-fn binary() -> PathBuf {
-    // Test binaries live in target/<profile>/deps; the benchmark and the operator binary in
-    // target/<profile>.
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut profile = exe.parent().expect("target/<profile>");
-    if profile.ends_with("deps") {
-        profile = profile.parent().expect("target/<profile>");
-    }
-    let binary = profile.join("trellis-operator");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build -p trellis-operator` first",
-        binary.display()
-    );
-    binary
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 impl Operator {
     /// Starts one replica. Its logs go to target/e2e-logs/<identity>.log.
     pub fn start(settings: &OperatorSettings) -> Self {
         let identity = unique_name("operator");
         let http = format!("127.0.0.1:{}", free_port());
-        let binary = binary();
-        let logs = binary
-            .parent()
-            .and_then(|p| p.parent())
-            .expect("target/")
-            .join("e2e-logs");
-        std::fs::create_dir_all(&logs).expect("creating the log directory");
-        let log = std::fs::File::create(logs.join(format!("{identity}.log")))
+        let binary = target_profile_dir().join("trellis-operator");
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build -p trellis-operator` first",
+            binary.display()
+        );
+        let log = std::fs::File::create(state_dir("operators").join(format!("{identity}.log")))
             .expect("creating a log file");
         let child = Command::new(binary)
             .args(["run", "--http-address", &http, "--identity", &identity])

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod api_audit;
+mod api_authorization;
+mod api_identity;
 mod control_plane;
 mod project_controller;
 mod resources;

@@ -1,0 +1,217 @@
+//! Runs the real `trellis-api` binary as a child process against the test cluster, a real Dex,
+//! and SQLite or PostgreSQL.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::identity::{CLIENT_ID, CLIENT_SECRET, Dex, DexOptions};
+use crate::{free_port, state_dir, target_profile_dir, unique_name};
+
+/// Which database the API uses.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite,
+    /// A fresh PostgreSQL database, by URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Both kinds, each fresh: the same test runs on each.
+    pub async fn both() -> [Database; 2] {
+        [
+            Database::Sqlite,
+            Database::Postgres(postgres_database().await),
+        ]
+    }
+}
+
+/// A new, empty database on the test PostgreSQL server (started by tests/run-e2e.sh).
+pub async fn postgres_database() -> String {
+    let server = std::env::var("TRELLIS_TEST_POSTGRES_URL").unwrap_or_default();
+    assert!(
+        !server.is_empty(),
+        "TRELLIS_TEST_POSTGRES_URL is not set: start PostgreSQL with tests/cluster/postgres-up.sh and \
+         export its URL (or run `make test`, which does both)"
+    );
+    sqlx::any::install_default_drivers();
+    let name = unique_name("db").replace('-', "_");
+    let pool = sqlx::AnyPool::connect(&server)
+        .await
+        .expect("connecting to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("creating a test database");
+    pool.close().await;
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+pub struct ApiServer {
+    pub url: String,
+    /// The database the server writes, for tests that inspect or tamper with it.
+    pub database_url: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Child,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApiOptions {
+    /// Clock skew tolerated on token times (default 5s).
+    pub leeway: Option<String>,
+}
+
+impl ApiServer {
+    pub async fn start(dex: &Dex, port: u16, database: &Database, options: &ApiOptions) -> Self {
+        let dir = state_dir(&unique_name("api"));
+        let (database_yaml, database_url) = match database {
+            Database::Sqlite => (
+                String::new(),
+                format!("sqlite://{}", dir.join("data/trellis.db").display()),
+            ),
+            Database::Postgres(url) => (format!("database:\n  url: {url}\n"), url.clone()),
+        };
+        let leeway = options.leeway.as_deref().unwrap_or("5s");
+        let yaml = format!(
+            "listen: 127.0.0.1:{port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
+             oidc:\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n\
+             session:\n  secure_cookie: false\n",
+            data = dir.join("data").display(),
+            issuer = dex.issuer,
+        );
+        let config = dir.join("trellis.yaml");
+        std::fs::write(&config, yaml).expect("writing the API configuration");
+        let log = dir.join("api.log");
+        let binary = target_profile_dir().join("trellis-api");
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build -p trellis-api` first",
+            binary.display()
+        );
+        let file = std::fs::File::create(&log).expect("a log file");
+        let child = Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info,kube_runtime=warn")
+            .stdout(Stdio::from(file.try_clone().expect("a log handle")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("starting trellis-api");
+        let server = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            database_url,
+            config,
+            log,
+            child,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.url);
+        for _ in 0..300 {
+            if let Ok(response) = reqwest::get(&url).await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "trellis-api was not ready at {url}; see {}",
+            self.log.display()
+        );
+    }
+
+    /// Runs `trellis-api audit <args>` on this server's configuration: (success, stdout, stderr).
+    pub fn audit(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(target_profile_dir().join("trellis-api"))
+            .arg("audit")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("running trellis-api audit");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Every audit record, through `trellis-api audit export`.
+    pub fn audit_records(&self) -> Vec<Value> {
+        let (ok, out, err) = self.audit(&["export"]);
+        assert!(ok, "audit export failed: {err}");
+        out.lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Dex and an API that signs in through it.
+pub struct Trellis {
+    pub dex: Dex,
+    pub api: ApiServer,
+    pub http: reqwest::Client,
+}
+
+impl Trellis {
+    pub async fn start(database: &Database) -> Self {
+        Self::start_with(database, DexOptions::default(), ApiOptions::default()).await
+    }
+
+    pub async fn start_with(
+        database: &Database,
+        mut dex_options: DexOptions,
+        api_options: ApiOptions,
+    ) -> Self {
+        let port = free_port();
+        dex_options.redirect_uris = vec![format!("http://127.0.0.1:{port}/auth/callback")];
+        let dex = Dex::start(dex_options).await;
+        let api = ApiServer::start(&dex, port, database, &api_options).await;
+        Self {
+            dex,
+            api,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request as `token`'s holder (no token: anonymous).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.api.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}

@@ -1,0 +1,642 @@
+//! The authorization matrix, end to end: every endpoint × every kind of caller (admin, project
+//! owner, researcher member, output checker member and non-member, data steward, a workspace's
+//! own token, anonymous), with real Dex tokens, the real API binary, the real operator making
+//! the project Active, and a real projected service-account token bound to a workspace pod.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use reqwest::Method;
+use serde_json::{Value, json};
+use trellis_e2e::api::{Database, Trellis};
+use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::{
+    client, create_namespace, ensure_namespace, install_crds, unique_name, wait_for,
+};
+use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::{Project, ProjectPhase, WorkspaceTemplate};
+
+/// Callers by name, each with the bearer token it presents (`None`: anonymous).
+struct Callers {
+    tokens: BTreeMap<&'static str, Option<String>>,
+}
+
+impl Callers {
+    fn token(&self, who: &str) -> Option<&str> {
+        self.tokens
+            .get(who)
+            .unwrap_or_else(|| panic!("no caller {who}"))
+            .as_deref()
+    }
+}
+
+/// Tallies what the audit log must contain afterwards.
+#[derive(Default)]
+struct Expected {
+    denied: usize,
+    changes: usize,
+}
+
+async fn check(
+    trellis: &Trellis,
+    callers: &Callers,
+    expected: &mut Expected,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    cells: &[(&str, u16)],
+) -> BTreeMap<String, Value> {
+    let mut answers = BTreeMap::new();
+    for (who, status) in cells {
+        let (got, answer) = trellis
+            .call(method.clone(), path, callers.token(who), body.clone())
+            .await;
+        assert_eq!(got, *status, "{who}: {method} {path} → {got} {answer}");
+        if got == 403 {
+            expected.denied += 1;
+            assert_eq!(answer["status"], 403, "a problem document: {answer}");
+            assert!(
+                answer["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{answer}"
+            );
+        }
+        if method != Method::GET && (200..300).contains(&got) {
+            expected.changes += 1;
+        }
+        answers.insert(who.to_string(), answer);
+    }
+    answers
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+async fn template(client: &kube::Client) -> String {
+    let name = unique_name("e2e-tpl");
+    let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
+    let body: WorkspaceTemplate = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": name},
+        "spec": {
+            "displayName": "JupyterLab", "image": "quay.io/jupyter/scipy-notebook:2026-10-20", "port": 8888,
+            "resources": {"default": {"cpu": "1", "memory": "2Gi"}, "max": {"cpu": "2", "memory": "4Gi"}},
+            "defaultStorage": "5Gi", "gateway": {"blockedPaths": ["/files/"]},
+        },
+    }))
+    .expect("a template");
+    templates
+        .create(&PostParams::default(), &body)
+        .await
+        .expect("creating a template");
+    name
+}
+
+/// A projected token for the `workspace` service account, bound to the workspace's pod, with
+/// audience `trellis`: what the kubelet mounts into the workspace.
+async fn workspace_token(client: &kube::Client, project: &str, workspace: &str) -> String {
+    let namespace = namespace_name(project);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod_name = format!("{workspace}-0");
+    let pod = wait_for(
+        &pods,
+        &pod_name,
+        Duration::from_secs(60),
+        "the workspace pod",
+        |p: Option<&Pod>| p.is_some(),
+    )
+    .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec!["trellis".into()]),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(pod_name),
+                uid: pod.metadata.uid.clone(),
+            }),
+            expiration_seconds: Some(3600),
+        }),
+        ..Default::default()
+    };
+    accounts
+        .create_token_request("workspace", &PostParams::default(), &request)
+        .await
+        .expect("a token for the workspace service account")
+        .status
+        .expect("a token request status")
+        .token
+        .expect("a token")
+}
+
+#[tokio::test]
+async fn every_endpoint_for_every_kind_of_caller() {
+    let client = client().await;
+    install_crds(&client).await;
+    ensure_namespace(&client, "trellis-system").await;
+    let lease_namespace = unique_name("e2e-lease");
+    create_namespace(&client, &lease_namespace, &[]).await;
+    let settings = OperatorSettings::new(&lease_namespace);
+    let _operator = Operator::start(&settings);
+    let template = template(&client).await;
+    let trellis = Trellis::start(&Database::Sqlite).await;
+    let mut tokens = BTreeMap::new();
+    for user in ["admin", "alice", "bob", "carol", "dan", "steward"] {
+        tokens.insert(user, Some(trellis.dex.token(user).await));
+    }
+    tokens.insert("anonymous", None);
+    let mut callers = Callers { tokens };
+    let mut expected = Expected::default();
+    let e = &mut expected;
+    let t = &trellis;
+
+    let p = unique_name("e2e-api");
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    let members = json!([
+        {"subject": "bob", "role": "owner"},
+        {"subject": "alice", "role": "researcher"},
+        {"subject": "dan", "role": "researcher"},
+    ]);
+    let create = json!({
+        "name": p, "title": "Matrix", "purpose": "Authorization tests.",
+        "startDate": yesterday, "endDate": "2099-12-31", "members": members,
+        "resources": {"cpu": "8", "memory": "16Gi", "storage": "50Gi", "maxWorkspaces": 3},
+        "templates": [template],
+    });
+    let project_path = format!("/api/v1/projects/{p}");
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        "/api/v1/projects",
+        Some(create.clone()),
+        &[
+            ("alice", 403),
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("admin", 201),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        "/api/v1/projects",
+        Some(create),
+        &[("admin", 409)],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &project_path,
+        None,
+        &[
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("admin", 200),
+            ("bob", 200),
+            ("alice", 200),
+            ("dan", 200),
+        ],
+    )
+    .await;
+    let lists = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        "/api/v1/projects",
+        None,
+        &[
+            ("admin", 200),
+            ("alice", 200),
+            ("carol", 200),
+            ("steward", 200),
+            ("anonymous", 401),
+        ],
+    )
+    .await;
+    assert!(names(&lists["admin"]).contains(&p));
+    assert!(names(&lists["alice"]).contains(&p));
+    assert!(!names(&lists["carol"]).contains(&p) && !names(&lists["steward"]).contains(&p));
+
+    let approve = format!("{project_path}/approve");
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &approve,
+        Some(json!({"reference": "DAC-2026-17"})),
+        &[
+            ("alice", 403),
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("admin", 200),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &approve,
+        Some(json!({"reference": "again"})),
+        &[("admin", 409)],
+    )
+    .await;
+
+    // Hand the project to this test's operator, which makes it Active.
+    let projects: Api<Project> = Api::all(client.clone());
+    projects
+        .patch(
+            &p,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {RUN_LABEL: settings.run}}})),
+        )
+        .await
+        .expect("labelling the project");
+    wait_for(
+        &projects,
+        &p,
+        Duration::from_secs(30),
+        "Active",
+        |o: Option<&Project>| {
+            o.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Active)
+        },
+    )
+    .await;
+
+    check(
+        t,
+        &callers,
+        e,
+        Method::PUT,
+        &format!("{project_path}/members"),
+        Some(json!({"members": members})),
+        &[
+            ("alice", 403),
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("admin", 200),
+        ],
+    )
+    .await;
+
+    let workspaces = format!("{project_path}/workspaces");
+    let ws = |name: &str| json!({"name": name, "template": template});
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &workspaces,
+        Some(ws("wa")),
+        &[
+            ("carol", 403),
+            ("steward", 403),
+            ("admin", 403),
+            ("anonymous", 401),
+            ("alice", 201),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &workspaces,
+        Some(ws("wb")),
+        &[("bob", 201)],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &workspaces,
+        Some(ws("wd")),
+        &[("dan", 201)],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &workspaces,
+        Some(ws("wx")),
+        &[("alice", 409)],
+    )
+    .await;
+
+    // The workspace's own credential acts as alice, within this project only.
+    callers.tokens.insert(
+        "alice-workspace",
+        Some(workspace_token(&client, &p, "wa").await),
+    );
+    let me = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        "/api/v1/me",
+        None,
+        &[("alice-workspace", 200), ("alice", 200), ("anonymous", 401)],
+    )
+    .await;
+    assert_eq!(me["alice-workspace"]["subject"], "alice");
+    assert_eq!(
+        me["alice-workspace"]["credential"],
+        json!({"kind": "workspace", "project": p, "workspace": "wa"})
+    );
+    assert_eq!(me["alice-workspace"]["roles"], json!([]));
+    assert_eq!(me["alice"]["credential"], json!({"kind": "bearer"}));
+    let memberships = me["alice"]["projects"].as_array().expect("memberships");
+    assert!(
+        memberships.contains(&json!({"project": p, "subject": "alice", "role": "researcher"})),
+        "{memberships:?}"
+    );
+    assert_eq!(
+        me["alice-workspace"]["projects"],
+        json!([{"project": p, "subject": "alice", "role": "researcher"}])
+    );
+
+    // Another project alice belongs to: her person sees it, her workspace's credential does not.
+    let other = unique_name("e2e-api");
+    let other_body = json!({
+        "name": other, "title": "Other", "purpose": "p", "startDate": yesterday, "endDate": "2099-12-31",
+        "members": [{"subject": "alice", "role": "owner"}],
+        "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
+    });
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        "/api/v1/projects",
+        Some(other_body.clone()),
+        &[("alice-workspace", 403), ("admin", 201)],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &format!("/api/v1/projects/{other}"),
+        None,
+        &[("alice-workspace", 403), ("alice", 200)],
+    )
+    .await;
+    let listed = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        "/api/v1/projects",
+        None,
+        &[("alice-workspace", 200), ("alice", 200)],
+    )
+    .await;
+    assert_eq!(names(&listed["alice-workspace"]), vec![p.clone()]);
+    assert!(names(&listed["alice"]).contains(&other));
+
+    let lists = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &workspaces,
+        None,
+        &[
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 200),
+            ("dan", 200),
+            ("admin", 200),
+            ("alice-workspace", 200),
+        ],
+    )
+    .await;
+    assert_eq!(names(&lists["alice"]), vec!["wa"]);
+    assert_eq!(names(&lists["dan"]), vec!["wd"]);
+    assert_eq!(names(&lists["bob"]), vec!["wa", "wb", "wd"]);
+    assert_eq!(names(&lists["admin"]), vec!["wa", "wb", "wd"]);
+
+    let wa = format!("{workspaces}/wa");
+    check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &wa,
+        None,
+        &[
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 200),
+            ("admin", 200),
+            ("alice-workspace", 200),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{wa}/stop"),
+        None,
+        &[
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("alice", 200),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{wa}/start"),
+        None,
+        &[
+            ("admin", 403),
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("alice", 200),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{wa}/stop"),
+        None,
+        &[("admin", 200)],
+    )
+    .await;
+    let started = check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{wa}/start"),
+        None,
+        &[("alice-workspace", 200)],
+    )
+    .await;
+    assert_eq!(started["alice-workspace"]["running"], true);
+    check(
+        t,
+        &callers,
+        e,
+        Method::DELETE,
+        &format!("{workspaces}/wd"),
+        None,
+        &[
+            ("alice", 403),
+            ("bob", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("anonymous", 401),
+            ("dan", 204),
+        ],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::DELETE,
+        &format!("{workspaces}/wb"),
+        None,
+        &[("admin", 204)],
+    )
+    .await;
+    check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &format!("{workspaces}/nope"),
+        None,
+        &[("alice", 404)],
+    )
+    .await;
+
+    for verb in ["suspend", "resume"] {
+        check(
+            t,
+            &callers,
+            e,
+            Method::POST,
+            &format!("{project_path}/{verb}"),
+            None,
+            &[
+                ("alice", 403),
+                ("bob", 403),
+                ("dan", 403),
+                ("carol", 403),
+                ("steward", 403),
+                ("alice-workspace", 403),
+                ("anonymous", 401),
+                ("admin", 200),
+            ],
+        )
+        .await;
+    }
+    let closed = check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{project_path}/close"),
+        None,
+        &[
+            ("alice", 403),
+            ("bob", 403),
+            ("dan", 403),
+            ("carol", 403),
+            ("steward", 403),
+            ("alice-workspace", 403),
+            ("anonymous", 401),
+            ("admin", 200),
+        ],
+    )
+    .await;
+    assert_eq!(closed["admin"]["closed"], true);
+    check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        &format!("{project_path}/suspend"),
+        None,
+        &[("admin", 409)],
+    )
+    .await;
+
+    // Every denial and every change left exactly one record; the chain is intact.
+    let records = trellis.api.audit_records();
+    let count = |outcome: &str| records.iter().filter(|r| r["outcome"] == outcome).count();
+    assert_eq!(count("denied"), expected.denied, "denied records");
+    assert_eq!(count("success"), expected.changes, "change records");
+    let creates: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["action"] == "workspace.create")
+        .collect();
+    assert!(creates.iter().all(|r| r["project"] == p.as_str()));
+    assert_eq!(
+        creates.iter().filter(|r| r["outcome"] == "success").count(),
+        3
+    );
+    let denial = records
+        .iter()
+        .find(|r| r["outcome"] == "denied" && r["actor"] == "carol")
+        .expect("carol's denial");
+    assert_eq!(denial["roles"], json!(["output-checker"]));
+    let (ok, out, err) = trellis.api.audit(&["verify"]);
+    assert!(ok, "audit verify: {out} {err}");
+}
