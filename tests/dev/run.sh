@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: a local Trellis. Starts (or reuses) the local control plane, installs the CRDs,
-# runs the operator, and applies the demo template and project. Stays in the foreground;
+# runs Dex (the OpenID Provider, with the demo users), the operator and the API, and applies the
+# demo templates and project. Stays in the foreground;
 # Ctrl-C stops Trellis and leaves the control plane running (`make cluster-down` stops it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -9,6 +10,8 @@ dev=$repo/target/dev
 kubeconfig=$repo/target/cluster/kubeconfig
 kubectl() { "$repo/target/cluster/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 mkdir -p "$dev/logs"
+# tests/dev/trellis.yaml names its data directory relative to the repository.
+cd "$repo"
 
 "$repo/tests/cluster/up.sh" --reuse
 kubectl apply --server-side --field-manager trellis-dev -f "$repo/charts/trellis/crds/" >/dev/null
@@ -18,16 +21,43 @@ kubectl apply --server-side --field-manager trellis-dev -f "$repo/policies/admis
 "$repo/target/cluster/bin/helm" template trellis "$repo/charts/trellis" --show-only templates/workspace-templates.yaml \
   | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
 
-# One operator at a time: stop the one a previous `make dev` left behind.
-if [ -f "$dev/operator.pid" ] && kill -0 "$(cat "$dev/operator.pid")" 2>/dev/null; then
-  kill "$(cat "$dev/operator.pid")"; sleep 1
-fi
-KUBECONFIG=$kubeconfig RUST_LOG=${RUST_LOG:-info,kube_runtime=warn} nohup "$target/debug/trellis-operator" run \
-  --log-format text --http-address 127.0.0.1:9090 >"$dev/logs/operator.log" 2>&1 &
-operator=$!
-echo $operator >"$dev/operator.pid"
-stop() { kill "$operator" 2>/dev/null || true; wait "$operator" 2>/dev/null || true; rm -f "$dev/operator.pid"; }
+# One of each at a time: stop what a previous `make dev` left behind.
+for name in operator api dex; do
+  if [ -f "$dev/$name.pid" ] && kill -0 "$(cat "$dev/$name.pid")" 2>/dev/null; then
+    kill "$(cat "$dev/$name.pid")"; sleep 1
+  fi
+done
+pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -f "$dev"/*.pid
+}
 trap stop EXIT INT TERM
+# start NAME COMMAND...: runs COMMAND in the background, logging to target/dev/logs/NAME.log.
+start() {
+  local name=$1; shift
+  nohup "$@" >"$dev/logs/$name.log" 2>&1 &
+  pids+=($!)
+  echo $! >"$dev/$name.pid"
+}
+# wait_http NAME URL: waits up to 60 s for URL to answer 2xx.
+wait_http() {
+  for _ in $(seq 600); do
+    curl -fsS -o /dev/null "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "dev: $1 did not come up; see target/dev/logs/$1.log" >&2
+  tail -n 20 "$dev/logs/$1.log" >&2
+  exit 1
+}
+
+start dex "$repo/target/cluster/bin/dex" serve "$repo/tests/dev/dex.yaml"
+wait_http dex http://127.0.0.1:5556/dex/.well-known/openid-configuration
+export KUBECONFIG=$kubeconfig RUST_LOG=${RUST_LOG:-info,kube_runtime=warn}
+start operator "$target/debug/trellis-operator" run --log-format text --http-address 127.0.0.1:9090
+start api "$target/debug/trellis-api" serve --config tests/dev/trellis.yaml --log-format text
+wait_http api http://127.0.0.1:8080/readyz
 
 start=$(date -u +%F)
 end=$(date -u -d "$start + 1 year" +%F)
@@ -40,11 +70,24 @@ kubectl -n trellis-demo wait workspace/alice-notebook --for=jsonpath='{.status.p
 
 cat <<INFO
 
-Trellis is running locally.
+Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, description: /api/v1/openapi.json)
+
+  Sign in with a demo login: <name>@trellis.example, password <name>-password
+  (e.g. alice@trellis.example / alice-password):
+    admin     platform admin
+    alice     researcher, owner of project demo
+    bob       researcher, member of project demo
+    carol     output checker
+    dan       output checker
+    steward   data steward
+  A bearer token for scripts:  make token USER=alice
+    curl -H "Authorization: Bearer \$(make -s token USER=alice)" http://127.0.0.1:8080/api/v1/projects
+
   Kubernetes:  export KUBECONFIG=$kubeconfig   (kubectl is in target/cluster/bin)
-  Projects:    kubectl get projects            (demo is Active: kubectl get proj demo -o yaml)
+  Projects:    kubectl get projects            (demo is Active; template jupyter)
   Workspaces:  kubectl -n trellis-demo get ws  (alice-notebook is Running)
-  Operator:    http://127.0.0.1:9090/metrics   logs in target/dev/logs/operator.log
+  Identity:    Dex at http://127.0.0.1:5556/dex
+  Logs:        target/dev/logs/{api,operator,dex}.log   metrics: :8080/metrics, :9090/metrics
 Press Ctrl-C to stop Trellis; 'make cluster-down' stops the control plane too.
 INFO
-wait "$operator"
+wait "${pids[@]}"

@@ -131,7 +131,21 @@ pub fn verify(
         })
 }
 
-/// The provider's key set, cached, with refetch on an unknown key id.
+/// How long a verified token's claims are reused without checking the signature again (never
+/// past the token's own expiry). Bounds how long a token signed by a key the provider has since
+/// withdrawn keeps working.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// At most this many verified tokens are remembered.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+struct Verified {
+    claims: Arc<Map<String, Value>>,
+    expires: i64,
+    at: Instant,
+}
+
+/// The provider's key set, cached, with refetch on an unknown key id; and the claims of tokens
+/// already verified, so a client's every request does not pay for a signature check.
 pub struct BearerValidator {
     http: openidconnect::reqwest::Client,
     jwks_uri: String,
@@ -139,6 +153,7 @@ pub struct BearerValidator {
     min_refresh: Duration,
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
     last_fetch: Mutex<Option<Instant>>,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 impl BearerValidator {
@@ -155,6 +170,7 @@ impl BearerValidator {
             min_refresh,
             keys: RwLock::default(),
             last_fetch: Mutex::default(),
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -226,10 +242,45 @@ impl BearerValidator {
     }
 
     /// The verified claims of `token`.
-    pub async fn validate(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Map<String, Value>>, TokenError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = chrono::Utc::now().timestamp();
+        let leeway = self.rules.leeway.as_secs() as i64;
+        if let Some(hit) = self.verified().get(&digest) {
+            if now > hit.expires + leeway {
+                return Err(TokenError::Expired);
+            }
+            if hit.at.elapsed() < VERIFIED_TTL {
+                return Ok(hit.claims.clone());
+            }
+        }
         let (algorithm, kid) = key_id(token, &self.rules)?;
         let key = self.key(&kid).await?;
-        verify(token, algorithm, &key, &self.rules)
+        let claims = Arc::new(verify(token, algorithm, &key, &self.rules)?);
+        let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+        let mut verified = self.verified();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, v| v.at.elapsed() < VERIFIED_TTL && now <= v.expires + leeway);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(
+            digest,
+            Verified {
+                claims: claims.clone(),
+                expires,
+                at: Instant::now(),
+            },
+        );
+        Ok(claims)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Verified>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

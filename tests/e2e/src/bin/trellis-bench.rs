@@ -12,6 +12,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use trellis_e2e::api::{Database, Trellis};
 use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{client, create_namespace, ensure_namespace, install_crds, unique_name};
 use trellis_operator::project::builders::namespace_name;
@@ -66,6 +67,85 @@ fn key<K: Resource>(object: &K) -> String {
         object.meta().namespace.clone().unwrap_or_default(),
         object.meta().name.clone().unwrap_or_default()
     )
+}
+
+/// Authenticated `GET /api/v1/projects` against the real API (release build) with a real Dex
+/// token: `connections` keep-alive clients in a closed loop for `seconds`, on the same machine.
+async fn api_throughput(client: &kube::Client) {
+    let projects: Api<Project> = Api::all(client.clone());
+    // 50 projects in the cache, alice a member of 10: each answer lists 10.
+    let run = unique_name("bench-api");
+    for i in 0..50 {
+        let mut body = project(&format!("{run}-{i}"), "none", 1);
+        if i % 5 != 0 {
+            body.spec.members[0].subject = "someone-else".into();
+        }
+        projects
+            .create(&PostParams::default(), &body)
+            .await
+            .expect("creating a project");
+    }
+    let trellis = Trellis::start(&Database::Sqlite).await;
+    let token = trellis.dex.token("alice").await;
+    let url = format!("{}/api/v1/projects", trellis.api.url);
+    let http = reqwest::Client::new();
+    let listed: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON");
+    let visible = listed.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with(&run)))
+            .count()
+    });
+    let (connections, seconds) = (32, 10);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0u64;
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    match http.get(&url).bearer_auth(&token).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => failures += 1,
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for worker in workers {
+        let (mine, failed) = worker.await.expect("a load worker");
+        latencies.extend(mine);
+        failures += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "Authenticated GET /api/v1/projects ({connections} keep-alive connections for {seconds} s; {visible} projects per answer; load generator on the same 2 cores)"
+    );
+    println!(
+        "  {:.0} req/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms   failures {failures}   target: ≥ 5,000 req/s, p99 < 20 ms",
+        latencies.len() as f64 / elapsed,
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    println!();
 }
 
 /// Watches objects labelled with `run` until every key in `keys` satisfies `done`, returning
@@ -173,6 +253,15 @@ async fn main() {
     let client = client().await;
     install_crds(&client).await;
     ensure_namespace(&client, "trellis-system").await;
+    println!(
+        "Trellis benchmark (local control plane, {} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    api_throughput(&client).await;
+    if std::env::args().nth(1).as_deref() == Some("api") {
+        return;
+    }
     let lease_namespace = unique_name("bench-lease");
     create_namespace(&client, &lease_namespace, &[]).await;
     let projects: Api<Project> = Api::all(client.clone());
@@ -188,11 +277,6 @@ async fn main() {
         .create(&PostParams::default(), &template)
         .await
         .expect("creating the bench template");
-    println!(
-        "Trellis operator benchmark (local control plane, {} cores)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!();
 
     // 1. Latencies, one object at a time at a steady pace.
     let settings = OperatorSettings::new(&lease_namespace);
