@@ -259,3 +259,23 @@ pub fn state_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("creating a test state directory");
     dir
 }
+
+/// Creates a JupyterLab-like WorkspaceTemplate with a unique name (blocking `/files/` at the
+/// gateway) and returns its name.
+pub async fn create_template(client: &Client) -> String {
+    let name = unique_name("e2e-tpl");
+    let body: trellis_operator::resources::WorkspaceTemplate = serde_json::from_value(serde_json::json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": name},
+        "spec": {
+            "displayName": "JupyterLab", "image": "quay.io/jupyter/scipy-notebook:2026-10-20", "port": 8888,
+            "resources": {"default": {"cpu": "1", "memory": "2Gi"}, "max": {"cpu": "2", "memory": "4Gi"}},
+            "defaultStorage": "5Gi", "gateway": {"blockedPaths": ["/files/"]},
+        },
+    }))
+    .expect("a template");
+    Api::<trellis_operator::resources::WorkspaceTemplate>::all(client.clone())
+        .create(&PostParams::default(), &body)
+        .await
+        .expect("creating a template");
+    name
+}

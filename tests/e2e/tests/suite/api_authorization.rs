@@ -14,10 +14,11 @@ use serde_json::{Value, json};
 use trellis_e2e::api::{Database, Trellis};
 use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{
-    client, create_namespace, ensure_namespace, install_crds, unique_name, wait_for,
+    client, create_namespace, create_template, ensure_namespace, install_crds, unique_name,
+    wait_for,
 };
 use trellis_operator::project::builders::namespace_name;
-use trellis_operator::resources::{Project, ProjectPhase, WorkspaceTemplate};
+use trellis_operator::resources::{Project, ProjectPhase};
 
 /// Callers by name, each with the bearer token it presents (`None`: anonymous).
 struct Callers {
@@ -79,25 +80,6 @@ fn names(list: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn template(client: &kube::Client) -> String {
-    let name = unique_name("e2e-tpl");
-    let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
-    let body: WorkspaceTemplate = serde_json::from_value(json!({
-        "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": name},
-        "spec": {
-            "displayName": "JupyterLab", "image": "quay.io/jupyter/scipy-notebook:2026-10-20", "port": 8888,
-            "resources": {"default": {"cpu": "1", "memory": "2Gi"}, "max": {"cpu": "2", "memory": "4Gi"}},
-            "defaultStorage": "5Gi", "gateway": {"blockedPaths": ["/files/"]},
-        },
-    }))
-    .expect("a template");
-    templates
-        .create(&PostParams::default(), &body)
-        .await
-        .expect("creating a template");
-    name
-}
-
 /// A projected token for the `workspace` service account, bound to the workspace's pod, with
 /// audience `trellis`: what the kubelet mounts into the workspace.
 async fn workspace_token(client: &kube::Client, project: &str, workspace: &str) -> String {
@@ -145,7 +127,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
     create_namespace(&client, &lease_namespace, &[]).await;
     let settings = OperatorSettings::new(&lease_namespace);
     let _operator = Operator::start(&settings);
-    let template = template(&client).await;
+    let template = create_template(&client).await;
     let trellis = Trellis::start(&Database::Sqlite).await;
     let mut tokens = BTreeMap::new();
     for user in ["admin", "alice", "bob", "carol", "dan", "steward"] {

@@ -10,12 +10,11 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{
-    client, create_namespace, ensure_namespace, install_crds, unique_name, wait_deleted, wait_for,
+    client, create_namespace, create_template, ensure_namespace, install_crds, unique_name,
+    wait_deleted, wait_for,
 };
 use trellis_operator::project::builders::namespace_name;
-use trellis_operator::resources::{
-    Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceTemplate,
-};
+use trellis_operator::resources::{Project, ProjectPhase, Workspace, WorkspacePhase};
 
 const SETTLE: Duration = Duration::from_secs(45);
 
@@ -40,21 +39,7 @@ impl Harness {
         let settings = OperatorSettings::new(&lease_namespace);
         let operator = Operator::start(&settings);
 
-        let template = unique_name("e2e-tpl");
-        let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
-        let body: WorkspaceTemplate = serde_json::from_value(json!({
-            "apiVersion": "trellis.dev/v1alpha1", "kind": "WorkspaceTemplate", "metadata": {"name": template},
-            "spec": {
-                "displayName": "JupyterLab", "image": "quay.io/jupyter/scipy-notebook:2026-10-20", "port": 8888,
-                "resources": {"default": {"cpu": "1", "memory": "2Gi"}, "max": {"cpu": "2", "memory": "4Gi"}},
-                "defaultStorage": "5Gi", "gateway": {"blockedPaths": ["/files/"]},
-            },
-        }))
-        .expect("a template");
-        templates
-            .create(&PostParams::default(), &body)
-            .await
-            .expect("creating a template");
+        let template = create_template(&client).await;
 
         let project = unique_name("e2e-wsp");
         let mut body = json!({
