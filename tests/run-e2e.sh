@@ -5,8 +5,6 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cluster=$repo/tests/cluster
 "$cluster/up.sh"
-# PostgreSQL for the tests that run on both databases; each test creates its own database.
-postgres_url=$("$cluster/postgres-up.sh")
 status=0
 stop() {
   if [ $status -ne 0 ]; then
@@ -20,5 +18,14 @@ stop() {
   "$cluster/postgres-down.sh"
 }
 trap stop EXIT
+# PostgreSQL for the tests that run on both databases; each test creates its own database.
+postgres_url=$("$cluster/postgres-up.sh")
+# Trellis installed with its chart: the operator and API under test run as its ServiceAccounts.
+"$cluster/install-trellis.sh"
+identities=$repo/target/cluster/identities
+export TRELLIS_E2E_OPERATOR_KUBECONFIG=$identities/operator.kubeconfig
+export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig
 KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
+# Upgrade and uninstall last: the suite ran against the installed release.
+"$cluster/chart-lifecycle.sh" || status=$?
 exit $status

@@ -19,6 +19,7 @@ kubectl wait --for condition=Established --timeout 60s -f "$repo/charts/trellis/
 kubectl create namespace trellis-system --dry-run=client -o yaml | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
 kubectl apply --server-side --field-manager trellis-dev -f "$repo/policies/admission/" >/dev/null
 "$repo/target/cluster/bin/helm" template trellis "$repo/charts/trellis" --show-only templates/workspace-templates.yaml \
+  -f "$repo/charts/trellis/ci/minimal-values.yaml" \
   | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
 
 # One of each at a time: stop what a previous `make dev` left behind.

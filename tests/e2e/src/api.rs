@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::identity::{CLIENT_ID, CLIENT_SECRET, Dex, DexOptions};
 use crate::{free_port, state_dir, target_profile_dir, unique_name};
 
+/// A kubeconfig holding the chart's API ServiceAccount token, when set.
+pub const IDENTITY_KUBECONFIG: &str = "TRELLIS_E2E_API_KUBECONFIG";
+
 /// Which database the API uses.
 #[derive(Clone, Debug)]
 pub enum Database {
@@ -95,7 +98,12 @@ impl ApiServer {
             binary.display()
         );
         let file = std::fs::File::create(&log).expect("a log file");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // Under `make test`, the API runs as the chart's ServiceAccount (tests/run-e2e.sh).
+        if let Ok(kubeconfig) = std::env::var(IDENTITY_KUBECONFIG) {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
             .args(["serve", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info,kube_runtime=warn")

@@ -17,6 +17,12 @@ pub struct Operator {
     child: Child,
 }
 
+/// Trellis's own namespace: leases, and the images ConfigMap.
+/// A kubeconfig holding the chart's operator ServiceAccount token, when set.
+pub const IDENTITY_KUBECONFIG: &str = "TRELLIS_E2E_OPERATOR_KUBECONFIG";
+
+pub const CONTROL_PLANE_NAMESPACE: &str = "trellis-system";
+
 /// Settings shared by the replicas of one test's operator.
 #[derive(Clone, Debug)]
 pub struct OperatorSettings {
@@ -25,12 +31,18 @@ pub struct OperatorSettings {
     pub lease_duration_seconds: u64,
 }
 
+impl Default for OperatorSettings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl OperatorSettings {
     /// Settings for a new test run, with its own run label value and lease.
-    pub fn new(lease_namespace: &str) -> Self {
+    pub fn new() -> Self {
         Self {
             run: unique_name("run"),
-            lease_namespace: lease_namespace.to_owned(),
+            lease_namespace: CONTROL_PLANE_NAMESPACE.to_owned(),
             lease_duration_seconds: 15,
         }
     }
@@ -49,7 +61,13 @@ impl Operator {
         );
         let log = std::fs::File::create(state_dir("operators").join(format!("{identity}.log")))
             .expect("creating a log file");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // Under `make test`, the operator runs as the chart's ServiceAccount (tests/run-e2e.sh),
+        // which proves the chart's RBAC is enough.
+        if let Ok(kubeconfig) = std::env::var(IDENTITY_KUBECONFIG) {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
             .args(["run", "--http-address", &http, "--identity", &identity])
             .args([
                 "--lease-namespace",

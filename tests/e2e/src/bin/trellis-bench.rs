@@ -13,8 +13,8 @@ use kube::runtime::watcher::{self, watcher};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use trellis_e2e::api::{Database, Trellis};
-use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{client, create_namespace, ensure_namespace, install_crds, unique_name};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::{client, ensure_namespace, install_crds, unique_name};
 use trellis_operator::project::builders::namespace_name;
 use trellis_operator::resources::{
     Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceTemplate,
@@ -262,8 +262,8 @@ async fn main() {
     if std::env::args().nth(1).as_deref() == Some("api") {
         return;
     }
-    let lease_namespace = unique_name("bench-lease");
-    create_namespace(&client, &lease_namespace, &[]).await;
+    // Leases live in Trellis\'s namespace, where the operator\'s Role allows them.
+    ensure_namespace(&client, CONTROL_PLANE_NAMESPACE).await;
     let projects: Api<Project> = Api::all(client.clone());
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let template: WorkspaceTemplate = serde_json::from_value(json!({
@@ -279,7 +279,7 @@ async fn main() {
         .expect("creating the bench template");
 
     // 1. Latencies, one object at a time at a steady pace.
-    let settings = OperatorSettings::new(&lease_namespace);
+    let settings = OperatorSettings::new();
     let operator = Operator::start(&settings);
     operator.get("/readyz").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -340,7 +340,7 @@ async fn main() {
     drop(operator);
 
     // 2. Scale: 1,000 projects created while no operator runs, then a cold start.
-    let settings = OperatorSettings::new(&lease_namespace);
+    let settings = OperatorSettings::new();
     let names: Vec<String> = (0..1000)
         .map(|i| format!("bench-scale-{i}-{}", settings.run))
         .collect();

@@ -8,10 +8,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use trellis_e2e::operator::{Operator, OperatorSettings};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings};
 use trellis_e2e::{
-    client, create_namespace, install_admission_policies, install_crds, refusal, unique_name,
-    wait_for,
+    client, create_namespace, ensure_namespace, install_admission_policies, install_crds, refusal,
+    unique_name, wait_for,
 };
 use trellis_operator::config::OperatorConfig;
 use trellis_operator::resources::{Project, Workspace, WorkspaceTemplate};
@@ -106,9 +106,9 @@ async fn unsafe_pods_are_refused_in_project_namespaces_and_the_operators_own_are
     install_crds(&client).await;
     install_admission_policies(&client).await;
     // The operator publishes the images the templates offer; the policy reads that list.
-    let lease_namespace = unique_name("e2e-lease");
-    create_namespace(&client, &lease_namespace, &[]).await;
-    let _operator = Operator::start(&OperatorSettings::new(&lease_namespace));
+    // Leases live in Trellis\'s namespace, where the operator\'s Role allows them.
+    ensure_namespace(&client, CONTROL_PLANE_NAMESPACE).await;
+    let _operator = Operator::start(&OperatorSettings::new());
     let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
     let template_name = unique_name("e2e-admission-tpl");
     let template: WorkspaceTemplate = serde_json::from_value(json!({

@@ -12,11 +12,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use trellis_e2e::api::{Database, Trellis};
-use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{
-    client, create_namespace, create_template, ensure_namespace, install_crds, unique_name,
-    wait_for,
-};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::{client, create_template, ensure_namespace, install_crds, unique_name, wait_for};
 use trellis_operator::project::builders::namespace_name;
 use trellis_operator::resources::{Project, ProjectPhase};
 
@@ -123,9 +120,9 @@ async fn every_endpoint_for_every_kind_of_caller() {
     let client = client().await;
     install_crds(&client).await;
     ensure_namespace(&client, "trellis-system").await;
-    let lease_namespace = unique_name("e2e-lease");
-    create_namespace(&client, &lease_namespace, &[]).await;
-    let settings = OperatorSettings::new(&lease_namespace);
+    // Leases live in Trellis\'s namespace, where the operator\'s Role allows them.
+    ensure_namespace(&client, CONTROL_PLANE_NAMESPACE).await;
+    let settings = OperatorSettings::new();
     let _operator = Operator::start(&settings);
     let template = create_template(&client).await;
     let trellis = Trellis::start(&Database::Sqlite).await;

@@ -6,6 +6,7 @@ mod admission;
 mod api_audit;
 mod api_authorization;
 mod api_identity;
+mod chart;
 mod control_plane;
 mod project_controller;
 mod resources;

@@ -11,9 +11,10 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{
-    client, create_namespace, install_crds, refusal, unique_name, wait_deleted, wait_for,
+    client, create_namespace, ensure_namespace, install_crds, refusal, unique_name, wait_deleted,
+    wait_for,
 };
 use trellis_operator::apply::contains;
 use trellis_operator::config::OperatorConfig;
@@ -33,11 +34,11 @@ impl Harness {
     async fn new() -> Self {
         let client = client().await;
         install_crds(&client).await;
-        let lease_namespace = unique_name("e2e-lease");
-        create_namespace(&client, &lease_namespace, &[]).await;
+        // Leases live in Trellis\'s namespace, where the operator\'s Role allows them.
+        ensure_namespace(&client, CONTROL_PLANE_NAMESPACE).await;
         let projects = Api::all(client.clone());
         Self {
-            settings: OperatorSettings::new(&lease_namespace),
+            settings: OperatorSettings::new(),
             client,
             projects,
         }

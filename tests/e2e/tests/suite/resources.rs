@@ -419,7 +419,8 @@ async fn the_charts_example_workspace_templates_render_and_are_accepted() {
     let output = std::process::Command::new(repo.join("target/cluster/bin/helm"))
         .args(["template", "trellis"])
         .arg(repo.join("charts/trellis"))
-        .args(["--show-only", "templates/workspace-templates.yaml"])
+        .args(["--show-only", "templates/workspace-templates.yaml", "-f"])
+        .arg(repo.join("charts/trellis/ci/minimal-values.yaml"))
         .output()
         .expect("running helm (built by tests/cluster)");
     assert!(
@@ -429,16 +430,15 @@ async fn the_charts_example_workspace_templates_render_and_are_accepted() {
     );
     let rendered = String::from_utf8(output.stdout).expect("UTF-8");
     let templates: Api<WorkspaceTemplate> = Api::all(client.clone());
-    let dry_run = PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    };
+    // A dry-run apply: the chart installed by tests/run-e2e.sh may already hold these names.
+    let dry_run = PatchParams::apply("trellis-e2e-dry-run").dry_run().force();
     let mut names = Vec::new();
     for document in serde_yaml::Deserializer::from_str(&rendered) {
         let template: WorkspaceTemplate =
             serde::Deserialize::deserialize(document).expect("a WorkspaceTemplate");
+        let name = template.metadata.name.clone().unwrap_or_default();
         let accepted = templates
-            .create(&dry_run, &template)
+            .patch(&name, &dry_run, &Patch::Apply(&template))
             .await
             .expect("the CRD accepts the chart's template");
         assert!(

@@ -8,10 +8,9 @@ use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use trellis_e2e::operator::{Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{
-    client, create_namespace, create_template, ensure_namespace, install_crds, unique_name,
-    wait_deleted, wait_for,
+    client, create_template, ensure_namespace, install_crds, unique_name, wait_deleted, wait_for,
 };
 use trellis_operator::project::builders::namespace_name;
 use trellis_operator::resources::{Project, ProjectPhase, Workspace, WorkspacePhase};
@@ -32,11 +31,11 @@ impl Harness {
     async fn new(project_changes: Value) -> Self {
         let client = client().await;
         install_crds(&client).await;
-        let lease_namespace = unique_name("e2e-lease");
-        create_namespace(&client, &lease_namespace, &[]).await;
+        // Leases live in Trellis\'s namespace, where the operator\'s Role allows them.
+        ensure_namespace(&client, CONTROL_PLANE_NAMESPACE).await;
         // Where the operator publishes the images workspaces may run.
         ensure_namespace(&client, "trellis-system").await;
-        let settings = OperatorSettings::new(&lease_namespace);
+        let settings = OperatorSettings::new();
         let operator = Operator::start(&settings);
 
         let template = create_template(&client).await;

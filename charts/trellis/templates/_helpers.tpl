@@ -1,0 +1,72 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "trellis.fullname" -}}
+{{- if contains "trellis" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-trellis" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "trellis.labels" -}}
+app.kubernetes.io/part-of: trellis
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "trellis.operator.name" -}}
+app.kubernetes.io/name: trellis-operator
+{{- end -}}
+
+{{- define "trellis.api.name" -}}
+app.kubernetes.io/name: trellis-api
+{{- end -}}
+
+{{/* The operator's pods. */}}
+{{- define "trellis.operator.selector" -}}
+app.kubernetes.io/name: trellis-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The API's pods. The operator's project NetworkPolicies admit the gateway and the airlock by
+     app.kubernetes.io/name=trellis-api, so that label is the contract with them. */}}
+{{- define "trellis.api.selector" -}}
+app.kubernetes.io/name: trellis-api
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "trellis.image" -}}
+{{- $tag := .image.tag | default .root.Chart.AppVersion -}}
+{{- if .root.Values.image.registry -}}
+{{- printf "%s/%s:%s" .root.Values.image.registry .image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the API keeps its state in PostgreSQL. */}}
+{{- define "trellis.api.postgres" -}}
+{{- if or .Values.database.url .Values.database.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{/* The restricted security context every Trellis container runs with. */}}
+{{- define "trellis.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "trellis.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}

@@ -1,0 +1,365 @@
+//! The Helm chart: lint and render with minimal and production values, refuse bad values, keep
+//! one source of truth for the admission policies, install into the local control plane
+//! (tests/cluster/install-trellis.sh, before the suite), and grant its components no more than
+//! they use. (Upgrade and uninstall run after the suite: tests/cluster/chart-lifecycle.sh.)
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde::Deserialize;
+use serde_yaml::Value;
+use trellis_e2e::operator::CONTROL_PLANE_NAMESPACE;
+use trellis_e2e::{client, repo_root, wait_for};
+
+fn chart() -> PathBuf {
+    repo_root().join("charts/trellis")
+}
+
+fn helm(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(repo_root().join("target/cluster/bin/helm"))
+        .args(args)
+        .output()
+        .expect("running helm (built by tests/cluster/build-tools.sh)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn values(name: &str) -> String {
+    chart()
+        .join(format!("ci/{name}-values.yaml"))
+        .display()
+        .to_string()
+}
+
+fn render(extra: &[&str]) -> Result<Vec<Value>, String> {
+    let chart = chart().display().to_string();
+    let mut args = vec![
+        "template",
+        "trellis",
+        chart.as_str(),
+        "--namespace",
+        "trellis-system",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = helm(&args);
+    if !ok {
+        return Err(err);
+    }
+    Ok(serde_yaml::Deserializer::from_str(&out)
+        .filter_map(|doc| {
+            let value = Value::deserialize(doc).expect("helm renders YAML");
+            (!value.is_null()).then_some(value)
+        })
+        .collect())
+}
+
+fn kinds(docs: &[Value]) -> Vec<String> {
+    let mut kinds: Vec<String> = docs
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+#[test]
+fn lint_and_render_with_minimal_and_production_values() {
+    for name in ["minimal", "production"] {
+        let file = values(name);
+        let chart = chart().display().to_string();
+        let (ok, out, err) = helm(&["lint", &chart, "-f", &file, "--strict"]);
+        assert!(ok, "helm lint with {name} values: {out} {err}");
+    }
+    let minimal = render(&["-f", &values("minimal")]).expect("minimal values render");
+    let production = render(&["-f", &values("production")]).expect("production values render");
+    for kind in [
+        "ClusterRole",
+        "Deployment",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "WorkspaceTemplate",
+    ] {
+        assert!(
+            kinds(&minimal).iter().any(|k| k == kind),
+            "minimal install lacks a {kind}"
+        );
+    }
+    for kind in ["Ingress", "ServiceMonitor"] {
+        assert!(
+            !kinds(&minimal).iter().any(|k| k == kind),
+            "{kind} is opt-in or for several replicas"
+        );
+        assert!(
+            kinds(&production).iter().any(|k| k == kind),
+            "production lacks a {kind}"
+        );
+    }
+    let api_budget = |docs: &[Value]| {
+        docs.iter()
+            .any(|d| d["kind"] == "PodDisruptionBudget" && d["metadata"]["name"] == "trellis-api")
+    };
+    assert!(
+        !api_budget(&minimal) && api_budget(&production),
+        "a disruption budget for several API replicas"
+    );
+    assert!(
+        kinds(&minimal).iter().any(|k| k == "PersistentVolumeClaim"),
+        "SQLite needs its volume"
+    );
+    assert!(
+        !kinds(&production)
+            .iter()
+            .any(|k| k == "PersistentVolumeClaim"),
+        "PostgreSQL needs no volume"
+    );
+
+    for doc in minimal.iter().chain(&production) {
+        // Least privilege: no wildcard anywhere in any rule.
+        if let Some(rules) = doc["rules"].as_sequence() {
+            for rule in rules {
+                for field in ["apiGroups", "resources", "verbs"] {
+                    for item in rule[field].as_sequence().into_iter().flatten() {
+                        assert_ne!(
+                            item.as_str(),
+                            Some("*"),
+                            "a wildcard in {}",
+                            doc["metadata"]["name"].as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        // Every container of Trellis's own pods runs restricted.
+        if doc["kind"] == "Deployment" {
+            let pod = &doc["spec"]["template"]["spec"];
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], Value::Bool(true));
+            for container in pod["containers"].as_sequence().expect("containers") {
+                let context = &container["securityContext"];
+                assert_eq!(context["allowPrivilegeEscalation"], Value::Bool(false));
+                assert_eq!(context["readOnlyRootFilesystem"], Value::Bool(true));
+                assert_eq!(context["capabilities"]["drop"][0], "ALL");
+                assert_eq!(context["seccompProfile"]["type"], "RuntimeDefault");
+                assert!(
+                    container["resources"]["requests"].is_mapping(),
+                    "resource requests"
+                );
+                assert!(
+                    container["readinessProbe"].is_mapping()
+                        && container["livenessProbe"].is_mapping()
+                );
+            }
+        }
+    }
+    let operator = production
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "trellis-operator")
+        .expect("the operator");
+    assert_eq!(
+        operator["spec"]["replicas"], 2,
+        "two operator replicas, one leading"
+    );
+    let api = production
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "trellis-api")
+        .expect("the API");
+    assert_eq!(api["spec"]["replicas"], 3);
+    let env = &api["spec"]["template"]["spec"]["containers"][0]["env"][0];
+    assert_eq!(
+        env["name"], "TRELLIS_API__DATABASE__URL",
+        "the database URL comes from a Secret"
+    );
+}
+
+#[test]
+fn bad_values_are_refused_with_the_field_named() {
+    let minimal = values("minimal");
+    let cases: [(&[&str], &str); 9] = [
+        (&[], "publicUrl"),
+        (
+            &["-f", &minimal, "--set", "operator.replicas=two"],
+            "replicas",
+        ),
+        (&["-f", &minimal, "--set", "logFormat=xml"], "logFormat"),
+        (
+            &["-f", &minimal, "--set", "operater.replicas=1"],
+            "operater",
+        ),
+        (
+            &["-f", &minimal, "--set", "oidc.issuer=not-a-url"],
+            "issuer",
+        ),
+        (
+            &["-f", &minimal, "--set", "database.url=mysql://db/trellis"],
+            "url",
+        ),
+        (
+            &["-f", &minimal, "--set", "api.ingress.enabled=true"],
+            "host",
+        ),
+        (
+            &[
+                "-f",
+                &minimal,
+                "--set",
+                "workspaceTemplates.Bad_Name.image=x",
+            ],
+            "Bad_Name",
+        ),
+        (
+            &["-f", &minimal, "--set", "api.replicas=2"],
+            "needs PostgreSQL",
+        ),
+    ];
+    for (args, field) in cases {
+        let error = render(args).expect_err(&format!("{args:?} should be refused"));
+        assert!(error.contains(field), "{args:?}: {error}");
+    }
+}
+
+#[test]
+fn the_chart_installs_the_admission_policies_of_policies_admission() {
+    let source = repo_root().join("policies/admission");
+    let copy = chart().join("files/admission");
+    let names = |dir: &PathBuf| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("a policy directory")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&source),
+        names(&copy),
+        "run: cp policies/admission/*.yaml charts/trellis/files/admission/"
+    );
+    for name in names(&source) {
+        assert_eq!(
+            std::fs::read(source.join(&name)).expect("the policy"),
+            std::fs::read(copy.join(&name)).expect("the chart's copy"),
+            "charts/trellis/files/admission/{name} differs from policies/admission/{name}; copy it again"
+        );
+    }
+    let docs = render(&["-f", &values("minimal")]).expect("renders");
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicyBinding")
+        .collect();
+    assert!(!bindings.is_empty());
+    let with_parameters: Vec<&&Value> = bindings
+        .iter()
+        .filter(|b| !b["spec"]["paramRef"].is_null())
+        .collect();
+    assert!(
+        !with_parameters.is_empty(),
+        "the pod policy reads the image list"
+    );
+    for binding in with_parameters {
+        assert_eq!(
+            binding["spec"]["paramRef"]["namespace"], "trellis-system",
+            "parameters from the release namespace"
+        );
+    }
+}
+
+async fn identity(variable: &str) -> kube::Client {
+    let path = std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: tests/run-e2e.sh installs the chart and sets it (run `make test`)")
+    });
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&path).expect("the identity's kubeconfig"),
+        &Default::default(),
+    )
+    .await
+    .expect("a client configuration");
+    kube::Client::try_from(config).expect("a client")
+}
+
+fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
+}
+
+#[tokio::test]
+async fn the_installed_chart_is_available_and_its_identities_are_confined() {
+    let admin = client().await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), CONTROL_PLANE_NAMESPACE);
+    for name in ["trellis-operator", "trellis-api"] {
+        wait_for(
+            &deployments,
+            name,
+            Duration::from_secs(60),
+            "Available",
+            |d: Option<&Deployment>| {
+                d.and_then(|d| d.status.as_ref())
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c.type_ == "Available" && c.status == "True")
+                    })
+            },
+        )
+        .await;
+    }
+
+    // What the operator's and the API's identities may not do.
+    let operator = identity("TRELLIS_E2E_OPERATOR_KUBECONFIG").await;
+    let api = identity("TRELLIS_E2E_API_KUBECONFIG").await;
+    for who in [&operator, &api] {
+        let secrets: Api<Secret> = Api::namespaced(who.clone(), CONTROL_PLANE_NAMESPACE);
+        assert!(
+            forbidden(secrets.list(&ListParams::default()).await),
+            "reading Secrets"
+        );
+        let roles: Api<ClusterRole> = Api::all(who.clone());
+        let role: ClusterRole = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "trellis-escalation"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+        }))
+        .expect("a role");
+        assert!(
+            forbidden(roles.create(&PostParams::default(), &role).await),
+            "creating ClusterRoles"
+        );
+        let pods: Api<Pod> = Api::namespaced(who.clone(), "kube-system");
+        assert!(
+            forbidden(pods.delete("anything", &DeleteParams::default()).await),
+            "deleting pods"
+        );
+    }
+    let namespaces: Api<Namespace> = Api::all(api.clone());
+    assert!(
+        forbidden(
+            namespaces
+                .delete(CONTROL_PLANE_NAMESPACE, &DeleteParams::default())
+                .await
+        ),
+        "the API deleting namespaces"
+    );
+    assert!(
+        forbidden(namespaces.list(&ListParams::default()).await),
+        "the API listing namespaces"
+    );
+    let foreign: Api<Deployment> = Api::namespaced(operator.clone(), CONTROL_PLANE_NAMESPACE);
+    assert!(
+        forbidden(foreign.list(&ListParams::default()).await),
+        "the operator reading Deployments"
+    );
+    let pods: Api<Pod> = Api::all(api.clone());
+    assert!(
+        forbidden(pods.list(&ListParams::default()).await),
+        "the API listing pods (it may only get one)"
+    );
+}
