@@ -2,6 +2,7 @@
 //! and workspaces over HTTP, and the hash-chained audit log.
 #![forbid(unsafe_code)]
 
+pub mod airlock;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -1,0 +1,4 @@
+//! The airlock: data into a project (ingress) and results out of it (egress), each through
+//! independent review. `state` holds the rules as a pure state machine.
+
+pub mod state;
