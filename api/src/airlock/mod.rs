@@ -2,3 +2,4 @@
 //! independent review. `state` holds the rules as a pure state machine.
 
 pub mod state;
+pub mod storage;
