@@ -14,7 +14,7 @@ OPERATOR := $(CARGO_TARGET_DIR)/debug/trellis-operator
 .PHONY: help dev test bench fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down token
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 dev: build ## Build everything and run Trellis locally (Ctrl-C stops it)
 	tests/dev/run.sh
