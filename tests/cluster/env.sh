@@ -80,3 +80,30 @@ postgres_resolve_dir() { # sets postgres_dir; called by the PostgreSQL scripts o
     postgres_dir=$postgres_fallback_dir
   fi
 }
+
+# write_kubeconfig FILE USER CREDENTIALS: a kubeconfig for this cluster, where CREDENTIALS is the
+# YAML of the user's credentials (indented by four spaces).
+write_kubeconfig() {
+  cat > "$1" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: trellis-local
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: $2
+  user:
+$3
+contexts:
+- name: trellis-local
+  context: {cluster: trellis-local, user: $2}
+current-context: trellis-local
+YAML
+}
+
+# The credentials of a user with a client certificate from this cluster's PKI.
+client_certificate() {
+  printf '    client-certificate: %s\n    client-key: %s' "$pki/$1.crt" "$pki/$1.key"
+}

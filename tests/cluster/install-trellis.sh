@@ -24,23 +24,6 @@ say "chart installed and its Deployments Available in $(( $(date +%s) - start ))
 mkdir -p "$identities"
 for component in operator api; do
   token=$(kubectl -n "$namespace" create token "trellis-$component" --duration 6h)
-  umask 077
-  cat > "$identities/$component.kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: trellis-local
-  cluster:
-    server: https://127.0.0.1:$apiserver_port
-    certificate-authority: $pki/ca.crt
-users:
-- name: trellis-$component
-  user:
-    token: $token
-contexts:
-- name: trellis-local
-  context: {cluster: trellis-local, user: trellis-$component, namespace: $namespace}
-current-context: trellis-local
-YAML
+  (umask 077 && write_kubeconfig "$identities/$component.kubeconfig" "trellis-$component" "    token: $token")
 done
 say "ServiceAccount kubeconfigs in $identities"

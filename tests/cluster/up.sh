@@ -65,29 +65,9 @@ issue kwok "/O=system:masters/CN=kwok" "$client"
 openssl_quiet genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/service-account.key"
 openssl_quiet pkey -in "$pki/service-account.key" -pubout -out "$pki/service-account.pub"
 
-write_kubeconfig() { # write_kubeconfig FILE USER
-  cat > "$1" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: trellis-local
-  cluster:
-    server: https://127.0.0.1:$apiserver_port
-    certificate-authority: $pki/ca.crt
-users:
-- name: $2
-  user:
-    client-certificate: $pki/$2.crt
-    client-key: $pki/$2.key
-contexts:
-- name: trellis-local
-  context: {cluster: trellis-local, user: $2}
-current-context: trellis-local
-YAML
-}
-write_kubeconfig "$kubeconfig" admin
+write_kubeconfig "$kubeconfig" admin "$(client_certificate admin)"
 for component in kube-controller-manager kube-scheduler kwok; do
-  write_kubeconfig "$state/$component.kubeconfig" "$component"
+  write_kubeconfig "$state/$component.kubeconfig" "$component" "$(client_certificate "$component")"
 done
 
 launch() { # launch COMPONENT ARGS...
