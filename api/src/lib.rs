@@ -5,6 +5,7 @@
 pub mod airlock;
 pub mod cluster;
 pub mod config;
+pub mod disclosure;
 pub mod http;
 pub mod identity;
 pub mod metrics;
