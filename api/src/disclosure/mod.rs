@@ -12,6 +12,7 @@
 //! if record.blocked { /* the request goes to `blocked` */ }
 //! ```
 
+pub mod acro;
 mod content;
 mod identifiers;
 pub mod policy;
