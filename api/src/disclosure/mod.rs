@@ -27,7 +27,7 @@ pub use record::{DisclosureRecord, Finding, Outcome, RuleResult, TableSummary, a
 
 use content::{Bom, Utf8Tracker};
 use identifiers::{IdFindings, IdKind, Scan, TextScanner};
-use record::Findings;
+use record::{Findings, n_of};
 use table::{TableChecker, TableReport};
 
 /// How the body of the file is being read.
@@ -380,21 +380,24 @@ fn identifier_result(
         );
     }
     let found = std::mem::take(&mut ids.by_kind[kind as usize]);
-    let what = match kind {
-        IdKind::Nhs => "NHS numbers (valid check digit)",
-        IdKind::Postcode => "full UK postcodes",
-        IdKind::Dob => "dates of birth",
-        IdKind::Email => "e-mail addresses",
+    let (one, many) = match kind {
+        IdKind::Nhs => (
+            "NHS number (valid check digit)",
+            "NHS numbers (valid check digit)",
+        ),
+        IdKind::Postcode => ("full UK postcode", "full UK postcodes"),
+        IdKind::Dob => ("date of birth", "dates of birth"),
+        IdKind::Email => ("e-mail address", "e-mail addresses"),
     };
     let mut message = if found.total > 0 {
-        format!("{} {what} found", found.total)
+        format!("{} found", n_of(found.total, one, many))
     } else {
-        format!("no {what} found")
+        format!("no {many} found")
     };
     if kind == IdKind::Nhs && ids.invalid_nhs > 0 {
         message.push_str(&format!(
-            "; {} ten-digit numbers with an invalid check digit were not counted",
-            ids.invalid_nhs
+            "; {} with an invalid check digit not counted",
+            n_of(ids.invalid_nhs, "ten-digit number", "ten-digit numbers")
         ));
     }
     let outcome = if found.total > 0 {

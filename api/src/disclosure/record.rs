@@ -127,6 +127,12 @@ impl Findings {
     }
 }
 
+/// "1 count", "3 counts".
+pub(crate) fn n_of(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A finding's value as shown in the record, shortened if long.
 pub(crate) fn show(bytes: &[u8]) -> String {
     const MAX: usize = 80;
@@ -165,6 +171,13 @@ mod tests {
     fn outcomes_order_and_serialise_lowercase() {
         assert!(Outcome::Pass < Outcome::Warn && Outcome::Warn < Outcome::Fail);
         assert_eq!(serde_json::to_string(&Outcome::Warn).unwrap(), "\"warn\"");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(n_of(1u64, "count", "counts"), "1 count");
+        assert_eq!(n_of(0u64, "count", "counts"), "0 counts");
+        assert_eq!(n_of(2u64, "count", "counts"), "2 counts");
     }
 
     #[test]

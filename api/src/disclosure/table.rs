@@ -11,7 +11,7 @@ use memchr::memchr;
 
 use super::identifiers::{IdFindings, IdKind, Scan, TextScanner, is_valid_nhs_number};
 use super::policy::{Policy, RuleId, words, words_contain};
-use super::record::{Finding, Findings, Outcome, TableSummary, mask, show};
+use super::record::{Finding, Findings, Outcome, TableSummary, mask, n_of, show};
 
 /// Candidates kept per cell-level rule before the count columns are known.
 const MAX_CANDIDATES: usize = 50_000;
@@ -821,7 +821,11 @@ impl TableChecker {
                 "no count columns found".to_string()
             }
         };
-        let where_ = format!("{count_cells} counts in {} count columns", count_cols.len());
+        let where_ = format!(
+            "{} in {}",
+            n_of(count_cells, "count", "counts"),
+            n_of(count_cols.len() as u64, "count column", "count columns")
+        );
 
         // table-structure
         {
@@ -837,8 +841,8 @@ impl TableChecker {
             if self.ragged.total > 0 {
                 outcome = outcome.max(Outcome::Warn);
                 notes.push(format!(
-                    "{} rows have a different number of fields from the header",
-                    self.ragged.total
+                    "{} a different number of fields from the header",
+                    n_of(self.ragged.total, "row has", "rows have")
                 ));
             }
             if self.wide_rows {
@@ -878,15 +882,21 @@ impl TableChecker {
                 (
                     Outcome::Fail,
                     format!(
-                        "{} counts are below the threshold of {} ({where_})",
-                        f.total, cfg.threshold
+                        "{} below the threshold of {} ({where_})",
+                        n_of(f.total, "count is", "counts are"),
+                        cfg.threshold
                     ),
                 )
             } else if no_counts && numeric_non_counts > 0 {
                 (
                     Outcome::Warn,
                     format!(
-                        "no count columns; {numeric_non_counts} numeric columns hold decimals or negative numbers, whose underlying counts cannot be checked here"
+                        "no count columns; {} decimals or negative numbers, whose underlying counts cannot be checked here",
+                        n_of(
+                            numeric_non_counts as u64,
+                            "numeric column holds",
+                            "numeric columns hold"
+                        )
                     ),
                 )
             } else if no_counts {
@@ -907,8 +917,8 @@ impl TableChecker {
                 (
                     Outcome::Fail,
                     format!(
-                        "{} counts are zero: a zero can disclose that nobody in a group has an attribute",
-                        f.total
+                        "{} zero: a zero can disclose that nobody in a group has an attribute",
+                        n_of(f.total, "count is", "counts are")
                     ),
                 )
             } else if no_counts {
@@ -926,8 +936,9 @@ impl TableChecker {
                 (
                     Outcome::Fail,
                     format!(
-                        "{} counts are not rounded to a multiple of {} (or midpoint-6 where the header says so)",
-                        f.total, cfg.base
+                        "{} not rounded to a multiple of {} (or midpoint-6 where the header says so)",
+                        n_of(f.total, "count is", "counts are"),
+                        cfg.base
                     ),
                 )
             } else if no_counts {
@@ -944,7 +955,9 @@ impl TableChecker {
         // suppression
         {
             let suppressed: u64 = count_cols.iter().map(|&i| self.cols[i].suppressed).sum();
-            let mut f = Findings::default();
+            // One cell may be recoverable from its row's total and its column's: list it once.
+            let mut by_cell: std::collections::BTreeMap<(u64, u32), Vec<String>> =
+                Default::default();
             for r in self
                 .recoverable
                 .iter()
@@ -960,11 +973,15 @@ impl TableChecker {
                 } else {
                     format!("the only suppressed cell that the total in row {trow} covers")
                 };
+                by_cell.entry((r.row, r.col)).or_default().push(note);
+            }
+            let mut f = Findings::default();
+            for ((row, col), notes) in by_cell {
                 f.push(|| Finding {
-                    row: Some(r.row),
-                    column: Some(u64::from(r.col) + 1),
-                    header: header(r.col),
-                    note: Some(note),
+                    row: Some(row),
+                    column: Some(u64::from(col) + 1),
+                    header: header(col),
+                    note: Some(notes.join("; ")),
                     ..Default::default()
                 });
             }
@@ -972,15 +989,16 @@ impl TableChecker {
                 (
                     Outcome::Fail,
                     format!(
-                        "{} suppressed cells can be recovered by subtracting the other cells from a total",
-                        f.total
+                        "{} be recovered by subtracting the other cells from a total",
+                        n_of(f.total, "suppressed cell can", "suppressed cells can")
                     ),
                 )
             } else if suppressed > 0 {
                 (
                     Outcome::Pass,
                     format!(
-                        "{suppressed} suppressed cells; none can be recovered from a total in this table"
+                        "{}; none can be recovered from a total in this table",
+                        n_of(suppressed, "suppressed cell", "suppressed cells")
                     ),
                 )
             } else {
@@ -1012,8 +1030,8 @@ impl TableChecker {
                 (
                     Outcome::Fail,
                     format!(
-                        "{} totals differ from the sum of the cells they total",
-                        f.total
+                        "{} from the sum of the cells they total",
+                        n_of(f.total, "total differs", "totals differ")
                     ),
                 )
             } else if !row_totals_reliable && !self.total_cols.is_empty() {
@@ -1027,14 +1045,17 @@ impl TableChecker {
                 (
                     Outcome::Warn,
                     format!(
-                        "{} totals could not be checked because the cells they total are suppressed",
-                        self.totals_inconclusive
+                        "{} not be checked because the cells they total are suppressed",
+                        n_of(self.totals_inconclusive, "total could", "totals could")
                     ),
                 )
             } else if self.totals_checked > 0 {
                 (
                     Outcome::Pass,
-                    format!("{} totals match their cells", self.totals_checked),
+                    format!(
+                        "{} their cells",
+                        n_of(self.totals_checked, "total matches", "totals match")
+                    ),
                 )
             } else {
                 (Outcome::Pass, "no totals found".to_string())
@@ -1072,13 +1093,17 @@ impl TableChecker {
                 ),
                 (false, n) => (
                     Outcome::Fail,
-                    format!("{n} identifier-like columns: this looks like row-level data"),
+                    format!(
+                        "{}: this looks like row-level data",
+                        n_of(n, "identifier-like column", "identifier-like columns")
+                    ),
                 ),
                 (true, n) => (
                     Outcome::Fail,
                     format!(
-                        "{data_rows} data rows (more than {}) and {n} identifier-like columns: this looks like row-level data",
-                        cfg.max_rows
+                        "{data_rows} data rows (more than {}) and {}: this looks like row-level data",
+                        cfg.max_rows,
+                        n_of(n, "identifier-like column", "identifier-like columns")
                     ),
                 ),
             };

@@ -53,7 +53,7 @@ fn a_clean_table_passes_every_rule() {
     assert_eq!(t.count_columns, ["count"]);
     assert_eq!(
         rule(&r, RuleId::Totals).message,
-        "1 totals match their cells"
+        "1 total matches their cells"
     );
 }
 
@@ -193,7 +193,7 @@ fn nhs_numbers_in_tables_need_a_valid_check_digit() {
     assert!(
         rule(&r, RuleId::NhsNumber)
             .message
-            .contains("1 ten-digit numbers with an invalid check digit")
+            .contains("1 ten-digit number with an invalid check digit")
     );
 }
 
@@ -773,4 +773,20 @@ fn garbage_never_panics_and_chunking_never_matters() {
             assert_eq!(again, whole, "{name} {bytes:?}");
         }
     }
+}
+
+#[test]
+fn a_cell_recoverable_two_ways_is_listed_once() {
+    let r = check(
+        "t.csv",
+        "region,male,female,total\nNorth,*,15,25\nSouth,20,10,30\nTotal,30,25,55\n",
+    );
+    let s = rule(&r, RuleId::Suppression);
+    assert_eq!(
+        s.message,
+        "1 suppressed cell can be recovered by subtracting the other cells from a total"
+    );
+    assert_eq!(cells(&r, RuleId::Suppression), [(2, 2)]);
+    let note = s.findings[0].note.as_deref().unwrap();
+    assert!(note.contains("row 2") && note.contains("row 4"), "{note}");
 }
