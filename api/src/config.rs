@@ -56,6 +56,36 @@ pub struct Config {
     pub workspace_tokens: WorkspaceTokenConfig,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub airlock: AirlockConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AirlockConfig {
+    /// Where files are stored (a local directory); default `<data_dir>/airlock`.
+    #[serde(default)]
+    pub storage_dir: Option<PathBuf>,
+    /// Largest file accepted, in bytes.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Whether members of a project may review its requests (separation of duties says no).
+    #[serde(default)]
+    pub members_may_review: bool,
+}
+
+impl Default for AirlockConfig {
+    fn default() -> Self {
+        Self {
+            storage_dir: None,
+            max_file_bytes: default_max_file_bytes(),
+            members_may_review: false,
+        }
+    }
+}
+
+fn default_max_file_bytes() -> u64 {
+    8 * 1024 * 1024 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -338,6 +368,9 @@ impl Config {
         if self.limits.json_body_bytes < 1024 {
             return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
         }
+        if self.airlock.max_file_bytes == 0 {
+            return Err(invalid("airlock.max_file_bytes", "must be at least 1"));
+        }
         if self.workspace_tokens.audience.is_empty() {
             return Err(invalid("workspace_tokens.audience", "must not be empty"));
         }
@@ -397,6 +430,14 @@ impl Config {
                 }),
             (None, None) => Err(invalid("oidc.client_secret", "missing")),
         }
+    }
+
+    /// The directory airlock files are stored in.
+    pub fn airlock_dir(&self) -> PathBuf {
+        self.airlock
+            .storage_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("airlock"))
     }
 
     /// Where the database is: the configured PostgreSQL URL or SQLite in the data directory.

@@ -1,6 +1,7 @@
 //! Who may do what: the one place that decides. Handlers describe the call (an [`Action`] on a
 //! [`Target`] read from the watch cache) and obey the [`Decision`]; they never decide alone.
 
+use crate::airlock::state::{Direction, State as AirlockState};
 use crate::identity::{PlatformRole, Principal};
 use crate::resources::Workspace;
 use crate::resources::{MemberRole, Project};
@@ -199,6 +200,100 @@ pub fn decide(principal: &Principal, action: Action, target: Target<'_>) -> Deci
         }
         _ => deny("this action does not apply to this kind of target"),
     }
+}
+
+/// Whether the caller holds the reviewing role for a direction: output checkers review egress,
+/// data stewards ingress. A workspace credential never reviews.
+pub fn reviewer_role(principal: &Principal, direction: Direction) -> bool {
+    principal.project_scope().is_none()
+        && principal.has(match direction {
+            Direction::Egress => PlatformRole::OutputChecker,
+            Direction::Ingress => PlatformRole::DataSteward,
+        })
+}
+
+fn in_scope(principal: &Principal, project: &str) -> bool {
+    principal
+        .project_scope()
+        .is_none_or(|scope| scope == project)
+}
+
+/// Who may open an airlock request: project members for egress (from a workspace too); members
+/// and data stewards for ingress.
+pub fn airlock_create(principal: &Principal, project: &Project, direction: Direction) -> Decision {
+    if !in_scope(principal, project_name(project)) {
+        return Decision::Deny("a workspace credential cannot act outside its project".into());
+    }
+    let member = membership(principal, project).is_some();
+    match direction {
+        Direction::Egress if member => Decision::Allow,
+        Direction::Ingress if member || reviewer_role(principal, direction) => Decision::Allow,
+        Direction::Egress => Decision::Deny("only the project's members request egress".into()),
+        Direction::Ingress => {
+            Decision::Deny("only the project's members and data stewards request ingress".into())
+        }
+    }
+}
+
+/// Who may see a request (its state, files' hashes and checks, history): its author, the
+/// project's members, platform admins, and holders of the reviewing role for its direction.
+/// `project` is `None` once the project is gone; the records outlive it.
+pub fn airlock_read(
+    principal: &Principal,
+    project: Option<&Project>,
+    project_name: &str,
+    author: &str,
+    direction: Direction,
+) -> Decision {
+    if !in_scope(principal, project_name) {
+        return Decision::Deny("a workspace credential cannot act outside its project".into());
+    }
+    let member = project.is_some_and(|p| membership(principal, p).is_some());
+    if principal.subject == author
+        || member
+        || is_admin(principal)
+        || reviewer_role(principal, direction)
+    {
+        Decision::Allow
+    } else {
+        Decision::Deny(
+            "only the author, the project's members, reviewers and admins see a request".into(),
+        )
+    }
+}
+
+/// Who may fetch a file's bytes: reviewers (not the author) once it is submitted; the project's
+/// members once an egress request is released, from outside the TRE (never before: that would be
+/// a way out around review).
+pub fn airlock_download(
+    principal: &Principal,
+    project: Option<&Project>,
+    author: &str,
+    direction: Direction,
+    state: AirlockState,
+) -> Decision {
+    let reviewing = matches!(
+        state,
+        AirlockState::InReview
+            | AirlockState::Reviewed
+            | AirlockState::Approved
+            | AirlockState::Released
+    );
+    if reviewer_role(principal, direction) && principal.subject != author && reviewing {
+        return Decision::Allow;
+    }
+    let member = project.is_some_and(|p| membership(principal, p).is_some());
+    if direction == Direction::Egress
+        && state == AirlockState::Released
+        && member
+        && principal.project_scope().is_none()
+    {
+        return Decision::Allow;
+    }
+    Decision::Deny(
+        "files are fetched by reviewers during review, and by the project's members once released"
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -412,6 +507,73 @@ mod tests {
         let alice = person("alice", &[]);
         assert!(!decide(&alice, Action::StartWorkspace, Target::Workspace(&p, &w)).allowed());
         assert!(!decide(&alice, Action::ReadProject, Target::Project(&p)).allowed());
+    }
+
+    #[test]
+    fn airlock_access() {
+        let p = project("demo");
+        let alice = person("alice", &[]);
+        let carol = person("carol", &[PlatformRole::OutputChecker]);
+        let steward = person("steward", &[PlatformRole::DataSteward]);
+        let eve = person("eve", &[]);
+        let workspace = from_workspace("alice", "demo");
+        assert!(airlock_create(&alice, &p, Direction::Egress).allowed());
+        assert!(airlock_create(&workspace, &p, Direction::Egress).allowed());
+        assert!(!airlock_create(&carol, &p, Direction::Egress).allowed());
+        assert!(airlock_create(&steward, &p, Direction::Ingress).allowed());
+        assert!(!airlock_create(&steward, &p, Direction::Egress).allowed());
+        assert!(!airlock_create(&eve, &p, Direction::Ingress).allowed());
+        assert!(
+            !airlock_create(&from_workspace("alice", "other"), &p, Direction::Egress).allowed()
+        );
+
+        assert!(airlock_read(&carol, Some(&p), "demo", "alice", Direction::Egress).allowed());
+        assert!(!airlock_read(&steward, Some(&p), "demo", "alice", Direction::Egress).allowed());
+        assert!(!airlock_read(&eve, Some(&p), "demo", "alice", Direction::Egress).allowed());
+        assert!(
+            airlock_read(
+                &person("bob", &[]),
+                Some(&p),
+                "demo",
+                "alice",
+                Direction::Egress
+            )
+            .allowed()
+        );
+        assert!(
+            airlock_read(&alice, None, "demo", "alice", Direction::Egress).allowed(),
+            "the author, after the project is gone"
+        );
+
+        use AirlockState::*;
+        assert!(!airlock_download(&carol, Some(&p), "alice", Direction::Egress, Draft).allowed());
+        assert!(airlock_download(&carol, Some(&p), "alice", Direction::Egress, InReview).allowed());
+        let mut author_checker = carol.clone();
+        author_checker.subject = "alice".into();
+        assert!(
+            !airlock_download(
+                &author_checker,
+                Some(&p),
+                "alice",
+                Direction::Egress,
+                InReview
+            )
+            .allowed()
+        );
+        for state in [Draft, InReview, Reviewed, Approved] {
+            assert!(
+                !airlock_download(&alice, Some(&p), "alice", Direction::Egress, state).allowed(),
+                "{state:?}"
+            );
+        }
+        assert!(airlock_download(&alice, Some(&p), "alice", Direction::Egress, Released).allowed());
+        assert!(
+            !airlock_download(&workspace, Some(&p), "alice", Direction::Egress, Released).allowed()
+        );
+        assert!(!airlock_download(&eve, Some(&p), "alice", Direction::Egress, Released).allowed());
+        assert!(
+            !airlock_download(&alice, Some(&p), "alice", Direction::Ingress, Released).allowed()
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum StartError {
     Provider(#[from] OidcError),
     #[error("Kubernetes client: {0}")]
     Kubernetes(#[from] kube::Error),
+    #[error("airlock storage: {0}")]
+    Storage(#[from] crate::airlock::storage::StorageError),
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -37,6 +39,7 @@ const DISCOVERY_PATIENCE: Duration = Duration::from_secs(60);
 
 pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, StartError> {
     let store = Store::open(&config.database_url(), config.database.max_connections).await?;
+    let blobs = crate::airlock::storage::BlobStore::local(&config.airlock_dir())?;
     let cluster = Cluster::start(client);
     let http = http_client();
     let redirect = config
@@ -98,6 +101,7 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         ),
         store,
         cluster,
+        blobs,
         bearer,
         provider,
         claims,

@@ -1,5 +1,6 @@
 //! The airlock: data into a project (ingress) and results out of it (egress), each through
 //! independent review. `state` holds the rules as a pure state machine.
 
+pub mod repo;
 pub mod state;
 pub mod storage;

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, the caller extractor, strict JSON bodies, and the shared state.
 
+pub mod airlock;
 pub mod auth;
 pub mod json;
 pub mod me;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub audit: Audit,
     pub sessions: Sessions,
     pub cluster: Cluster,
+    pub blobs: crate::airlock::storage::BlobStore,
     pub bearer: BearerValidator,
     pub provider: Provider,
     pub workspace_tokens: WorkspaceTokens,
@@ -63,6 +65,7 @@ pub type SharedState = Arc<AppState>;
         (name = "identity", description = "Who the caller is"),
         (name = "projects", description = "Approved research projects"),
         (name = "workspaces", description = "Workspaces inside a project"),
+        (name = "airlock", description = "Data in and results out, through independent review"),
     )
 )]
 struct ApiDoc;
@@ -102,6 +105,7 @@ pub fn api_routes() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(me::routes())
         .merge(projects::routes())
         .merge(workspaces::routes())
+        .merge(airlock::routes())
         .split_for_parts()
 }
 

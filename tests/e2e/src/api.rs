@@ -59,6 +59,8 @@ pub struct ApiServer {
     pub url: String,
     /// The database the server writes, for tests that inspect or tamper with it.
     pub database_url: String,
+    /// The server's data directory (the SQLite file and the airlock's object store).
+    pub data_dir: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
     child: Child,
@@ -114,6 +116,7 @@ impl ApiServer {
         let server = Self {
             url: format!("http://127.0.0.1:{port}"),
             database_url,
+            data_dir: dir.join("data"),
             config,
             log,
             child,

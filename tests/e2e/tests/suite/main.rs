@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod api_airlock;
 mod api_audit;
 mod api_authorization;
 mod api_identity;

@@ -1,0 +1,350 @@
+//! Airlock requests in the database. Every function takes the connection of the caller's
+//! transaction (the audit transaction, which also serialises airlock writes), so a request's
+//! change, its history entry and its audit record commit together.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{AnyConnection, Row};
+use utoipa::ToSchema;
+
+use super::state::{Direction, Request, State, Vote, VoteKind};
+use crate::store::{StoreError, timestamp};
+
+/// The serde name of an enum value (`in_review`, `egress`…), as stored.
+fn text<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn parse<T: DeserializeOwned>(stored: &str) -> Result<T, StoreError> {
+    serde_json::from_value(Value::String(stored.to_string()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown stored value `{stored}`")))
+}
+
+/// A file of a request, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileRecord {
+    pub name: String,
+    pub sha256: String,
+    pub size: i64,
+    /// The disclosure record from the checks at submission.
+    #[schema(value_type = Object)]
+    pub disclosure: Option<Value>,
+}
+
+/// A step in a request's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub from_state: State,
+    pub to_state: State,
+    pub round: u32,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+/// Everything stored about a request.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub id: String,
+    pub project: String,
+    pub title: String,
+    pub context: String,
+    pub controls: String,
+    pub reviews_required: u32,
+    pub created_at: String,
+    pub request: Request,
+    pub files: Vec<FileRecord>,
+    pub comments: Vec<(u32, String, String, String)>,
+}
+
+pub struct NewRequest<'a> {
+    pub id: &'a str,
+    pub project: &'a str,
+    pub direction: Direction,
+    pub title: &'a str,
+    pub context: &'a str,
+    pub controls: &'a str,
+    pub author: &'a str,
+    pub reviews_required: u32,
+}
+
+pub async fn create(conn: &mut AnyConnection, new: &NewRequest<'_>) -> Result<(), StoreError> {
+    let now = timestamp(chrono::Utc::now());
+    sqlx::query(
+        "INSERT INTO airlock_requests (id, project, direction, title, context, controls, author, state, \
+         round, reviews_required, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10)",
+    )
+    .bind(new.id)
+    .bind(new.project)
+    .bind(text(new.direction))
+    .bind(new.title)
+    .bind(new.context)
+    .bind(new.controls)
+    .bind(new.author)
+    .bind(text(State::Draft))
+    .bind(i64::from(new.reviews_required))
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The request `id` of `project`, with its files and votes.
+pub async fn load(
+    conn: &mut AnyConnection,
+    project: &str,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT id, project, direction, title, context, controls, author, state, round, reviews_required, created_at \
+         FROM airlock_requests WHERE id = $1 AND project = $2",
+    )
+    .bind(id)
+    .bind(project)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let files: Vec<FileRecord> = sqlx::query(
+        "SELECT name, sha256, size, disclosure FROM airlock_files WHERE request_id = $1 ORDER BY name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let disclosure: Option<String> = r.try_get("disclosure")?;
+        Ok(FileRecord {
+            name: r.try_get("name")?,
+            sha256: r.try_get("sha256")?,
+            size: r.try_get("size")?,
+            disclosure: disclosure.and_then(|d| serde_json::from_str(&d).ok()),
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    let vote_rows = sqlx::query(
+        "SELECT round, reviewer, file, vote, comment FROM airlock_votes WHERE request_id = $1 ORDER BY at, reviewer, file",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut votes = Vec::new();
+    let mut comments = Vec::new();
+    for r in &vote_rows {
+        let round: i64 = r.try_get("round")?;
+        let vote: String = r.try_get("vote")?;
+        let vote = Vote {
+            round: round as u32,
+            reviewer: r.try_get("reviewer")?,
+            file: r.try_get("file")?,
+            vote: parse::<VoteKind>(&vote)?,
+        };
+        comments.push((
+            vote.round,
+            vote.reviewer.clone(),
+            vote.file.clone(),
+            r.try_get("comment")?,
+        ));
+        votes.push(vote);
+    }
+    let state: String = row.try_get("state")?;
+    let direction: String = row.try_get("direction")?;
+    let round: i64 = row.try_get("round")?;
+    let required: i64 = row.try_get("reviews_required")?;
+    Ok(Some(Stored {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        title: row.try_get("title")?,
+        context: row.try_get("context")?,
+        controls: row.try_get("controls")?,
+        reviews_required: required as u32,
+        created_at: row.try_get("created_at")?,
+        request: Request {
+            direction: parse(&direction)?,
+            author: row.try_get("author")?,
+            state: parse(&state)?,
+            round: round as u32,
+            files: files.iter().map(|f| f.name.clone()).collect(),
+            votes,
+        },
+        files,
+        comments,
+    }))
+}
+
+pub async fn history(conn: &mut AnyConnection, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+    sqlx::query(
+        "SELECT at, actor, action, from_state, to_state, round, detail FROM airlock_history \
+         WHERE request_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let from: String = r.try_get("from_state")?;
+        let to: String = r.try_get("to_state")?;
+        let round: i64 = r.try_get("round")?;
+        let detail: String = r.try_get("detail")?;
+        Ok(HistoryEntry {
+            at: r.try_get("at")?,
+            actor: r.try_get("actor")?,
+            action: r.try_get("action")?,
+            from_state: parse(&from)?,
+            to_state: parse(&to)?,
+            round: round as u32,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        })
+    })
+    .collect()
+}
+
+/// Stores the state machine's verdict: the request's state and round, and one history entry.
+pub async fn record_step(
+    conn: &mut AnyConnection,
+    id: &str,
+    actor: &str,
+    action: &str,
+    before: &Request,
+    after: &Request,
+    detail: &Value,
+) -> Result<(), StoreError> {
+    let now = timestamp(chrono::Utc::now());
+    sqlx::query(
+        "UPDATE airlock_requests SET state = $1, round = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(text(after.state))
+    .bind(i64::from(after.round))
+    .bind(&now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let seq: i64 = sqlx::query("SELECT COUNT(*) AS n FROM airlock_history WHERE request_id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    sqlx::query(
+        "INSERT INTO airlock_history (request_id, seq, at, actor, action, from_state, to_state, round, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(seq + 1)
+    .bind(&now)
+    .bind(actor)
+    .bind(action)
+    .bind(text(before.state))
+    .bind(text(after.state))
+    .bind(i64::from(after.round))
+    .bind(detail.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn put_file(
+    conn: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM airlock_files WHERE request_id = $1 AND name = $2")
+        .bind(id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO airlock_files (request_id, name, sha256, size, added_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(name)
+        .bind(sha256)
+        .bind(size as i64)
+        .bind(timestamp(chrono::Utc::now()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_file(conn: &mut AnyConnection, id: &str, name: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM airlock_files WHERE request_id = $1 AND name = $2")
+        .bind(id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_disclosure(
+    conn: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    record: &Value,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE airlock_files SET disclosure = $1 WHERE request_id = $2 AND name = $3")
+        .bind(record.to_string())
+        .bind(id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn add_votes(
+    conn: &mut AnyConnection,
+    id: &str,
+    round: u32,
+    reviewer: &str,
+    votes: &[(String, VoteKind, String)],
+) -> Result<(), StoreError> {
+    let now = timestamp(chrono::Utc::now());
+    for (file, vote, comment) in votes {
+        sqlx::query(
+            "INSERT INTO airlock_votes (request_id, round, reviewer, file, vote, comment, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(i64::from(round))
+        .bind(reviewer)
+        .bind(file)
+        .bind(text(*vote))
+        .bind(comment)
+        .bind(&now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ids of requests in `states` for `direction`, oldest first, with their project and author.
+pub async fn in_states(
+    conn: &mut AnyConnection,
+    direction: Direction,
+    states: &[State],
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut found = Vec::new();
+    for state in states {
+        let rows = sqlx::query(
+            "SELECT id, project, author FROM airlock_requests WHERE direction = $1 AND state = $2 ORDER BY created_at",
+        )
+        .bind(text(direction))
+        .bind(text(*state))
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            found.push((
+                r.try_get("id")?,
+                r.try_get("project")?,
+                r.try_get("author")?,
+            ));
+        }
+    }
+    Ok(found)
+}

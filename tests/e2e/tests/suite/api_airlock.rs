@@ -1,0 +1,455 @@
+//! The egress airlock over HTTP with real tokens, on SQLite and PostgreSQL: the whole flow with
+//! two output checkers, blinded votes, returned → resubmitted → approved, separation of duties,
+//! concurrent votes, a cut-off upload that leaves nothing, and a corrupted file refused at release.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, PostParams};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use trellis_e2e::api::{Database, Trellis};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::{client, ensure_namespace, install_crds, unique_name, wait_for};
+use trellis_operator::resources::{Project, ProjectPhase};
+
+struct Airlock<'a> {
+    trellis: &'a Trellis,
+    base: String,
+}
+
+impl Airlock<'_> {
+    async fn call(
+        &self,
+        who: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let token = self.trellis.dex.token(who).await;
+        self.trellis
+            .call(method, &format!("{}{path}", self.base), Some(&token), body)
+            .await
+    }
+
+    async fn new_request(&self, title: &str) -> String {
+        let (status, body) = self
+            .call("alice", Method::POST, "", Some(json!({"direction": "egress", "title": title, "context": "Counts by region.", "controls": "Cells under 10 suppressed."})))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["state"], "draft");
+        body["id"].as_str().expect("an id").to_string()
+    }
+
+    async fn upload(&self, who: &str, id: &str, name: &str, bytes: &'static [u8]) -> (u16, Value) {
+        let token = self.trellis.dex.token(who).await;
+        let response = self
+            .trellis
+            .http
+            .put(format!(
+                "{}{}/{id}/files/{name}",
+                self.trellis.api.url, self.base
+            ))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn download(&self, who: &str, id: &str, name: &str) -> (u16, Vec<u8>) {
+        let token = self.trellis.dex.token(who).await;
+        let response = self
+            .trellis
+            .http
+            .get(format!(
+                "{}{}/{id}/files/{name}",
+                self.trellis.api.url, self.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("an answer");
+        (
+            response.status().as_u16(),
+            response.bytes().await.expect("a body").to_vec(),
+        )
+    }
+
+    async fn vote(&self, who: &str, id: &str, votes: Value) -> (u16, Value) {
+        self.call(
+            who,
+            Method::POST,
+            &format!("/{id}/votes"),
+            Some(json!({"votes": votes})),
+        )
+        .await
+    }
+
+    async fn step(&self, who: &str, id: &str, verb: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(who, Method::POST, &format!("/{id}/{verb}"), body)
+            .await
+    }
+}
+
+const TABLE: &[u8] = b"region,count\nNorth,120\nSouth,85\n";
+
+#[tokio::test]
+async fn egress_from_draft_to_release_with_two_checkers() {
+    let kube = client().await;
+    install_crds(&kube).await;
+    ensure_namespace(&kube, CONTROL_PLANE_NAMESPACE).await;
+    let settings = OperatorSettings::new();
+    let _operator = Operator::start(&settings);
+    for database in Database::both().await {
+        let project = unique_name("e2e-air");
+        let projects: Api<Project> = Api::all(kube.clone());
+        let body: Project = serde_json::from_value(json!({
+            "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
+            "metadata": {"name": project, "labels": {RUN_LABEL: settings.run}},
+            "spec": {
+                "title": "Airlock", "purpose": "Airlock tests.",
+                "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
+                "startDate": "2026-01-05", "endDate": "2099-12-31",
+                "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
+                "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
+            },
+        }))
+        .expect("a project");
+        projects
+            .create(&PostParams::default(), &body)
+            .await
+            .expect("creating the project");
+        wait_for(
+            &projects,
+            &project,
+            Duration::from_secs(30),
+            "Active",
+            |p: Option<&Project>| {
+                p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase)
+                    == Some(ProjectPhase::Active)
+            },
+        )
+        .await;
+        let trellis = Trellis::start(&database).await;
+        let airlock = Airlock {
+            trellis: &trellis,
+            base: format!("/api/v1/projects/{project}/airlock"),
+        };
+
+        // Who may open a request.
+        for outsider in ["carol", "steward", "admin"] {
+            let (status, _) = airlock
+                .call(
+                    outsider,
+                    Method::POST,
+                    "",
+                    Some(json!({"direction": "egress", "title": "x"})),
+                )
+                .await;
+            assert_eq!(status, 403, "{outsider} opening an egress request");
+        }
+        let id = airlock.new_request("Regional counts").await;
+
+        // Files: only the author, only while draft; names are checked; the hash is returned.
+        let (status, stored) = airlock.upload("alice", &id, "table.csv", TABLE).await;
+        assert_eq!(status, 201, "{stored}");
+        assert_eq!(stored["sha256"], hex::encode(Sha256::digest(TABLE)));
+        assert_eq!(stored["size"], TABLE.len());
+        assert_eq!(
+            airlock.upload("bob", &id, "other.csv", TABLE).await.0,
+            403,
+            "only the author adds files"
+        );
+        assert_eq!(
+            airlock.upload("alice", &id, "a%2Fb.csv", TABLE).await.0,
+            422,
+            "no slashes in names"
+        );
+        // Before review nobody outside can fetch the bytes, not even the author.
+        assert_eq!(airlock.download("carol", &id, "table.csv").await.0, 403);
+        assert_eq!(airlock.download("alice", &id, "table.csv").await.0, 403);
+
+        let (status, submitted) = airlock.step("alice", &id, "submit", None).await;
+        assert_eq!(
+            (status, submitted["state"].clone()),
+            (200, json!("in_review")),
+            "{submitted}"
+        );
+        assert_eq!(
+            airlock.upload("alice", &id, "late.csv", TABLE).await.0,
+            409,
+            "a submitted file set is frozen"
+        );
+        let carol = trellis.dex.token("carol").await;
+        let (_, queue) = trellis
+            .call(Method::GET, "/api/v1/airlock/queue", Some(&carol), None)
+            .await;
+        assert!(
+            queue
+                .as_array()
+                .expect("a queue")
+                .iter()
+                .any(|i| i["id"] == id.as_str()),
+            "{queue}"
+        );
+
+        // Separation of duties.
+        let approve =
+            json!([{"file": "table.csv", "vote": "approve", "comment": "Safe: counts over 10."}]);
+        for (who, why) in [
+            ("alice", "the author"),
+            ("bob", "a member"),
+            ("steward", "not an output checker"),
+        ] {
+            let (status, problem) = airlock.vote(who, &id, approve.clone()).await;
+            assert_eq!(status, 403, "{why}: {problem}");
+        }
+        // Independent review: carol reviews the bytes and votes; dan cannot see her vote yet.
+        let (status, bytes) = airlock.download("carol", &id, "table.csv").await;
+        assert_eq!((status, bytes.as_slice()), (200, TABLE));
+        let (status, after_carol) = airlock.vote("carol", &id, approve.clone()).await;
+        assert_eq!(status, 200, "{after_carol}");
+        assert_eq!(after_carol["votes"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            airlock.vote("carol", &id, approve.clone()).await.0,
+            409,
+            "one vote per file per round"
+        );
+        let (_, seen_by_dan) = airlock
+            .call("dan", Method::GET, &format!("/{id}"), None)
+            .await;
+        assert_eq!(
+            seen_by_dan["votes"],
+            json!([]),
+            "blinded until enough reviewers voted"
+        );
+        assert_eq!(
+            airlock
+                .step("carol", &id, "outcome", Some(json!({"outcome": "approve"})))
+                .await
+                .0,
+            409,
+            "not reviewed yet"
+        );
+        let (_, reviewed) = airlock.vote("dan", &id, approve.clone()).await;
+        assert_eq!(reviewed["state"], "reviewed");
+        assert_eq!(reviewed["votes"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            airlock
+                .step(
+                    "steward",
+                    &id,
+                    "outcome",
+                    Some(json!({"outcome": "approve"}))
+                )
+                .await
+                .0,
+            403
+        );
+        let (status, released) = airlock
+            .step(
+                "dan",
+                &id,
+                "outcome",
+                Some(json!({"outcome": "approve", "comment": "Both agree."})),
+            )
+            .await;
+        assert_eq!(
+            (status, released["state"].clone()),
+            (200, json!("released")),
+            "{released}"
+        );
+        let steps: Vec<&str> = released["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .map(|h| h["action"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "airlock.file.put",
+                "airlock.submit",
+                "airlock.vote",
+                "airlock.vote",
+                "airlock.outcome",
+                "airlock.release"
+            ]
+        );
+
+        // Released: project members download it from outside the TRE; nobody else does.
+        for member in ["alice", "bob"] {
+            let (status, bytes) = airlock.download(member, &id, "table.csv").await;
+            assert_eq!((status, bytes.as_slice()), (200, TABLE), "{member}");
+        }
+        assert_eq!(airlock.download("steward", &id, "table.csv").await.0, 403);
+        assert_eq!(
+            airlock.step("alice", &id, "revoke", None).await.0,
+            403,
+            "only admins revoke"
+        );
+        let (status, revoked) = airlock.step("admin", &id, "revoke", None).await;
+        assert_eq!((status, revoked["state"].clone()), (200, json!("revoked")));
+
+        // Returned, then resubmitted: a new round; last round's votes stay in the record.
+        let second = airlock.new_request("Second attempt").await;
+        airlock
+            .upload("alice", &second, "table.csv", b"region,count\nNorth,7\n")
+            .await;
+        airlock.step("alice", &second, "submit", None).await;
+        let changes = json!([{"file": "table.csv", "vote": "changes_requested", "comment": "7 is under 10."}]);
+        // Two checkers at the same instant: both count, the request is reviewed once.
+        let (a, b) = tokio::join!(
+            airlock.vote("carol", &second, changes.clone()),
+            airlock.vote("dan", &second, approve.clone())
+        );
+        assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+        let (_, now) = airlock
+            .call("carol", Method::GET, &format!("/{second}"), None)
+            .await;
+        assert_eq!(now["state"], "reviewed");
+        assert_eq!(
+            airlock
+                .step(
+                    "carol",
+                    &second,
+                    "outcome",
+                    Some(json!({"outcome": "approve"}))
+                )
+                .await
+                .0,
+            409,
+            "not every approval is there"
+        );
+        let (_, returned) = airlock
+            .step(
+                "carol",
+                &second,
+                "outcome",
+                Some(json!({"outcome": "return", "comment": "Suppress small cells."})),
+            )
+            .await;
+        assert_eq!(returned["state"], "returned");
+        airlock
+            .upload("alice", &second, "table.csv", b"region,count\nNorth,*\n")
+            .await;
+        let (_, resubmitted) = airlock.step("alice", &second, "submit", None).await;
+        assert_eq!(
+            (resubmitted["state"].clone(), resubmitted["round"].clone()),
+            (json!("in_review"), json!(2))
+        );
+        airlock.vote("carol", &second, approve.clone()).await;
+        airlock.vote("dan", &second, approve.clone()).await;
+        let (_, approved) = airlock
+            .step(
+                "carol",
+                &second,
+                "outcome",
+                Some(json!({"outcome": "approve"})),
+            )
+            .await;
+        assert_eq!(approved["state"], "released");
+        assert_eq!(
+            approved["votes"].as_array().map(Vec::len),
+            Some(4),
+            "both rounds' votes kept"
+        );
+
+        // A cut-off upload leaves nothing behind.
+        let third = airlock.new_request("Interrupted").await;
+        let blobs_dir = trellis.api.data_dir.join("airlock/blobs");
+        let blobs_before = std::fs::read_dir(&blobs_dir)
+            .expect("the blob directory")
+            .count();
+        let token = trellis.dex.token("alice").await;
+        let broken = futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024]),
+            Err(std::io::Error::other("cable pulled")),
+        ])
+        .map(|chunk| chunk.map(bytes::Bytes::from));
+        let cut = trellis
+            .http
+            .put(format!(
+                "{}{}/{third}/files/cut.csv",
+                trellis.api.url, airlock.base
+            ))
+            .bearer_auth(&token)
+            .body(reqwest::Body::wrap_stream(broken))
+            .send()
+            .await;
+        assert!(
+            cut.is_err() || !cut.as_ref().is_ok_and(|r| r.status().is_success()),
+            "{cut:?}"
+        );
+        let (_, after_cut) = airlock
+            .call("alice", Method::GET, &format!("/{third}"), None)
+            .await;
+        assert_eq!(after_cut["files"], json!([]), "no file was added");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            std::fs::read_dir(&blobs_dir).expect("blobs").count(),
+            blobs_before,
+            "no blob was stored"
+        );
+        let staging = trellis.api.data_dir.join("airlock/staging");
+        assert_eq!(
+            std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+            0,
+            "nothing left in staging"
+        );
+
+        // A stored file changed behind Trellis's back is refused at release.
+        airlock
+            .upload("alice", &third, "table.csv", b"region,count\nEast,40\n")
+            .await;
+        airlock.step("alice", &third, "submit", None).await;
+        airlock.vote("carol", &third, approve.clone()).await;
+        airlock.vote("dan", &third, approve.clone()).await;
+        let sha = hex::encode(Sha256::digest(b"region,count\nEast,40\n"));
+        std::fs::write(blobs_dir.join(&sha), b"region,count\nEast,4\n")
+            .expect("tampering with the blob");
+        let (status, problem) = airlock
+            .step(
+                "carol",
+                &third,
+                "outcome",
+                Some(json!({"outcome": "approve"})),
+            )
+            .await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no longer matches"),
+            "{problem}"
+        );
+        let (_, still) = airlock
+            .call("alice", Method::GET, &format!("/{third}"), None)
+            .await;
+        assert_eq!(still["state"], "reviewed", "nothing was released");
+        assert_eq!(
+            airlock.download("carol", &third, "table.csv").await.0,
+            500,
+            "nor served"
+        );
+
+        let records = trellis.api.audit_records();
+        let count = |action: &str, outcome: &str| {
+            records
+                .iter()
+                .filter(|r| r["action"] == action && r["outcome"] == outcome)
+                .count()
+        };
+        assert_eq!(count("airlock.release", "success"), 2);
+        assert_eq!(count("airlock.release", "failure"), 1);
+        assert_eq!(count("airlock.file.download", "success"), 3);
+        assert_eq!(count("airlock.vote", "denied"), 3);
+        let (ok, out, err) = trellis.api.audit(&["verify"]);
+        assert!(ok, "{database:?}: {out} {err}");
+    }
+}
