@@ -72,6 +72,10 @@ pub struct AirlockConfig {
     /// Whether members of a project may review its requests (separation of duties says no).
     #[serde(default)]
     pub members_may_review: bool,
+    /// The egress disclosure rules (e.g. policies/egress/default.yaml); unset: the built-in
+    /// defaults, which are that file's rules.
+    #[serde(default)]
+    pub egress_policy: Option<PathBuf>,
 }
 
 impl Default for AirlockConfig {
@@ -80,6 +84,7 @@ impl Default for AirlockConfig {
             storage_dir: None,
             max_file_bytes: default_max_file_bytes(),
             members_may_review: false,
+            egress_policy: None,
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum StartError {
     Provider(#[from] OidcError),
     #[error("Kubernetes client: {0}")]
     Kubernetes(#[from] kube::Error),
+    #[error("egress policy: {0}")]
+    EgressPolicy(#[from] crate::disclosure::PolicyError),
     #[error("airlock storage: {0}")]
     Storage(#[from] crate::airlock::storage::StorageError),
     #[error("listening on {0}: {1}")]
@@ -40,6 +42,10 @@ const DISCOVERY_PATIENCE: Duration = Duration::from_secs(60);
 pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, StartError> {
     let store = Store::open(&config.database_url(), config.database.max_connections).await?;
     let blobs = crate::airlock::storage::BlobStore::local(&config.airlock_dir())?;
+    let egress_policy = match &config.airlock.egress_policy {
+        Some(path) => crate::disclosure::Policy::load(path)?,
+        None => crate::disclosure::Policy::with_defaults("default"),
+    };
     let cluster = Cluster::start(client);
     let http = http_client();
     let redirect = config
@@ -102,6 +108,7 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         store,
         cluster,
         blobs,
+        egress_policy,
         bearer,
         provider,
         claims,

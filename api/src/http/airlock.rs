@@ -304,6 +304,26 @@ impl super::AppState {
             Write::Votes(votes) => {
                 repo::add_votes(tx.conn(), id, stored.request.round, &who.subject, votes).await?
             }
+            Write::Disclosure(records) => {
+                // The files must be the ones that were checked.
+                let checked: Vec<(&str, &str)> = records
+                    .iter()
+                    .map(|(n, sha, _)| (n.as_str(), sha.as_str()))
+                    .collect();
+                let current: Vec<(&str, &str)> = stored
+                    .files
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.sha256.as_str()))
+                    .collect();
+                if !records.is_empty() && checked != current {
+                    return Err(Problem::conflict(
+                        "the files changed while they were being checked; submit again",
+                    ));
+                }
+                for (name, _, record) in records {
+                    repo::set_disclosure(tx.conn(), id, name, record).await?;
+                }
+            }
         }
         repo::record_step(
             tx.conn(),
@@ -367,6 +387,8 @@ enum Write<'a> {
     },
     RemoveFile(&'a str),
     Votes(&'a [(String, VoteKind, String)]),
+    /// Each file's disclosure record, with the hash it was computed from.
+    Disclosure(&'a [(String, String, Value)]),
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock", tag = "airlock", request_body = CreateBody,
@@ -533,7 +555,12 @@ async fn put_file(
         }
         return Err(refusal(refused));
     }
-    let limit = state.config.airlock.max_file_bytes;
+    let mut limit = state.config.airlock.max_file_bytes;
+    if stored.request.direction == Direction::Egress
+        && let Some(policy_limit) = state.egress_policy.max_upload_size(&name)
+    {
+        limit = limit.min(policy_limit);
+    }
     let blob = state
         .blobs
         .put(
@@ -693,20 +720,55 @@ async fn submit(
     Caller(who): Caller,
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<RequestView>> {
-    let stored = state
-        .step(
-            &who,
-            &project,
-            &id,
-            Step {
-                command: Command::Submit { blocked: false },
-                action: "airlock.submit",
-                detail: json!({}),
-                write: Write::Nothing,
-            },
-        )
+    let (stored, _) = state
+        .readable(&who, &project, &id, "airlock.submit")
         .await?;
+    // Egress files get the disclosure checks; a failure of a blocking rule blocks the request.
+    let mut records = Vec::new();
+    if stored.request.direction == Direction::Egress
+        && stored.request.author == who.subject
+        && stored.request.state.editable()
+    {
+        for file in &stored.files {
+            let record = state.check_disclosure(&file.name, &file.sha256).await?;
+            records.push((file.name.clone(), file.sha256.clone(), record));
+        }
+    }
+    let blocked = records
+        .iter()
+        .any(|(_, _, r)| r["blocked"] == Value::Bool(true));
+    let blocking: Vec<String> = records
+        .iter()
+        .filter(|(_, _, r)| r["blocked"] == Value::Bool(true))
+        .map(|(name, _, _)| name.clone())
+        .collect();
+    let step = Step {
+        command: Command::Submit { blocked },
+        action: "airlock.submit",
+        detail: json!({ "blocked": blocked, "blockedFiles": blocking }),
+        write: Write::Disclosure(&records),
+    };
+    let stored = state.step(&who, &project, &id, step).await?;
     state.answer(&stored, &who.subject).await
+}
+
+impl super::AppState {
+    /// Streams a stored file through the egress disclosure checks.
+    async fn check_disclosure(&self, name: &str, sha256: &str) -> Result<Value, Problem> {
+        let mut checker = crate::disclosure::Checker::new(&self.egress_policy, name);
+        let mut stream = self
+            .blobs
+            .open(sha256)
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| Problem::unavailable(format!("reading `{name}`: {e}")))?;
+            // The checks are CPU-bound: keep them off the threads that serve requests.
+            tokio::task::block_in_place(|| checker.update(&chunk));
+        }
+        serde_json::to_value(checker.finish()).map_err(|e| Problem::internal(e.to_string()))
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/votes", tag = "airlock", request_body = VotesBody,

@@ -43,6 +43,7 @@ pub struct AppState {
     pub sessions: Sessions,
     pub cluster: Cluster,
     pub blobs: crate::airlock::storage::BlobStore,
+    pub egress_policy: crate::disclosure::Policy,
     pub bearer: BearerValidator,
     pub provider: Provider,
     pub workspace_tokens: WorkspaceTokens,

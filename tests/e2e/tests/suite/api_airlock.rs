@@ -298,10 +298,10 @@ async fn egress_from_draft_to_release_with_two_checkers() {
         // Returned, then resubmitted: a new round; last round's votes stay in the record.
         let second = airlock.new_request("Second attempt").await;
         airlock
-            .upload("alice", &second, "table.csv", b"region,count\nNorth,7\n")
+            .upload("alice", &second, "table.csv", b"region,count\nNorth,12\n")
             .await;
         airlock.step("alice", &second, "submit", None).await;
-        let changes = json!([{"file": "table.csv", "vote": "changes_requested", "comment": "7 is under 10."}]);
+        let changes = json!([{"file": "table.csv", "vote": "changes_requested", "comment": "Add the South."}]);
         // Two checkers at the same instant: both count, the request is reviewed once.
         let (a, b) = tokio::join!(
             airlock.vote("carol", &second, changes.clone()),
@@ -335,7 +335,12 @@ async fn egress_from_draft_to_release_with_two_checkers() {
             .await;
         assert_eq!(returned["state"], "returned");
         airlock
-            .upload("alice", &second, "table.csv", b"region,count\nNorth,*\n")
+            .upload(
+                "alice",
+                &second,
+                "table.csv",
+                b"region,count\nNorth,12\nSouth,15\n",
+            )
             .await;
         let (_, resubmitted) = airlock.step("alice", &second, "submit", None).await;
         assert_eq!(
@@ -436,6 +441,39 @@ async fn egress_from_draft_to_release_with_two_checkers() {
             airlock.download("carol", &third, "table.csv").await.0,
             500,
             "nor served"
+        );
+
+        // A table with a small count is blocked by the disclosure checks at submission.
+        let small = airlock.new_request("Small numbers").await;
+        airlock
+            .upload(
+                "alice",
+                &small,
+                "table.csv",
+                b"region,count\nNorth,4\nSouth,85\n",
+            )
+            .await;
+        let (status, blocked) = airlock.step("alice", &small, "submit", None).await;
+        assert_eq!(
+            (status, blocked["state"].clone()),
+            (200, json!("blocked")),
+            "{blocked}"
+        );
+        let rules = blocked["files"][0]["disclosure"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let threshold = rules
+            .iter()
+            .find(|r| r["rule"] == "min-cell-count")
+            .expect("the threshold rule");
+        assert_eq!(threshold["outcome"], "fail");
+        assert_eq!(threshold["findings"][0]["row"], 2);
+        assert_eq!(threshold["findings"][0]["column"], 2);
+        assert_eq!(
+            airlock.vote("carol", &small, approve.clone()).await.0,
+            409,
+            "a blocked request is not reviewed"
         );
 
         let records = trellis.api.audit_records();
