@@ -141,6 +141,15 @@ impl ApiServer {
         );
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now and at its peak, in bytes.
+    pub fn memory(&self) -> (u64, u64) {
+        crate::process_memory(self.child.id())
+    }
+
     /// Runs `trellis-api audit <args>` on this server's configuration: (success, stdout, stderr).
     pub fn audit(&self, args: &[&str]) -> (bool, String, String) {
         let output = Command::new(target_profile_dir().join("trellis-api"))

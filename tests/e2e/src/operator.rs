@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, state_dir, target_profile_dir, unique_name};
+use crate::{free_port, process_memory, state_dir, target_profile_dir, unique_name};
 
 /// The label that assigns a test's Projects to that test's operator.
 pub const RUN_LABEL: &str = "e2e.trellis.dev/run";
@@ -97,22 +97,7 @@ impl Operator {
 
     /// Resident memory now and at its peak, in bytes, from /proc.
     pub fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix(name)?
-                        .trim()
-                        .strip_suffix("kB")?
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .map_or(0, |kib| kib * 1024)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        process_memory(self.child.id())
     }
 
     /// SIGKILL: the process gets no chance to clean up, as when a node dies.

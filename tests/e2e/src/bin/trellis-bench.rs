@@ -148,6 +148,153 @@ async fn api_throughput(client: &kube::Client) {
     println!();
 }
 
+/// A 4 GiB ingress upload through the API (streamed, hashed, stored) against `openssl dgst
+/// -sha256` on the same file, with the API's memory sampled throughout.
+async fn airlock_upload(client: &kube::Client) {
+    const SIZE: u64 = 4 << 30;
+    let settings = OperatorSettings::new();
+    let _operator = Operator::start(&settings);
+    let projects: Api<Project> = Api::all(client.clone());
+    let name = unique_name("bench-air");
+    let mut body = project(&name, &settings.run, 1);
+    body.spec.members[0].subject = "alice".into();
+    projects
+        .create(&PostParams::default(), &body)
+        .await
+        .expect("creating a project");
+    for _ in 0..300 {
+        let phase = projects
+            .get(&name)
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .and_then(|s| s.phase);
+        if phase == Some(ProjectPhase::Active) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let path = trellis_e2e::state_dir("bench-data").join("airlock-4gib.bin");
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(SIZE) {
+        // Incompressible, reproducible bytes (xorshift), written in 1 MiB pieces.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("the test file"));
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut piece = vec![0u8; 1 << 20];
+        for _ in 0..(SIZE >> 20) {
+            for word in piece.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                word.copy_from_slice(&x.to_le_bytes());
+            }
+            out.write_all(&piece).expect("writing the test file");
+        }
+        out.flush().expect("flushing the test file");
+    }
+    // Warm the page cache for both readers alike.
+    let _ = std::process::Command::new("cat")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status();
+    let started = Instant::now();
+    let openssl = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256"])
+        .arg(&path)
+        .output()
+        .expect("openssl");
+    let openssl_seconds = started.elapsed().as_secs_f64();
+    assert!(openssl.status.success(), "openssl dgst failed");
+
+    let trellis = Trellis::start(&Database::Sqlite).await;
+    let steward = trellis.dex.token("steward").await;
+    let (status, request) = trellis
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/projects/{name}/airlock"),
+            Some(&steward),
+            Some(json!({"direction": "ingress", "title": "Benchmark dataset"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    let id = request["id"].as_str().expect("an id").to_string();
+    let (baseline, _) = trellis.api.memory();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        let api_pid = trellis.api.pid();
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let (rss, _) = trellis_e2e::process_memory(api_pid);
+                peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    // curl streams the file (-T) with large reads, as a client outside the TRE would.
+    let url = format!(
+        "{}/api/v1/projects/{name}/airlock/{id}/files/dataset.bin",
+        trellis.api.url
+    );
+    let started = Instant::now();
+    let (file, bearer) = (path.clone(), format!("Authorization: Bearer {steward}"));
+    let upload = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-T"])
+            .arg(&file)
+            .args([
+                "-H",
+                &bearer,
+                "-H",
+                "Content-Type: application/octet-stream",
+                &url,
+            ])
+            .output()
+            .expect("curl")
+    })
+    .await
+    .expect("the upload");
+    let api_seconds = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.await;
+    let output = String::from_utf8_lossy(&upload.stdout).into_owned();
+    let (body, status) = output.rsplit_once('\n').unwrap_or((&output, "?"));
+    let stored: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let expected = String::from_utf8_lossy(&openssl.stdout)
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mib_s = |seconds: f64| SIZE as f64 / (1 << 20) as f64 / seconds;
+    println!(
+        "Airlock upload of a 4 GiB file through the API (ingress, SQLite, local object store, release build)"
+    );
+    println!(
+        "  API {:.0} MiB/s ({api_seconds:.1} s)   openssl dgst -sha256 {:.0} MiB/s ({openssl_seconds:.1} s)   ratio {:.0}%   target: ≥ 70%",
+        mib_s(api_seconds),
+        mib_s(openssl_seconds),
+        100.0 * openssl_seconds / api_seconds
+    );
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "  API memory: {:.1} MiB before, {:.1} MiB peak during the upload ({:+.1} MiB)   target: < 64 MiB extra",
+        mib(baseline),
+        mib(peak),
+        mib(peak) - mib(baseline)
+    );
+    println!(
+        "  HTTP {status}; stored hash {} openssl's",
+        if stored["sha256"] == expected.as_str() {
+            "equals"
+        } else {
+            "DIFFERS FROM"
+        }
+    );
+    println!();
+}
+
 /// Watches objects labelled with `run` until every key in `keys` satisfies `done`, returning
 /// when each first did (as seen by the watch).
 async fn times_when<K>(
@@ -259,6 +406,7 @@ async fn main() {
     );
     println!();
     api_throughput(&client).await;
+    airlock_upload(&client).await;
     if std::env::args().nth(1).as_deref() == Some("api") {
         return;
     }
