@@ -2,7 +2,7 @@
 # After the end-to-end suite: `helm upgrade` the release install-trellis.sh made (fewer operator
 # replicas, a second API replica on PostgreSQL) and wait for it, then `helm uninstall` it and check
 # that it left nothing behind but what it promises to keep (the CRDs, which Helm never deletes, and
-# the SQLite volume with the audit log). Exits non-zero on any difference.
+# the volumes with the audit log and the airlock's files). Exits non-zero on any difference.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 say() { echo "chart-lifecycle: $*" >&2; }
@@ -28,5 +28,6 @@ left=$(kubectl get clusterroles,clusterrolebindings,validatingadmissionpolicies,
 left=$(kubectl -n "$namespace" get deployments,services,serviceaccounts,configmaps,roles,rolebindings,networkpolicies,poddisruptionbudgets -l "$selector" -o name)
 [ -z "$left" ] || fail "namespaced objects left behind: $left"
 kubectl -n "$namespace" get pvc trellis-api-data >/dev/null || fail "the audit log's volume must survive uninstall"
+kubectl -n "$namespace" get pvc trellis-airlock >/dev/null || fail "the airlock's files must survive uninstall"
 kubectl get crd projects.trellis.dev >/dev/null || fail "the CRDs must survive uninstall (they hold every project)"
-say "uninstall: nothing left but the CRDs and the kept audit-log volume"
+say "uninstall: nothing left but the CRDs and the kept audit-log and airlock volumes"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs Trellis with its Helm chart into the local control plane, the way a platform engineer
-# would (release `trellis` in namespace trellis-system, the chart's minimal values), waits for its
+# would (release `trellis` in namespace trellis-system, the chart's minimal values, a shared airlock
+# volume so that chart-lifecycle.sh can scale the API), waits for its
 # Deployments, and writes a kubeconfig for each of the chart's ServiceAccounts (tokens from the
 # TokenRequest API) to target/cluster/identities/, so that tests can run the operator and the API
 # as host processes with exactly the chart's permissions.
@@ -18,7 +19,8 @@ kubectl -n "$namespace" create secret generic trellis-oidc --from-literal=client
   --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
 start=$(date +%s)
 helm upgrade --install trellis "$repo/charts/trellis" --namespace "$namespace" \
-  -f "$repo/charts/trellis/ci/minimal-values.yaml" --wait --timeout 3m >/dev/null
+  -f "$repo/charts/trellis/ci/minimal-values.yaml" --set airlock.storage.accessMode=ReadWriteMany \
+  --wait --timeout 3m >/dev/null
 say "chart installed and its Deployments Available in $(( $(date +%s) - start ))s"
 
 mkdir -p "$identities"

@@ -182,7 +182,7 @@ fn lint_and_render_with_minimal_and_production_values() {
 #[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&[], "publicUrl"),
         (
             &["-f", &minimal, "--set", "operator.replicas=two"],
@@ -218,6 +218,17 @@ fn bad_values_are_refused_with_the_field_named() {
             &["-f", &minimal, "--set", "api.replicas=2"],
             "needs PostgreSQL",
         ),
+        (
+            &[
+                "-f",
+                &minimal,
+                "--set",
+                "api.replicas=2",
+                "--set",
+                "database.existingSecret=db",
+            ],
+            "ReadWriteMany",
+        ),
     ];
     for (args, field) in cases {
         let error = render(args).expect_err(&format!("{args:?} should be refused"));
@@ -226,10 +237,47 @@ fn bad_values_are_refused_with_the_field_named() {
 }
 
 #[test]
-fn the_chart_installs_the_admission_policies_of_policies_admission() {
-    let source = repo_root().join("policies/admission");
-    let copy = chart().join("files/admission");
-    let names = |dir: &PathBuf| {
+fn the_chart_carries_the_policies_of_policies_unchanged() {
+    for kind in ["admission", "egress"] {
+        same_files(
+            &repo_root().join("policies").join(kind),
+            &chart().join("files").join(kind),
+        );
+    }
+    let docs = render(&["-f", &values("minimal")]).expect("renders");
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "trellis-api")
+        .expect("the API's ConfigMap");
+    let shipped = std::fs::read_to_string(repo_root().join("policies/egress/default.yaml"))
+        .expect("the egress policy");
+    assert_eq!(
+        config["data"]["policy.yaml"].as_str().map(str::trim_end),
+        Some(shipped.trim_end()),
+        "the egress policy as shipped"
+    );
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicyBinding")
+        .collect();
+    let with_parameters: Vec<&&Value> = bindings
+        .iter()
+        .filter(|b| !b["spec"]["paramRef"].is_null())
+        .collect();
+    assert!(
+        !with_parameters.is_empty(),
+        "the pod policy reads the image list"
+    );
+    for binding in with_parameters {
+        assert_eq!(
+            binding["spec"]["paramRef"]["namespace"], "trellis-system",
+            "parameters from the release namespace"
+        );
+    }
+}
+
+fn same_files(source: &std::path::Path, copy: &std::path::Path) {
+    let names = |dir: &std::path::Path| {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .expect("a policy directory")
             .map(|e| {
@@ -243,35 +291,19 @@ fn the_chart_installs_the_admission_policies_of_policies_admission() {
         names
     };
     assert_eq!(
-        names(&source),
-        names(&copy),
-        "run: cp policies/admission/*.yaml charts/trellis/files/admission/"
+        names(source),
+        names(copy),
+        "copy {} into {}",
+        source.display(),
+        copy.display()
     );
-    for name in names(&source) {
+    for name in names(source) {
         assert_eq!(
             std::fs::read(source.join(&name)).expect("the policy"),
             std::fs::read(copy.join(&name)).expect("the chart's copy"),
-            "charts/trellis/files/admission/{name} differs from policies/admission/{name}; copy it again"
-        );
-    }
-    let docs = render(&["-f", &values("minimal")]).expect("renders");
-    let bindings: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "ValidatingAdmissionPolicyBinding")
-        .collect();
-    assert!(!bindings.is_empty());
-    let with_parameters: Vec<&&Value> = bindings
-        .iter()
-        .filter(|b| !b["spec"]["paramRef"].is_null())
-        .collect();
-    assert!(
-        !with_parameters.is_empty(),
-        "the pod policy reads the image list"
-    );
-    for binding in with_parameters {
-        assert_eq!(
-            binding["spec"]["paramRef"]["namespace"], "trellis-system",
-            "parameters from the release namespace"
+            "{} differs from {}; copy it again",
+            copy.join(&name).display(),
+            source.join(&name).display()
         );
     }
 }
