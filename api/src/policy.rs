@@ -264,10 +264,12 @@ pub fn airlock_read(
 
 /// Who may fetch a file's bytes: reviewers (not the author) once it is submitted; the project's
 /// members once an egress request is released, from outside the TRE (never before: that would be
-/// a way out around review).
+/// a way out around review); the project's workspaces once an ingress request is released (their
+/// inputs).
 pub fn airlock_download(
     principal: &Principal,
     project: Option<&Project>,
+    project_name: &str,
     author: &str,
     direction: Direction,
     state: AirlockState,
@@ -287,6 +289,13 @@ pub fn airlock_download(
         && state == AirlockState::Released
         && member
         && principal.project_scope().is_none()
+    {
+        return Decision::Allow;
+    }
+    if direction == Direction::Ingress
+        && state == AirlockState::Released
+        && member
+        && principal.project_scope() == Some(project_name)
     {
         return Decision::Allow;
     }
@@ -546,34 +555,34 @@ mod tests {
         );
 
         use AirlockState::*;
-        assert!(!airlock_download(&carol, Some(&p), "alice", Direction::Egress, Draft).allowed());
-        assert!(airlock_download(&carol, Some(&p), "alice", Direction::Egress, InReview).allowed());
+        let download = |who: &Principal, direction, state| {
+            airlock_download(who, Some(&p), "demo", "alice", direction, state).allowed()
+        };
+        assert!(!download(&carol, Direction::Egress, Draft));
+        assert!(download(&carol, Direction::Egress, InReview));
         let mut author_checker = carol.clone();
         author_checker.subject = "alice".into();
-        assert!(
-            !airlock_download(
-                &author_checker,
-                Some(&p),
-                "alice",
-                Direction::Egress,
-                InReview
-            )
-            .allowed()
-        );
+        assert!(!download(&author_checker, Direction::Egress, InReview));
         for state in [Draft, InReview, Reviewed, Approved] {
-            assert!(
-                !airlock_download(&alice, Some(&p), "alice", Direction::Egress, state).allowed(),
-                "{state:?}"
-            );
+            assert!(!download(&alice, Direction::Egress, state), "{state:?}");
         }
-        assert!(airlock_download(&alice, Some(&p), "alice", Direction::Egress, Released).allowed());
+        assert!(download(&alice, Direction::Egress, Released));
+        assert!(!download(&workspace, Direction::Egress, Released));
+        assert!(!download(&eve, Direction::Egress, Released));
         assert!(
-            !airlock_download(&workspace, Some(&p), "alice", Direction::Egress, Released).allowed()
+            !download(&alice, Direction::Ingress, Released),
+            "ingress data stays inside"
         );
-        assert!(!airlock_download(&eve, Some(&p), "alice", Direction::Egress, Released).allowed());
         assert!(
-            !airlock_download(&alice, Some(&p), "alice", Direction::Ingress, Released).allowed()
+            download(&workspace, Direction::Ingress, Released),
+            "inputs of the project's workspaces"
         );
+        assert!(!download(
+            &from_workspace("alice", "other"),
+            Direction::Ingress,
+            Released
+        ));
+        assert!(!download(&workspace, Direction::Ingress, InReview));
     }
 
     #[test]

@@ -653,6 +653,7 @@ async fn get_file(
     if let Verdict::Deny(why) = policy::airlock_download(
         &who,
         cached.as_deref(),
+        &project,
         &stored.request.author,
         stored.request.direction,
         stored.request.state,

@@ -111,15 +111,21 @@ fn lint_and_render_with_minimal_and_production_values() {
         !api_budget(&minimal) && api_budget(&production),
         "a disruption budget for several API replicas"
     );
+    let claim = |docs: &[Value], name: &str| {
+        docs.iter()
+            .any(|d| d["kind"] == "PersistentVolumeClaim" && d["metadata"]["name"] == name)
+    };
     assert!(
-        kinds(&minimal).iter().any(|k| k == "PersistentVolumeClaim"),
+        claim(&minimal, "trellis-api-data"),
         "SQLite needs its volume"
     );
     assert!(
-        !kinds(&production)
-            .iter()
-            .any(|k| k == "PersistentVolumeClaim"),
+        !claim(&production, "trellis-api-data"),
         "PostgreSQL needs no volume"
+    );
+    assert!(
+        claim(&minimal, "trellis-airlock") && claim(&production, "trellis-airlock"),
+        "the airlock's files need theirs"
     );
 
     for doc in minimal.iter().chain(&production) {

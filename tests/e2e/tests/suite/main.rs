@@ -8,6 +8,7 @@ mod api_audit;
 mod api_authorization;
 mod api_identity;
 mod chart;
+mod cli;
 mod control_plane;
 mod project_controller;
 mod resources;

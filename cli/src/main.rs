@@ -1,0 +1,238 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use trellis_cli::{Client, Credentials, file_sha256};
+
+/// trellis: Trusted Research Environment client. Inside a workspace, the API address, the
+/// project and the token come from the environment the workspace is started with.
+#[derive(Parser)]
+#[command(name = "trellis", version)]
+struct Cli {
+    /// The Trellis API.
+    #[arg(long, env = "TRELLIS_API_URL", global = true)]
+    api: Option<String>,
+    /// The project.
+    #[arg(long, env = "TRELLIS_PROJECT", global = true)]
+    project: Option<String>,
+    /// A file holding the bearer token (a workspace's projected service-account token).
+    #[arg(long, env = "TRELLIS_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Results out of the project, through review.
+    Egress {
+        #[command(subcommand)]
+        command: Egress,
+    },
+    /// The project's approved input data.
+    Inputs {
+        #[command(subcommand)]
+        command: Inputs,
+    },
+}
+
+#[derive(Subcommand)]
+enum Egress {
+    /// Open a new egress request; prints its id.
+    New {
+        #[arg(long)]
+        title: String,
+        /// What the outputs are and how they were made, for the output checkers.
+        #[arg(long, default_value = "")]
+        context: String,
+        /// The disclosure controls applied (suppression, rounding…).
+        #[arg(long, default_value = "")]
+        controls: String,
+    },
+    /// Add files to a draft (or returned) request.
+    Add {
+        id: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Submit the request: the disclosure checks run, then output checkers review it.
+    Submit { id: String },
+    /// Show a request's state, files and checks.
+    Status { id: String },
+}
+
+#[derive(Subcommand)]
+enum Inputs {
+    /// Write the files of every released ingress request into DIR/<request>/ (read-only),
+    /// fetching only what is missing or changed.
+    Sync {
+        #[arg(long, default_value = "/data/inputs")]
+        to: PathBuf,
+    },
+}
+
+fn client(cli: &Cli) -> anyhow::Result<Client> {
+    let api = cli
+        .api
+        .clone()
+        .context("set the API address: --api or TRELLIS_API_URL")?;
+    let project = cli
+        .project
+        .clone()
+        .context("set the project: --project or TRELLIS_PROJECT")?;
+    let credentials = match (&cli.token_file, std::env::var("TRELLIS_TOKEN").ok()) {
+        (Some(file), _) => Credentials::TokenFile(file.clone()),
+        (None, Some(token)) if !token.is_empty() => Credentials::Token(token),
+        _ => bail!(trellis_cli::CliError::NoCredentials),
+    };
+    Ok(Client::new(&api, &project, credentials))
+}
+
+fn print_request(request: &Value) {
+    println!(
+        "{}  {}  state: {}  round: {}",
+        request["id"].as_str().unwrap_or("?"),
+        request["title"].as_str().unwrap_or(""),
+        request["state"].as_str().unwrap_or("?"),
+        request["round"]
+    );
+    for file in request["files"].as_array().into_iter().flatten() {
+        let checks = &file["disclosure"];
+        let summary = if checks.is_null() {
+            "not checked yet".to_string()
+        } else {
+            let failed: Vec<&str> = checks["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["outcome"] == "fail")
+                .filter_map(|r| r["rule"].as_str())
+                .collect();
+            let verdict = if checks["blocked"] == Value::Bool(true) {
+                "BLOCKED"
+            } else {
+                "ok"
+            };
+            if failed.is_empty() {
+                format!("checks: {verdict}")
+            } else {
+                format!("checks: {verdict} (failed: {})", failed.join(", "))
+            }
+        };
+        println!(
+            "  {}  {} bytes  sha256 {}  {summary}",
+            file["name"].as_str().unwrap_or("?"),
+            file["size"],
+            file["sha256"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = client(&cli)?;
+    match cli.command {
+        Command::Egress {
+            command:
+                Egress::New {
+                    title,
+                    context,
+                    controls,
+                },
+        } => {
+            let request = client.create("egress", &title, &context, &controls).await?;
+            println!("{}", request["id"].as_str().unwrap_or_default());
+        }
+        Command::Egress {
+            command: Egress::Add { id, files },
+        } => {
+            for path in files {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .with_context(|| format!("{}: not a file name", path.display()))?
+                    .to_string();
+                let size = std::fs::metadata(&path)
+                    .with_context(|| path.display().to_string())?
+                    .len();
+                // Shown on a terminal only (indicatif hides it otherwise).
+                let bar = ProgressBar::new(size).with_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+                bar.set_message(name.clone());
+                let ticker = bar.clone();
+                let stored = client
+                    .upload(&id, &path, &name, move |n| ticker.inc(n))
+                    .await;
+                bar.finish_and_clear();
+                let stored = stored?;
+                println!(
+                    "{name}  {} bytes  sha256 {}",
+                    stored["size"],
+                    stored["sha256"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Command::Egress {
+            command: Egress::Submit { id },
+        } => {
+            let request = client.submit(&id).await?;
+            print_request(&request);
+            if request["state"] == "blocked" {
+                bail!(
+                    "the request is blocked by the disclosure checks above; make a new request without those findings"
+                );
+            }
+        }
+        Command::Egress {
+            command: Egress::Status { id },
+        } => print_request(&client.request(&id).await?),
+        Command::Inputs {
+            command: Inputs::Sync { to },
+        } => {
+            let mut fetched = 0;
+            let mut current = 0;
+            for request in client.requests().await? {
+                if request["direction"] != "ingress" || request["state"] != "released" {
+                    continue;
+                }
+                let id = request["id"].as_str().unwrap_or_default();
+                let dir = to.join(id);
+                std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+                for file in request["files"].as_array().into_iter().flatten() {
+                    let (Some(name), Some(sha256)) =
+                        (file["name"].as_str(), file["sha256"].as_str())
+                    else {
+                        continue;
+                    };
+                    let target = dir.join(name);
+                    if file_sha256(&target).as_deref() == Some(sha256) {
+                        current += 1;
+                        continue;
+                    }
+                    client.download(id, name, sha256, &target).await?;
+                    eprintln!("fetched {}", target.display());
+                    fetched += 1;
+                }
+            }
+            println!(
+                "inputs in {}: {fetched} fetched, {current} already current",
+                to.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run(Cli::parse()).await {
+        eprintln!("trellis: {error:#}");
+        std::process::exit(1);
+    }
+}
