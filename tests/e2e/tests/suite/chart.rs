@@ -353,6 +353,43 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
         .await;
     }
 
+    // Its CRDs are established and its admission policies in force.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(admin.clone());
+    for name in [
+        "projects.trellis.dev",
+        "workspaces.trellis.dev",
+        "workspacetemplates.trellis.dev",
+    ] {
+        let crd = crds.get(name).await.expect("a Trellis CRD");
+        let established = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+        assert!(
+            established
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"),
+            "{name}"
+        );
+    }
+    let policies: Api<
+        k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+    > = Api::all(admin.clone());
+    for name in ["trellis-workspace-pods", "trellis-workspace-services"] {
+        let binding = policies
+            .get(name)
+            .await
+            .expect("an admission policy binding");
+        assert_eq!(
+            binding
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .get("meta.helm.sh/release-name")
+                .map(String::as_str),
+            Some("trellis"),
+            "{name} is the chart's"
+        );
+    }
+
     // What the operator's and the API's identities may not do.
     let operator = identity("TRELLIS_E2E_OPERATOR_KUBECONFIG").await;
     let api = identity("TRELLIS_E2E_API_KUBECONFIG").await;
