@@ -76,6 +76,48 @@ pub struct AirlockConfig {
     /// defaults, which are that file's rules.
     #[serde(default)]
     pub egress_policy: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: AirlockLimits,
+}
+
+/// How much one project may put through the airlock.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AirlockLimits {
+    /// Requests not yet finished (draft, in review, reviewed, returned) per project.
+    #[serde(default = "default_open_requests")]
+    pub open_requests_per_project: u32,
+    /// Requests a project may open in 24 hours.
+    #[serde(default = "default_requests_per_day")]
+    pub requests_per_day: u32,
+    #[serde(default = "default_files_per_request")]
+    pub files_per_request: u32,
+    #[serde(default = "default_bytes_per_request")]
+    pub bytes_per_request: u64,
+}
+
+impl Default for AirlockLimits {
+    fn default() -> Self {
+        Self {
+            open_requests_per_project: default_open_requests(),
+            requests_per_day: default_requests_per_day(),
+            files_per_request: default_files_per_request(),
+            bytes_per_request: default_bytes_per_request(),
+        }
+    }
+}
+
+fn default_open_requests() -> u32 {
+    10
+}
+fn default_requests_per_day() -> u32 {
+    20
+}
+fn default_files_per_request() -> u32 {
+    50
+}
+fn default_bytes_per_request() -> u64 {
+    16 * 1024 * 1024 * 1024
 }
 
 impl Default for AirlockConfig {
@@ -85,6 +127,7 @@ impl Default for AirlockConfig {
             max_file_bytes: default_max_file_bytes(),
             members_may_review: false,
             egress_policy: None,
+            limits: AirlockLimits::default(),
         }
     }
 }
@@ -372,6 +415,14 @@ impl Config {
         }
         if self.limits.json_body_bytes < 1024 {
             return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
+        }
+        let limits = self.airlock.limits;
+        if limits.open_requests_per_project == 0
+            || limits.requests_per_day == 0
+            || limits.files_per_request == 0
+            || limits.bytes_per_request == 0
+        {
+            return Err(invalid("airlock.limits", "every limit must be at least 1"));
         }
         if self.airlock.max_file_bytes == 0 {
             return Err(invalid("airlock.max_file_bytes", "must be at least 1"));

@@ -348,3 +348,28 @@ pub async fn in_states(
     }
     Ok(found)
 }
+
+/// How many of `project`'s requests are open, and how many were made since `since`.
+pub async fn project_counts(
+    conn: &mut AnyConnection,
+    project: &str,
+    since: &str,
+) -> Result<(u32, u32), StoreError> {
+    let open: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM airlock_requests WHERE project = $1 \
+         AND state IN ('draft', 'submitted', 'in_review', 'reviewed', 'returned', 'approved')",
+    )
+    .bind(project)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    let recent: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM airlock_requests WHERE project = $1 AND created_at >= $2",
+    )
+    .bind(project)
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok((open as u32, recent as u32))
+}

@@ -179,6 +179,10 @@ pub fn check_file_name(name: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+fn too_many(detail: String) -> Problem {
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, "limit", detail)
+}
+
 fn refusal(refused: Refusal) -> Problem {
     match refused {
         Refusal::Forbidden(why) => Problem::forbidden(why),
@@ -298,6 +302,19 @@ impl super::AppState {
         match write {
             Write::Nothing => {}
             Write::File { name, sha256, size } => {
+                // Again, now that concurrent uploads to the same request are serialised.
+                let limits = self.config.airlock.limits;
+                let others: Vec<&FileRecord> =
+                    stored.files.iter().filter(|f| f.name != name).collect();
+                let bytes: u64 = others.iter().map(|f| f.size.max(0) as u64).sum::<u64>() + size;
+                if others.len() >= limits.files_per_request as usize
+                    || bytes > limits.bytes_per_request
+                {
+                    return Err(too_many(format!(
+                        "a request holds at most {} files and {} bytes",
+                        limits.files_per_request, limits.bytes_per_request
+                    )));
+                }
                 repo::put_file(tx.conn(), id, name, sha256, size).await?
             }
             Write::RemoveFile(name) => repo::remove_file(tx.conn(), id, name).await?,
@@ -428,6 +445,21 @@ async fn create_request(
         .to_lowercase()
         .replace(['-', '_'], "x");
     let mut tx = state.audit.begin().await?;
+    // Counted inside the transaction that holds the audit head, so two requests at once cannot
+    // both slip under a limit.
+    let limits = state.config.airlock.limits;
+    let day_ago = crate::store::timestamp(chrono::Utc::now() - chrono::Duration::hours(24));
+    let (open, recent) = repo::project_counts(tx.conn(), &project_name, &day_ago).await?;
+    if open >= limits.open_requests_per_project {
+        return Err(too_many(format!(
+            "the project has {open} open airlock requests, its limit; finish or withdraw one first"
+        )));
+    }
+    if recent >= limits.requests_per_day {
+        return Err(too_many(format!(
+            "the project has made {recent} airlock requests in the last 24 hours, its limit"
+        )));
+    }
     let new = NewRequest {
         id: &id,
         project: &project_name,
@@ -555,7 +587,22 @@ async fn put_file(
         }
         return Err(refusal(refused));
     }
-    let mut limit = state.config.airlock.max_file_bytes;
+    let limits = state.config.airlock.limits;
+    let replacing = stored.files.iter().find(|f| f.name == name);
+    if replacing.is_none() && stored.files.len() >= limits.files_per_request as usize {
+        return Err(too_many(format!(
+            "a request holds at most {} files",
+            limits.files_per_request
+        )));
+    }
+    let others: u64 = stored
+        .files
+        .iter()
+        .filter(|f| f.name != name)
+        .map(|f| f.size.max(0) as u64)
+        .sum();
+    let room = limits.bytes_per_request.saturating_sub(others);
+    let mut limit = state.config.airlock.max_file_bytes.min(room);
     if stored.request.direction == Direction::Egress
         && let Some(policy_limit) = state.egress_policy.max_upload_size(&name)
     {

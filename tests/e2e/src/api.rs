@@ -70,6 +70,8 @@ pub struct ApiServer {
 pub struct ApiOptions {
     /// Clock skew tolerated on token times (default 5s).
     pub leeway: Option<String>,
+    /// YAML appended to the configuration (sections the harness does not write, e.g. `airlock`).
+    pub extra: Option<String>,
 }
 
 impl ApiServer {
@@ -86,9 +88,10 @@ impl ApiServer {
         let yaml = format!(
             "listen: 127.0.0.1:{port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
              oidc:\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n\
-             session:\n  secure_cookie: false\n",
+             session:\n  secure_cookie: false\n{extra}",
             data = dir.join("data").display(),
             issuer = dex.issuer,
+            extra = options.extra.as_deref().unwrap_or_default(),
         );
         let config = dir.join("trellis.yaml");
         std::fs::write(&config, yaml).expect("writing the API configuration");

@@ -9,7 +9,8 @@ use kube::api::{Api, PostParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use trellis_e2e::api::{Database, Trellis};
+use trellis_e2e::api::{ApiOptions, Database, Trellis};
+use trellis_e2e::identity::DexOptions;
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{client, ensure_namespace, install_crds, unique_name, wait_for};
 use trellis_operator::resources::{Project, ProjectPhase};
@@ -42,7 +43,7 @@ impl Airlock<'_> {
         body["id"].as_str().expect("an id").to_string()
     }
 
-    async fn upload(&self, who: &str, id: &str, name: &str, bytes: &'static [u8]) -> (u16, Value) {
+    async fn upload(&self, who: &str, id: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
         let token = self.trellis.dex.token(who).await;
         let response = self
             .trellis
@@ -52,7 +53,7 @@ impl Airlock<'_> {
                 self.trellis.api.url, self.base
             ))
             .bearer_auth(token)
-            .body(bytes)
+            .body(bytes.to_vec())
             .send()
             .await
             .expect("an answer");
@@ -97,6 +98,128 @@ impl Airlock<'_> {
 
 const TABLE: &[u8] = b"region,count\nNorth,120\nSouth,85\n";
 
+/// An Active project (owner alice, researcher bob) managed by `settings`' operator.
+async fn active_project(kube: &kube::Client, settings: &OperatorSettings) -> String {
+    let project = unique_name("e2e-air");
+    let projects: Api<Project> = Api::all(kube.clone());
+    let body: Project = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": project, "labels": {RUN_LABEL: settings.run}},
+        "spec": {
+            "title": "Airlock", "purpose": "Airlock tests.",
+            "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
+            "startDate": "2026-01-05", "endDate": "2099-12-31",
+            "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
+            "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
+        },
+    }))
+    .expect("a project");
+    projects
+        .create(&PostParams::default(), &body)
+        .await
+        .expect("creating the project");
+    wait_for(
+        &projects,
+        &project,
+        Duration::from_secs(30),
+        "Active",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Active)
+        },
+    )
+    .await;
+    project
+}
+
+#[tokio::test]
+async fn airlock_limits_hold() {
+    let kube = client().await;
+    install_crds(&kube).await;
+    ensure_namespace(&kube, CONTROL_PLANE_NAMESPACE).await;
+    let settings = OperatorSettings::new();
+    let _operator = Operator::start(&settings);
+    let project = active_project(&kube, &settings).await;
+    let limits = "airlock:\n  limits:\n    open_requests_per_project: 2\n    requests_per_day: 3\n    files_per_request: 2\n    bytes_per_request: 100\n";
+    let trellis = Trellis::start_with(
+        &Database::Sqlite,
+        DexOptions::default(),
+        ApiOptions {
+            extra: Some(limits.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let airlock = Airlock {
+        trellis: &trellis,
+        base: format!("/api/v1/projects/{project}/airlock"),
+    };
+    let first = airlock.new_request("one").await;
+    let _second = airlock.new_request("two").await;
+    let open = json!({"direction": "egress", "title": "three"});
+    let (status, problem) = airlock
+        .call("alice", Method::POST, "", Some(open.clone()))
+        .await;
+    assert_eq!(status, 429, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("open airlock requests"),
+        "{problem}"
+    );
+    assert_eq!(airlock.step("alice", &first, "withdraw", None).await.0, 200);
+    let third = airlock.new_request("three").await;
+    assert_eq!(airlock.step("alice", &third, "withdraw", None).await.0, 200);
+    let (status, problem) = airlock.call("alice", Method::POST, "", Some(open)).await;
+    assert_eq!(status, 429, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("24 hours"),
+        "{problem}"
+    );
+
+    // Files and bytes per request (100 bytes here).
+    let files = _second;
+    assert_eq!(
+        airlock
+            .upload("alice", &files, "a.csv", &[b'a'; 60])
+            .await
+            .0,
+        201
+    );
+    let (status, problem) = airlock.upload("alice", &files, "b.csv", &[b'b'; 50]).await;
+    assert_eq!(status, 413, "only 40 bytes are left: {problem}");
+    assert_eq!(
+        airlock
+            .upload("alice", &files, "b.csv", &[b'b'; 30])
+            .await
+            .0,
+        201
+    );
+    let (status, problem) = airlock.upload("alice", &files, "c.csv", &[b'c'; 1]).await;
+    assert_eq!(status, 429, "two files at most: {problem}");
+    assert_eq!(
+        airlock
+            .upload("alice", &files, "a.csv", &[b'A'; 70])
+            .await
+            .0,
+        201,
+        "replacing a file frees its bytes"
+    );
+    let (_, request) = airlock
+        .call("alice", Method::GET, &format!("/{files}"), None)
+        .await;
+    let sizes: Vec<i64> = request["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["size"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(sizes, [70, 30]);
+}
+
 #[tokio::test]
 async fn egress_from_draft_to_release_with_two_checkers() {
     let kube = client().await;
@@ -105,35 +228,7 @@ async fn egress_from_draft_to_release_with_two_checkers() {
     let settings = OperatorSettings::new();
     let _operator = Operator::start(&settings);
     for database in Database::both().await {
-        let project = unique_name("e2e-air");
-        let projects: Api<Project> = Api::all(kube.clone());
-        let body: Project = serde_json::from_value(json!({
-            "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
-            "metadata": {"name": project, "labels": {RUN_LABEL: settings.run}},
-            "spec": {
-                "title": "Airlock", "purpose": "Airlock tests.",
-                "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
-                "startDate": "2026-01-05", "endDate": "2099-12-31",
-                "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
-                "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
-            },
-        }))
-        .expect("a project");
-        projects
-            .create(&PostParams::default(), &body)
-            .await
-            .expect("creating the project");
-        wait_for(
-            &projects,
-            &project,
-            Duration::from_secs(30),
-            "Active",
-            |p: Option<&Project>| {
-                p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase)
-                    == Some(ProjectPhase::Active)
-            },
-        )
-        .await;
+        let project = active_project(&kube, &settings).await;
         let trellis = Trellis::start(&database).await;
         let airlock = Airlock {
             trellis: &trellis,

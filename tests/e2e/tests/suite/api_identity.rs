@@ -146,6 +146,7 @@ async fn expired_tokens_and_rotated_keys() {
         },
         ApiOptions {
             leeway: Some("0s".into()),
+            ..Default::default()
         },
     )
     .await;
