@@ -31,7 +31,7 @@ enum Command {
         #[arg(long, env = "TRELLIS_LOG_FORMAT", value_enum, default_value = "json")]
         log_format: LogFormat,
     },
-    /// Check a configuration file and exit.
+    /// Check a configuration file (and the files it names: client secret, egress policy) and exit.
     CheckConfig {
         #[arg(long, env = "TRELLIS_API_CONFIG")]
         config: PathBuf,
@@ -107,7 +107,11 @@ async fn main() -> anyhow::Result<()> {
             trellis_api::server::serve(state, shutdown_signal()).await?;
         }
         Command::CheckConfig { config } => {
-            Config::load(&config)?;
+            let loaded = Config::load(&config)?;
+            loaded.client_secret()?;
+            if let Some(policy) = &loaded.airlock.egress_policy {
+                trellis_api::disclosure::Policy::load(policy)?;
+            }
             println!("{}: valid", config.display());
         }
         Command::Audit {

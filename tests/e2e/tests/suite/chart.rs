@@ -186,6 +186,54 @@ fn lint_and_render_with_minimal_and_production_values() {
 }
 
 #[test]
+fn the_rendered_api_configuration_is_one_the_api_accepts() {
+    for name in ["minimal", "production"] {
+        let docs = render(&["-f", &values(name)]).expect("renders");
+        let config = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "trellis-api")
+            .expect("the API's ConfigMap");
+        let dir = trellis_e2e::state_dir(&trellis_e2e::unique_name("chart-config"));
+        // The files the Deployment mounts, placed where this test can put them.
+        let secret = dir.join("client-secret");
+        let policy = dir.join("policy.yaml");
+        std::fs::write(&secret, "s3cret").expect("the secret");
+        std::fs::write(
+            &policy,
+            config["data"]["policy.yaml"].as_str().expect("the policy"),
+        )
+        .expect("the policy");
+        let yaml = config["data"]["trellis.yaml"]
+            .as_str()
+            .expect("the configuration")
+            .replace(
+                "/etc/trellis/oidc/client-secret",
+                secret.to_str().expect("UTF-8"),
+            )
+            .replace(
+                "/etc/trellis/egress/policy.yaml",
+                policy.to_str().expect("UTF-8"),
+            );
+        let file = dir.join("trellis.yaml");
+        std::fs::write(&file, yaml).expect("the configuration");
+        let output = Command::new(trellis_e2e::target_profile_dir().join("trellis-api"))
+            .args(["check-config", "--config"])
+            .arg(&file)
+            .env(
+                "TRELLIS_API__DATABASE__URL",
+                "postgres://trellis@db.example.org/trellis",
+            )
+            .output()
+            .expect("running trellis-api");
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
     let cases: [(&[&str], &str); 10] = [
