@@ -78,6 +78,10 @@ pub struct AirlockConfig {
     pub egress_policy: Option<PathBuf>,
     #[serde(default)]
     pub limits: AirlockLimits,
+    /// A ClamAV daemon (`host:port`); when set, every file is scanned on submission and an
+    /// infected one blocks the request.
+    #[serde(default)]
+    pub clamd: Option<String>,
 }
 
 /// How much one project may put through the airlock.
@@ -128,6 +132,7 @@ impl Default for AirlockConfig {
             members_may_review: false,
             egress_policy: None,
             limits: AirlockLimits::default(),
+            clamd: None,
         }
     }
 }

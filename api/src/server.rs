@@ -109,6 +109,11 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         cluster,
         blobs,
         egress_policy,
+        scanner: config
+            .airlock
+            .clamd
+            .clone()
+            .map(crate::airlock::scan::Scanner::new),
         bearer,
         provider,
         claims,

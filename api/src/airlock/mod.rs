@@ -2,5 +2,6 @@
 //! independent review. `state` holds the rules as a pure state machine.
 
 pub mod repo;
+pub mod scan;
 pub mod state;
 pub mod storage;

@@ -20,6 +20,7 @@ use super::json::StrictJson;
 use super::projects::cached_project;
 use super::{ApiResult, Caller, SharedState, created};
 use crate::airlock::repo::{self, FileRecord, HistoryEntry, NewRequest, Stored};
+use crate::airlock::scan::Verdict as ScanVerdict;
 use crate::airlock::state::{
     self, Actor, Command, Decision, Direction, Refusal, ReviewPolicy, Vote, VoteKind,
 };
@@ -782,18 +783,43 @@ async fn submit(
             records.push((file.name.clone(), file.sha256.clone(), record));
         }
     }
-    let blocked = records
-        .iter()
-        .any(|(_, _, r)| r["blocked"] == Value::Bool(true));
+    // Every file, either way, goes past the malware scanner when one is configured.
+    let mut infected = Vec::new();
+    if let Some(scanner) = &state.scanner
+        && stored.request.author == who.subject
+        && stored.request.state.editable()
+    {
+        for file in &stored.files {
+            let bytes = state
+                .blobs
+                .open(&file.sha256)
+                .await
+                .map_err(|e| Problem::internal(e.to_string()))?
+                .map(|chunk| chunk.map_err(std::io::Error::other));
+            match scanner.scan(bytes).await {
+                Ok(ScanVerdict::Clean) => {}
+                Ok(ScanVerdict::Infected(signature)) => {
+                    infected.push(json!({ "file": file.name, "signature": signature }));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "malware scan failed; the request stays as it was");
+                    return Err(Problem::unavailable(format!(
+                        "{error}; nothing was submitted"
+                    )));
+                }
+            }
+        }
+    }
     let blocking: Vec<String> = records
         .iter()
         .filter(|(_, _, r)| r["blocked"] == Value::Bool(true))
         .map(|(name, _, _)| name.clone())
         .collect();
+    let blocked = !blocking.is_empty() || !infected.is_empty();
     let step = Step {
         command: Command::Submit { blocked },
         action: "airlock.submit",
-        detail: json!({ "blocked": blocked, "blockedFiles": blocking }),
+        detail: json!({ "blocked": blocked, "blockedFiles": blocking, "infected": infected }),
         write: Write::Disclosure(&records),
     };
     let stored = state.step(&who, &project, &id, step).await?;

@@ -44,6 +44,7 @@ pub struct AppState {
     pub cluster: Cluster,
     pub blobs: crate::airlock::storage::BlobStore,
     pub egress_policy: crate::disclosure::Policy,
+    pub scanner: Option<crate::airlock::scan::Scanner>,
     pub bearer: BearerValidator,
     pub provider: Provider,
     pub workspace_tokens: WorkspaceTokens,

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clamd;
 pub mod identity;
 pub mod operator;
 

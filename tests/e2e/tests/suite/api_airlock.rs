@@ -586,3 +586,79 @@ async fn egress_from_draft_to_release_with_two_checkers() {
         assert!(ok, "{database:?}: {out} {err}");
     }
 }
+
+#[tokio::test]
+async fn an_infected_file_blocks_its_request() {
+    use trellis_e2e::clamd::{Clamd, EICAR};
+    let kube = client().await;
+    install_crds(&kube).await;
+    ensure_namespace(&kube, CONTROL_PLANE_NAMESPACE).await;
+    let settings = OperatorSettings::new();
+    let _operator = Operator::start(&settings);
+    let project = active_project(&kube, &settings).await;
+    let clamd = Clamd::start();
+    let trellis = Trellis::start_with(
+        &Database::Sqlite,
+        DexOptions::default(),
+        ApiOptions {
+            extra: Some(format!("airlock:\n  clamd: {}\n", clamd.address)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let airlock = Airlock {
+        trellis: &trellis,
+        base: format!("/api/v1/projects/{project}/airlock"),
+    };
+
+    let clean = airlock.new_request("Clean").await;
+    airlock.upload("alice", &clean, "table.csv", TABLE).await;
+    let (_, submitted) = airlock.step("alice", &clean, "submit", None).await;
+    assert_eq!(submitted["state"], "in_review", "{submitted}");
+
+    let infected = airlock.new_request("Infected").await;
+    airlock.upload("alice", &infected, "table.csv", TABLE).await;
+    airlock.upload("alice", &infected, "notes.txt", EICAR).await;
+    let (status, blocked) = airlock.step("alice", &infected, "submit", None).await;
+    assert_eq!(
+        (status, blocked["state"].clone()),
+        (200, json!("blocked")),
+        "{blocked}"
+    );
+    let submit = blocked["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("history")
+        .clone();
+    assert_eq!(
+        submit["detail"]["infected"],
+        json!([{"file": "notes.txt", "signature": "Trellis.Test.EICAR.UNOFFICIAL"}]),
+        "{submit}"
+    );
+
+    // Ingress is scanned too.
+    let (status, ingress) = airlock
+        .call(
+            "alice",
+            Method::POST,
+            "",
+            Some(json!({"direction": "ingress", "title": "Data"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ingress}");
+    let ingress = ingress["id"].as_str().expect("an id").to_string();
+    airlock.upload("alice", &ingress, "data.bin", EICAR).await;
+    let (_, blocked) = airlock.step("alice", &ingress, "submit", None).await;
+    assert_eq!(blocked["state"], "blocked", "{blocked}");
+
+    // Without the scanner, nothing is submitted unscanned.
+    let pending = airlock.new_request("Scanner down").await;
+    airlock.upload("alice", &pending, "table.csv", TABLE).await;
+    drop(clamd);
+    let (status, problem) = airlock.step("alice", &pending, "submit", None).await;
+    assert_eq!(status, 503, "{problem}");
+    let (_, still) = airlock
+        .call("alice", Method::GET, &format!("/{pending}"), None)
+        .await;
+    assert_eq!(still["state"], "draft");
+}
