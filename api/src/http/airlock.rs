@@ -779,7 +779,10 @@ async fn submit(
         && stored.request.state.editable()
     {
         for file in &stored.files {
-            let record = state.check_disclosure(&file.name, &file.sha256).await?;
+            let mut record = state.check_disclosure(&file.name, &file.sha256).await?;
+            if file.name == ACRO_RESULTS {
+                record["acro"] = state.read_acro(file, &stored.files).await;
+            }
             records.push((file.name.clone(), file.sha256.clone(), record));
         }
     }
@@ -826,7 +829,58 @@ async fn submit(
     state.answer(&stored, &who.subject).await
 }
 
+/// The file ACRO writes its checks to; attached to a request, reviewers see its verdicts.
+const ACRO_RESULTS: &str = "results.json";
+
 impl super::AppState {
+    /// ACRO's verdicts from an attached `results.json`, with whether each output file ACRO names
+    /// is in the request (and its hash), or why the file could not be read.
+    async fn read_acro(&self, file: &FileRecord, files: &[FileRecord]) -> Value {
+        const LIMIT: i64 = 16 << 20;
+        if file.size > LIMIT {
+            return json!({ "error": "results.json is larger than 16 MiB; not read" });
+        }
+        let bytes = match self.blobs.open(&file.sha256).await {
+            Ok(stream) => match stream
+                .map(|c| c.map(|b| b.to_vec()))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(chunks) => chunks.concat(),
+                Err(error) => return json!({ "error": error.to_string() }),
+            },
+            Err(error) => return json!({ "error": error.to_string() }),
+        };
+        match crate::disclosure::acro::parse_results(&bytes) {
+            Ok(mut results) => {
+                // ACRO's own checksum files are not part of a flat request; the uploaded hashes
+                // are shown for the files ACRO names.
+                results.verify(
+                    |_| None,
+                    |name| {
+                        files
+                            .iter()
+                            .find(|f| f.name == name)
+                            .map(|f| f.sha256.clone())
+                    },
+                );
+                let (pass, fail, review) = results.counts();
+                let mut value = serde_json::to_value(&results).unwrap_or(Value::Null);
+                value["counts"] = json!({ "pass": pass, "fail": fail, "review": review });
+                value["filesInRequest"] = json!(results
+                    .outputs
+                    .iter()
+                    .flat_map(|o| o.files.iter())
+                    .map(|f| json!({ "name": f.name, "present": files.iter().any(|u| u.name == f.name) }))
+                    .collect::<Vec<_>>());
+                value
+            }
+            Err(error) => json!({ "error": error.to_string() }),
+        }
+    }
+
     /// Streams a stored file through the egress disclosure checks.
     async fn check_disclosure(&self, name: &str, sha256: &str) -> Result<Value, Problem> {
         let mut checker = crate::disclosure::Checker::new(&self.egress_policy, name);

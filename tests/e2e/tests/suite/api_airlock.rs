@@ -613,8 +613,39 @@ async fn an_infected_file_blocks_its_request() {
 
     let clean = airlock.new_request("Clean").await;
     airlock.upload("alice", &clean, "table.csv", TABLE).await;
+    // ACRO's verdicts, attached by the author, are read and shown to reviewers.
+    let acro = br#"{"version": "0.4.5", "tool": {"name": "ACRO", "version": "1.0.2"}, "results": {
+        "output_0": {"uid": "output_0", "status": "fail", "type": "table", "properties": {"method": "crosstab"},
+          "files": [{"name": "table.csv", "sdc": {"summary": {"MinimumThresholdCheck": 1}, "cells": {"MinimumThresholdCheck": [[0, 1]]}}}],
+          "summary": "MinimumThresholdCheck: fail", "comments": [], "exception": ""},
+        "output_1": {"uid": "output_1", "status": "pass", "type": "regression", "properties": {"method": "ols"},
+          "files": [{"name": "model.csv"}], "summary": "pass"}}}"#;
+    assert_eq!(
+        airlock
+            .upload("alice", &clean, "results.json", acro)
+            .await
+            .0,
+        201
+    );
     let (_, submitted) = airlock.step("alice", &clean, "submit", None).await;
     assert_eq!(submitted["state"], "in_review", "{submitted}");
+    let results = submitted["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["name"] == "results.json")
+        .expect("results.json")
+        .clone();
+    let read = &results["disclosure"]["acro"];
+    assert_eq!(
+        read["counts"],
+        json!({"pass": 1, "fail": 1, "review": 0}),
+        "{read}"
+    );
+    assert_eq!(
+        read["filesInRequest"],
+        json!([{"name": "table.csv", "present": true}, {"name": "model.csv", "present": false}])
+    );
 
     let infected = airlock.new_request("Infected").await;
     airlock.upload("alice", &infected, "table.csv", TABLE).await;
