@@ -299,3 +299,43 @@ pub fn process_memory(pid: u32) -> (u64, u64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// A projected token for a workspace's `workspace` service account, bound to its pod, with
+/// audience `trellis`: what the kubelet mounts into the workspace.
+pub async fn workspace_token(client: &Client, project: &str, workspace: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{
+        BoundObjectReference, TokenRequest, TokenRequestSpec,
+    };
+    use k8s_openapi::api::core::v1::Pod;
+    let namespace = trellis_operator::project::builders::namespace_name(project);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod_name = format!("{workspace}-0");
+    let pod = wait_for(
+        &pods,
+        &pod_name,
+        Duration::from_secs(60),
+        "the workspace pod",
+        |p: Option<&Pod>| p.is_some(),
+    )
+    .await;
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec!["trellis".into()]),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(pod_name),
+                uid: pod.metadata.uid.clone(),
+            }),
+            expiration_seconds: Some(3600),
+        }),
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
+        .create_token_request("workspace", &PostParams::default(), &request)
+        .await
+        .expect("a token for the workspace service account")
+        .status
+        .and_then(|s| s.token)
+        .expect("a token")
+}

@@ -6,15 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use trellis_e2e::api::{Database, Trellis};
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{client, create_template, ensure_namespace, install_crds, unique_name, wait_for};
-use trellis_operator::project::builders::namespace_name;
+use trellis_e2e::{
+    client, create_template, ensure_namespace, install_crds, unique_name, wait_for, workspace_token,
+};
 use trellis_operator::resources::{Project, ProjectPhase};
 
 /// Callers by name, each with the bearer token it presents (`None`: anonymous).
@@ -75,44 +74,6 @@ fn names(list: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["name"].as_str().expect("a name").to_string())
         .collect()
-}
-
-/// A projected token for the `workspace` service account, bound to the workspace's pod, with
-/// audience `trellis`: what the kubelet mounts into the workspace.
-async fn workspace_token(client: &kube::Client, project: &str, workspace: &str) -> String {
-    let namespace = namespace_name(project);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let pod_name = format!("{workspace}-0");
-    let pod = wait_for(
-        &pods,
-        &pod_name,
-        Duration::from_secs(60),
-        "the workspace pod",
-        |p: Option<&Pod>| p.is_some(),
-    )
-    .await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            audiences: Some(vec!["trellis".into()]),
-            bound_object_ref: Some(BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(pod_name),
-                uid: pod.metadata.uid.clone(),
-            }),
-            expiration_seconds: Some(3600),
-        }),
-        ..Default::default()
-    };
-    accounts
-        .create_token_request("workspace", &PostParams::default(), &request)
-        .await
-        .expect("a token for the workspace service account")
-        .status
-        .expect("a token request status")
-        .token
-        .expect("a token")
 }
 
 #[tokio::test]

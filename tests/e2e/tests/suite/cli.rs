@@ -5,8 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, PostParams};
 use reqwest::Method;
 use serde_json::json;
@@ -15,9 +13,8 @@ use trellis_e2e::api::{Database, Trellis};
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{
     client, create_template, ensure_namespace, install_crds, state_dir, target_profile_dir,
-    unique_name, wait_for,
+    unique_name, wait_for, workspace_token,
 };
-use trellis_operator::project::builders::namespace_name;
 use trellis_operator::resources::{Project, ProjectPhase};
 
 struct Run {
@@ -38,40 +35,6 @@ fn trellis(env: &[(&str, &str)], args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-async fn workspace_token(kube: &kube::Client, project: &str, workspace: &str) -> String {
-    let namespace = namespace_name(project);
-    let pods: Api<Pod> = Api::namespaced(kube.clone(), &namespace);
-    let pod_name = format!("{workspace}-0");
-    let pod = wait_for(
-        &pods,
-        &pod_name,
-        Duration::from_secs(60),
-        "the workspace pod",
-        |p: Option<&Pod>| p.is_some(),
-    )
-    .await;
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            audiences: Some(vec!["trellis".into()]),
-            bound_object_ref: Some(BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(pod_name),
-                uid: pod.metadata.uid.clone(),
-            }),
-            expiration_seconds: Some(3600),
-        }),
-        ..Default::default()
-    };
-    Api::<ServiceAccount>::namespaced(kube.clone(), &namespace)
-        .create_token_request("workspace", &PostParams::default(), &request)
-        .await
-        .expect("a workspace token")
-        .status
-        .and_then(|s| s.token)
-        .expect("a token")
 }
 
 #[tokio::test]
