@@ -339,3 +339,37 @@ pub async fn workspace_token(client: &Client, project: &str, workspace: &str) ->
         .and_then(|s| s.token)
         .expect("a token")
 }
+
+/// Creates a Project named `<prefix>-…` with `spec`, for the operator of run `run`, and waits until
+/// it is Active; returns its name.
+pub async fn create_active_project(
+    client: &Client,
+    run: &str,
+    prefix: &str,
+    spec: serde_json::Value,
+) -> String {
+    use trellis_operator::resources::{Project, ProjectPhase};
+    let name = unique_name(prefix);
+    let projects: Api<Project> = Api::all(client.clone());
+    let body: Project = serde_json::from_value(serde_json::json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": name, "labels": {operator::RUN_LABEL: run}},
+        "spec": spec,
+    }))
+    .expect("a project");
+    projects
+        .create(&PostParams::default(), &body)
+        .await
+        .expect("creating the project");
+    wait_for(
+        &projects,
+        &name,
+        Duration::from_secs(30),
+        "Active",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Active)
+        },
+    )
+    .await;
+    name
+}

@@ -5,15 +5,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, PostParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trellis_e2e::api::{ApiOptions, Database, Trellis};
 use trellis_e2e::identity::DexOptions;
-use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::{client, ensure_namespace, install_crds, unique_name, wait_for};
-use trellis_operator::resources::{Project, ProjectPhase};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings};
+use trellis_e2e::{client, create_active_project, ensure_namespace, install_crds};
 
 struct Airlock<'a> {
     trellis: &'a Trellis,
@@ -100,35 +98,14 @@ const TABLE: &[u8] = b"region,count\nNorth,120\nSouth,85\n";
 
 /// An Active project (owner alice, researcher bob) managed by `settings`' operator.
 async fn active_project(kube: &kube::Client, settings: &OperatorSettings) -> String {
-    let project = unique_name("e2e-air");
-    let projects: Api<Project> = Api::all(kube.clone());
-    let body: Project = serde_json::from_value(json!({
-        "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
-        "metadata": {"name": project, "labels": {RUN_LABEL: settings.run}},
-        "spec": {
-            "title": "Airlock", "purpose": "Airlock tests.",
-            "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
-            "startDate": "2026-01-05", "endDate": "2099-12-31",
-            "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
-            "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
-        },
-    }))
-    .expect("a project");
-    projects
-        .create(&PostParams::default(), &body)
-        .await
-        .expect("creating the project");
-    wait_for(
-        &projects,
-        &project,
-        Duration::from_secs(30),
-        "Active",
-        |p: Option<&Project>| {
-            p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Active)
-        },
-    )
-    .await;
-    project
+    let spec = json!({
+        "title": "Airlock", "purpose": "Airlock tests.",
+        "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
+        "startDate": "2026-01-05", "endDate": "2099-12-31",
+        "members": [{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}],
+        "resources": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "maxWorkspaces": 1},
+    });
+    create_active_project(kube, &settings.run, "e2e-air", spec).await
 }
 
 #[tokio::test]

@@ -3,19 +3,16 @@
 //! released ingress files, read-only and hash-checked.
 
 use std::process::Command;
-use std::time::Duration;
 
-use kube::api::{Api, PostParams};
 use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use trellis_e2e::api::{Database, Trellis};
-use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
+use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings};
 use trellis_e2e::{
-    client, create_template, ensure_namespace, install_crds, state_dir, target_profile_dir,
-    unique_name, wait_for, workspace_token,
+    client, create_active_project, create_template, ensure_namespace, install_crds, state_dir,
+    target_profile_dir, unique_name, workspace_token,
 };
-use trellis_operator::resources::{Project, ProjectPhase};
 
 struct Run {
     ok: bool,
@@ -45,36 +42,16 @@ async fn a_workspace_sends_results_out_and_receives_its_inputs() {
     let settings = OperatorSettings::new();
     let _operator = Operator::start(&settings);
     let template = create_template(&kube).await;
-    let project = unique_name("e2e-cli");
-    let projects: Api<Project> = Api::all(kube.clone());
-    let body: Project = serde_json::from_value(json!({
-        "apiVersion": "trellis.dev/v1alpha1", "kind": "Project",
-        "metadata": {"name": project, "labels": {RUN_LABEL: settings.run}},
-        "spec": {
-            "title": "CLI", "purpose": "CLI tests.",
-            "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
-            "startDate": "2026-01-05", "endDate": "2099-12-31",
-            "members": [{"subject": "alice", "role": "owner"}],
-            "resources": {"cpu": "4", "memory": "8Gi", "storage": "20Gi", "maxWorkspaces": 1},
-            "templates": [template],
-            "egress": {"reviewsRequired": 1},
-        },
-    }))
-    .expect("a project");
-    projects
-        .create(&PostParams::default(), &body)
-        .await
-        .expect("creating the project");
-    wait_for(
-        &projects,
-        &project,
-        Duration::from_secs(30),
-        "Active",
-        |p: Option<&Project>| {
-            p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Active)
-        },
-    )
-    .await;
+    let spec = json!({
+        "title": "CLI", "purpose": "CLI tests.",
+        "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": "2026-01-05T00:00:00Z"},
+        "startDate": "2026-01-05", "endDate": "2099-12-31",
+        "members": [{"subject": "alice", "role": "owner"}],
+        "resources": {"cpu": "4", "memory": "8Gi", "storage": "20Gi", "maxWorkspaces": 1},
+        "templates": [template],
+        "egress": {"reviewsRequired": 1},
+    });
+    let project = create_active_project(&kube, &settings.run, "e2e-cli", spec).await;
     let trellis_api = Trellis::start(&Database::Sqlite).await;
     let alice = trellis_api.dex.token("alice").await;
     let (status, made) = trellis_api
