@@ -343,27 +343,41 @@ impl super::AppState {
                 }
             }
         }
-        repo::record_step(
-            tx.conn(),
-            id,
-            &who.subject,
-            action,
-            &stored.request,
-            &next,
-            &detail,
-        )
-        .await?;
-        tx.commit(Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: action.to_string(),
-            target: target(project, id),
-            project: Some(project.to_string()),
-            outcome: Outcome::Success,
-            detail: json!({ "from": stored.request.state, "to": next.state, "round": next.round, "detail": detail }),
-        })
-        .await?;
-        self.metrics.audited(Outcome::Success);
+        // An approval is released in the same transaction (its files were verified just before),
+        // so a request never stays approved without being released.
+        let mut steps = vec![(action, stored.request.clone(), next.clone(), detail)];
+        if next.state == state::State::Approved {
+            let released = state::apply(
+                &next,
+                &acting,
+                self.review_policy(stored.reviews_required),
+                &Command::Release,
+            )
+            .map_err(refusal)?;
+            steps.push((
+                "airlock.release",
+                next,
+                released,
+                json!({ "files": stored.files }),
+            ));
+        }
+        for (action, before, after, detail) in &steps {
+            repo::record_step(tx.conn(), id, &who.subject, action, before, after, detail).await?;
+            tx.append(Event {
+                actor: who.subject.clone(),
+                roles: who.role_names(),
+                action: action.to_string(),
+                target: target(project, id),
+                project: Some(project.to_string()),
+                outcome: Outcome::Success,
+                detail: json!({ "from": before.state, "to": after.state, "round": after.round, "detail": detail }),
+            })
+            .await?;
+        }
+        tx.finish().await?;
+        for _ in &steps {
+            self.metrics.audited(Outcome::Success);
+        }
         let mut conn = self
             .store
             .pool()
@@ -990,7 +1004,7 @@ async fn outcome(
             )));
         }
     }
-    state
+    let stored = state
         .step(
             &who,
             &project,
@@ -999,19 +1013,6 @@ async fn outcome(
                 command: Command::Decide(Decision::Approve),
                 action: "airlock.outcome",
                 detail,
-                write: Write::Nothing,
-            },
-        )
-        .await?;
-    let stored = state
-        .step(
-            &who,
-            &project,
-            &id,
-            Step {
-                command: Command::Release,
-                action: "airlock.release",
-                detail: json!({ "files": stored.files }),
                 write: Write::Nothing,
             },
         )

@@ -148,6 +148,20 @@ impl AuditTx {
 
     /// Appends the record of `event` and commits it with whatever was done on [`Self::conn`].
     pub async fn commit(mut self, event: Event) -> Result<Record, StoreError> {
+        let record = self.append(event).await?;
+        self.tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Commits what was appended with [`Self::append`] and done on [`Self::conn`].
+    pub async fn finish(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends the record of `event` to the chain without committing: for a change made of
+    /// several steps, each with its own record, that must commit together.
+    pub async fn append(&mut self, event: Event) -> Result<Record, StoreError> {
         let record = Record {
             seq: self.seq,
             at: timestamp(chrono::Utc::now()),
@@ -158,7 +172,7 @@ impl AuditTx {
             project: event.project,
             outcome: event.outcome,
             detail: event.detail,
-            prev_hash: self.prev_hash,
+            prev_hash: self.prev_hash.clone(),
             hash: String::new(),
         };
         let record = Record {
@@ -183,11 +197,13 @@ impl AuditTx {
         .bind(&record.hash)
         .execute(&mut *self.tx)
         .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(record.seq)
             .bind(&record.hash)
             .execute(&mut *self.tx)
             .await?;
-        self.tx.commit().await?;
+        self.seq += 1;
+        self.prev_hash = record.hash.clone();
         Ok(record)
     }
 }
