@@ -262,6 +262,21 @@ pub fn airlock_read(
     }
 }
 
+/// Who may list a project's requests: its members (a workspace credential, in its own project)
+/// and platform admins.
+pub fn airlock_list(
+    principal: &Principal,
+    project: Option<&Project>,
+    project_name: &str,
+) -> Decision {
+    let member = project.is_some_and(|p| membership(principal, p).is_some());
+    if in_scope(principal, project_name) && (member || is_admin(principal)) {
+        Decision::Allow
+    } else {
+        Decision::Deny("only the project's members and admins list its requests".into())
+    }
+}
+
 /// Who may fetch a file's bytes: reviewers (not the author) once it is submitted; the project's
 /// members once an egress request is released, from outside the TRE (never before: that would be
 /// a way out around review); the project's workspaces once an ingress request is released (their
@@ -536,6 +551,11 @@ mod tests {
             !airlock_create(&from_workspace("alice", "other"), &p, Direction::Egress).allowed()
         );
 
+        assert!(airlock_list(&alice, Some(&p), "demo").allowed());
+        assert!(airlock_list(&workspace, Some(&p), "demo").allowed());
+        assert!(airlock_list(&person("root", &[PlatformRole::Admin]), None, "demo").allowed());
+        assert!(!airlock_list(&carol, Some(&p), "demo").allowed());
+        assert!(!airlock_list(&from_workspace("alice", "other"), Some(&p), "demo").allowed());
         assert!(airlock_read(&carol, Some(&p), "demo", "alice", Direction::Egress).allowed());
         assert!(!airlock_read(&steward, Some(&p), "demo", "alice", Direction::Egress).allowed());
         assert!(!airlock_read(&eve, Some(&p), "demo", "alice", Direction::Egress).allowed());

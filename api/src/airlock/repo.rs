@@ -323,6 +323,20 @@ pub async fn add_votes(
     Ok(())
 }
 
+/// Ids of `project`'s requests, oldest first.
+pub async fn in_project(
+    conn: &mut AnyConnection,
+    project: &str,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query("SELECT id FROM airlock_requests WHERE project = $1 ORDER BY created_at")
+        .bind(project)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id").map_err(StoreError::from))
+        .collect()
+}
+
 /// Ids of requests in `states` for `direction`, oldest first, with their project and author.
 pub async fn in_states(
     conn: &mut AnyConnection,

@@ -514,19 +514,9 @@ async fn list_requests(
     Path(project_name): Path<String>,
 ) -> ApiResult<Json<Vec<RequestView>>> {
     let project = state.cluster.project(&project_name);
-    let member_or_admin = project
-        .as_deref()
-        .is_some_and(|p| policy::membership(&who, p).is_some())
-        || (who.project_scope().is_none() && who.has(PlatformRole::Admin));
-    if !member_or_admin || who.project_scope().is_some_and(|s| s != project_name) {
+    if let Verdict::Deny(why) = policy::airlock_list(&who, project.as_deref(), &project_name) {
         return Err(state
-            .deny(
-                &who,
-                "airlock.list",
-                &project_name,
-                "*",
-                "only the project's members and admins list its requests".into(),
-            )
+            .deny(&who, "airlock.list", &project_name, "*", why)
             .await);
     }
     let mut conn = state
@@ -536,22 +526,12 @@ async fn list_requests(
         .await
         .map_err(crate::store::StoreError::from)?;
     let mut views = Vec::new();
-    for direction in [Direction::Egress, Direction::Ingress] {
-        use state::State::*;
-        let all = [
-            Draft, Submitted, InReview, Reviewed, Approved, Released, Returned, Rejected,
-            Withdrawn, Blocked, Revoked,
-        ];
-        for (id, project, _) in repo::in_states(&mut conn, direction, &all).await? {
-            if project == project_name
-                && let Some(stored) = repo::load(&mut conn, &project, &id).await?
-            {
-                let history = repo::history(&mut conn, &id).await?;
-                views.push(view(&stored, history, &who.subject));
-            }
+    for id in repo::in_project(&mut conn, &project_name).await? {
+        if let Some(stored) = repo::load(&mut conn, &project_name, &id).await? {
+            let history = repo::history(&mut conn, &id).await?;
+            views.push(view(&stored, history, &who.subject));
         }
     }
-    views.sort_by(|a, b| a.created_at.cmp(&b.created_at));
     Ok(Json(views))
 }
 
