@@ -154,26 +154,9 @@ async fn airlock_upload(client: &kube::Client) {
     const SIZE: u64 = 4 << 30;
     let settings = OperatorSettings::new();
     let _operator = Operator::start(&settings);
-    let projects: Api<Project> = Api::all(client.clone());
-    let name = unique_name("bench-air");
-    let mut body = project(&name, &settings.run, 1);
-    body.spec.members[0].subject = "alice".into();
-    projects
-        .create(&PostParams::default(), &body)
-        .await
-        .expect("creating a project");
-    for _ in 0..300 {
-        let phase = projects
-            .get(&name)
-            .await
-            .ok()
-            .and_then(|p| p.status)
-            .and_then(|s| s.phase);
-        if phase == Some(ProjectPhase::Active) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The bench project's spec (members: alice), for this run's operator.
+    let spec = serde_json::to_value(project("unused", &settings.run, 1).spec).expect("a spec");
+    let name = trellis_e2e::create_active_project(client, &settings.run, "bench-air", spec).await;
     let path = trellis_e2e::state_dir("bench-data").join("airlock-4gib.bin");
     if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(SIZE) {
         // Incompressible, reproducible bytes (xorshift), written in 1 MiB pieces.
