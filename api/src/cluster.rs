@@ -1,5 +1,5 @@
-//! The Kubernetes side of the API: watch caches of Projects and Workspaces (so deciding who may
-//! do what needs no API round trip) and the writes that change them.
+//! The Kubernetes side of the API: watch caches of Projects, Workspaces and WorkspaceTemplates
+//! (so deciding who may do what needs no API round trip) and the writes that change them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +12,11 @@ use kube::{Client, ResourceExt};
 use serde_json::Value;
 use trellis_operator::cache::reflect;
 use trellis_operator::project::builders::namespace_name;
+use trellis_operator::workspace::builders::LAST_ACTIVITY_ANNOTATION;
 
 use crate::resources::Project;
 use crate::resources::Workspace;
+use crate::resources::WorkspaceTemplate;
 
 /// Field manager of the API's writes, so `managedFields` show who changed what.
 pub const FIELD_MANAGER: &str = "trellis-api";
@@ -24,6 +26,7 @@ pub struct Cluster {
     client: Client,
     projects: Store<Project>,
     workspaces: Store<Workspace>,
+    templates: Store<WorkspaceTemplate>,
 }
 
 impl Cluster {
@@ -37,6 +40,17 @@ impl Cluster {
             Api::<Workspace>::all(client.clone()),
             watcher::Config::default(),
         );
+        // Templates are read by the gateway only (blocked paths, port); `ready` does not wait
+        // for them, so the API serves everything else even before they are listed.
+        let (templates, template_events) = reflect(
+            Api::<WorkspaceTemplate>::all(client.clone()),
+            watcher::Config::default(),
+        );
+        tokio::spawn(template_events.for_each(|event| async move {
+            if let Err(error) = event {
+                tracing::warn!(%error, "workspace template watch interrupted; retrying");
+            }
+        }));
         tokio::spawn(project_events.for_each(|event| async move {
             if let Err(error) = event {
                 tracing::warn!(%error, "project watch interrupted; retrying");
@@ -51,6 +65,7 @@ impl Cluster {
             client,
             projects,
             workspaces,
+            templates,
         }
     }
 
@@ -90,6 +105,37 @@ impl Cluster {
             .collect();
         found.sort_by_key(|w| w.name_any());
         found
+    }
+
+    /// A WorkspaceTemplate, or `None` when it does not exist; `Err` while the cache has not
+    /// listed the templates yet (an absent template cannot be told from one not yet seen).
+    pub fn template(&self, name: &str) -> Result<Option<Arc<WorkspaceTemplate>>, NotListedYet> {
+        use futures::FutureExt;
+        if self.templates.wait_until_ready().now_or_never().is_none() {
+            return Err(NotListedYet);
+        }
+        Ok(self.templates.get(&ObjectRef::new(name)))
+    }
+
+    /// Records the gateway's latest traffic on a workspace (`trellis.dev/last-activity`), for
+    /// the operator's idle shutdown. A merge patch of one annotation: it never conflicts.
+    pub async fn record_activity(
+        &self,
+        project: &str,
+        name: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), kube::Error> {
+        let patch = serde_json::json!({ "metadata": { "annotations": {
+            LAST_ACTIVITY_ANNOTATION: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        } } });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        self.workspace_api(project)
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await?;
+        Ok(())
     }
 
     fn project_api(&self) -> Api<Project> {
@@ -220,6 +266,12 @@ impl Cluster {
         }
     }
 }
+
+/// The WorkspaceTemplate cache has not listed the templates yet (just started, or not allowed
+/// to list them).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the workspace templates have not been read from the cluster yet")]
+pub struct NotListedYet;
 
 /// Whether `a` is a later resource version than `b`. Versions are opaque to clients, but etcd's
 /// are integers; if they are not, we do not claim to know.

@@ -58,6 +58,37 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub airlock: AirlockConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+}
+
+/// The workspace gateway (`/w/<project>/<workspace>/`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Activity is written to a Workspace (`trellis.dev/last-activity`, for idle shutdown) at
+    /// most this often; idle timeouts are only as precise as this.
+    #[serde(default = "default_activity_interval", with = "humantime_serde")]
+    pub activity_interval: Duration,
+    /// How long to wait for a workspace to accept a connection before answering 502.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            activity_interval: default_activity_interval(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
+}
+
+fn default_activity_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -432,6 +463,16 @@ impl Config {
         if self.airlock.max_file_bytes == 0 {
             return Err(invalid("airlock.max_file_bytes", "must be at least 1"));
         }
+        if self.gateway.activity_interval < Duration::from_secs(1)
+            || self.gateway.activity_interval > Duration::from_secs(3600)
+        {
+            return Err(invalid("gateway.activity_interval", "between 1s and 1h"));
+        }
+        if self.gateway.connect_timeout < Duration::from_millis(100)
+            || self.gateway.connect_timeout > Duration::from_secs(60)
+        {
+            return Err(invalid("gateway.connect_timeout", "between 100ms and 1m"));
+        }
         if self.workspace_tokens.audience.is_empty() {
             return Err(invalid("workspace_tokens.audience", "must not be empty"));
         }
@@ -540,6 +581,8 @@ oidc:
             "sqlite:///var/lib/trellis/trellis.db?mode=rwc"
         );
         assert_eq!(config.session.ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(config.gateway.activity_interval, Duration::from_secs(60));
+        assert_eq!(config.gateway.connect_timeout, Duration::from_secs(5));
     }
 
     fn error_of(yaml: &str) -> String {
@@ -574,6 +617,15 @@ oidc:
                 "database.url",
             ),
             (format!("{MINIMAL}session:\n  ttl: 5s\n"), "session.ttl"),
+            (
+                format!("{MINIMAL}gateway:\n  activity_interval: 0s\n"),
+                "gateway.activity_interval",
+            ),
+            (
+                format!("{MINIMAL}gateway:\n  connect_timeout: 2m\n"),
+                "gateway.connect_timeout",
+            ),
+            (format!("{MINIMAL}gateway:\n  activity: 1m\n"), "gateway"),
             (
                 MINIMAL.replace("https://trellis", "http://trellis"),
                 "session.secure_cookie",

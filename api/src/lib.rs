@@ -6,6 +6,7 @@ pub mod airlock;
 pub mod cluster;
 pub mod config;
 pub mod disclosure;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -40,6 +40,8 @@ pub struct Metrics {
     durations: Family<RouteLabels, Histogram>,
     authentication_failures: Family<ReasonLabels, Counter>,
     audit_records: Family<OutcomeLabels, Counter>,
+    gateway_requests: Family<OutcomeLabels, Counter>,
+    gateway_activity_writes: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -71,8 +73,22 @@ impl Default for Metrics {
             "Audit records written by outcome",
             audit_records.clone(),
         );
+        let gateway_requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "gateway_requests",
+            "Workspace gateway requests by how they ended (proxied, upgraded, sign-in, denied, blocked, …)",
+            gateway_requests.clone(),
+        );
+        let gateway_activity_writes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "gateway_activity_writes",
+            "Workspace activity annotations written by the gateway, by outcome",
+            gateway_activity_writes.clone(),
+        );
         Self {
             registry,
+            gateway_requests,
+            gateway_activity_writes,
             requests,
             durations,
             authentication_failures,
@@ -113,6 +129,23 @@ impl Metrics {
             .unwrap_or_default();
         self.audit_records
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn gateway_request(&self, outcome: &str) {
+        self.gateway_requests
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn gateway_activity(&self, written: bool) {
+        let outcome = if written { "written" } else { "failed" };
+        self.gateway_activity_writes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
             .inc();
     }
 

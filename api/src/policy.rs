@@ -4,7 +4,7 @@
 use crate::airlock::state::{Direction, State as AirlockState};
 use crate::identity::{PlatformRole, Principal};
 use crate::resources::Workspace;
-use crate::resources::{MemberRole, Project};
+use crate::resources::{MemberRole, Project, ProjectPhase};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -320,6 +320,31 @@ pub fn airlock_download(
     )
 }
 
+/// Who may use a workspace through the gateway: only its owner, signed in as a person (not from
+/// a workspace), while a member of the project and the project is Active. Nobody else, not even
+/// platform admins or the project's owners: a workspace holds its owner's view of the project's
+/// data, and what leaves it must go through the airlock.
+pub fn gateway(principal: &Principal, project: &Project, workspace: &Workspace) -> Decision {
+    let deny = |why: &str| Decision::Deny(why.to_string());
+    if principal.project_scope().is_some() {
+        return deny("a workspace credential cannot open workspaces through the gateway");
+    }
+    if workspace.spec.owner != principal.subject {
+        return deny("only the workspace's owner opens it");
+    }
+    if membership(principal, project).is_none() {
+        return deny("the workspace's owner is no longer a member of the project");
+    }
+    let phase = project.status.as_ref().and_then(|s| s.phase);
+    if phase != Some(ProjectPhase::Active) {
+        let shown = phase.map_or_else(|| "not yet provisioned".to_string(), |p| format!("{p:?}"));
+        return Decision::Deny(format!(
+            "the project is {shown}; workspaces are open only while it is Active"
+        ));
+    }
+    Decision::Allow
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -611,5 +636,52 @@ mod tests {
         let p = project("demo");
         assert!(!decide(&admin, Action::CreateProject, Target::Project(&p)).allowed());
         assert!(!decide(&admin, Action::ReadWorkspace, Target::Project(&p)).allowed());
+    }
+
+    #[test]
+    fn only_the_owner_opens_a_workspace_through_the_gateway() {
+        use crate::resources::ProjectStatus;
+        let mut p = project("demo");
+        p.status = Some(ProjectStatus {
+            phase: Some(ProjectPhase::Active),
+            ..ProjectStatus::default()
+        });
+        let w = workspace("alice");
+        assert_eq!(gateway(&person("alice", &[]), &p, &w), Decision::Allow);
+        for (who, caller) in [
+            ("another researcher", person("bob", &[])),
+            ("the project's owner", person("olivia", &[])),
+            ("an admin", person("root", &[PlatformRole::Admin])),
+            (
+                "an output checker",
+                person("carol", &[PlatformRole::OutputChecker]),
+            ),
+            ("an outsider", person("eve", &[])),
+            ("alice's workspace itself", from_workspace("alice", "demo")),
+        ] {
+            assert!(!gateway(&caller, &p, &w).allowed(), "{who}");
+        }
+        // The owner, once removed from the project, or in a project that is not Active.
+        let mut removed = p.clone();
+        removed.spec.members.retain(|m| m.subject != "alice");
+        assert!(!gateway(&person("alice", &[]), &removed, &w).allowed());
+        for phase in [
+            None,
+            Some(ProjectPhase::Pending),
+            Some(ProjectPhase::Suspended),
+            Some(ProjectPhase::Expired),
+            Some(ProjectPhase::Closing),
+            Some(ProjectPhase::Closed),
+        ] {
+            let mut inactive = p.clone();
+            inactive.status = Some(ProjectStatus {
+                phase,
+                ..ProjectStatus::default()
+            });
+            let decision = gateway(&person("alice", &[]), &inactive, &w);
+            assert!(!decision.allowed(), "{phase:?}");
+        }
+        // An owner with an admin role is still just the owner; an admin who owns nothing is not.
+        assert!(gateway(&person("alice", &[PlatformRole::Admin]), &p, &w).allowed());
     }
 }

@@ -144,8 +144,12 @@ pub async fn serve(
         }
     });
     tracing::info!(%address, public_url = %state.config.public_url, "Trellis API listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| StartError::Listen(address, e))
+    // The peer's address is the gateway's X-Forwarded-For.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| StartError::Listen(address, e))
 }

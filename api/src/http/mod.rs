@@ -133,6 +133,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.limits.json_body_bytes));
     Router::new()
         .merge(auth::routes())
+        .merge(crate::gateway::routes())
         .merge(ops::routes())
         .merge(api)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
