@@ -22,6 +22,8 @@ trap stop EXIT
 postgres_url=$("$cluster/postgres-up.sh")
 # Trellis installed with its chart: the operator and API under test run as its ServiceAccounts.
 "$cluster/install-trellis.sh"
+# JupyterLab (PyPI, cached) for the workspaces the runtime stand-in starts (tests/e2e/src/runtime.rs).
+export TRELLIS_E2E_JUPYTERLAB=$("$repo/tests/workspace/setup-jupyterlab.sh")
 identities=$repo/target/cluster/identities
 export TRELLIS_E2E_OPERATOR_KUBECONFIG=$identities/operator.kubeconfig
 export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: a local Trellis. Starts (or reuses) the local control plane, installs the CRDs,
-# runs Dex (the OpenID Provider, with the demo users), the operator and the API, and applies the
-# demo templates and project. Stays in the foreground;
+# runs Dex (the OpenID Provider, with the demo users), the operator, the API and the workspace
+# runtime stand-in (which runs each Running workspace's program, e.g. JupyterLab, as a host
+# process on its pod address), and applies the demo templates and project. Stays in the foreground;
 # Ctrl-C stops Trellis and leaves the control plane running (`make cluster-down` stops it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +15,8 @@ mkdir -p "$dev/logs"
 cd "$repo"
 
 "$repo/tests/cluster/up.sh" --reuse
+# JupyterLab (from PyPI, cached) for the demo workspace: kwok runs no containers.
+jupyterlab=$("$repo/tests/workspace/setup-jupyterlab.sh")
 kubectl apply --server-side --field-manager trellis-dev -f "$repo/charts/trellis/crds/" >/dev/null
 kubectl wait --for condition=Established --timeout 60s -f "$repo/charts/trellis/crds/" >/dev/null
 kubectl create namespace trellis-system --dry-run=client -o yaml | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
@@ -23,7 +26,7 @@ kubectl apply --server-side --field-manager trellis-dev -f "$repo/policies/admis
   | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
 
 # One of each at a time: stop what a previous `make dev` left behind.
-for name in operator api dex; do
+for name in operator api dex runtime; do
   if [ -f "$dev/$name.pid" ] && kill -0 "$(cat "$dev/$name.pid")" 2>/dev/null; then
     kill "$(cat "$dev/$name.pid")"; sleep 1
   fi
@@ -58,6 +61,7 @@ wait_http dex http://127.0.0.1:5556/dex/.well-known/openid-configuration
 export KUBECONFIG=$kubeconfig RUST_LOG=${RUST_LOG:-info,kube_runtime=warn}
 start operator "$target/debug/trellis-operator" run --log-format text --http-address 127.0.0.1:9090
 start api "$target/debug/trellis-api" serve --config tests/dev/trellis.yaml --log-format text
+start runtime "$target/debug/trellis-workspace-runtime" --jupyterlab "$jupyterlab" --state-dir "$dev/runtime"
 wait_http api http://127.0.0.1:8080/readyz
 
 start=$(date -u +%F)
@@ -68,6 +72,9 @@ sed -e "s/@START@/$start/" -e "s/@END@/$end/" -e "s/@APPROVED@/${start}T09:00:00
 kubectl wait project/demo --for=jsonpath='{.status.phase}'=Active --timeout 60s >/dev/null
 kubectl apply --server-side --field-manager trellis-dev -f "$repo/tests/dev/demo-workspace.yaml" >/dev/null
 kubectl -n trellis-demo wait workspace/alice-notebook --for=jsonpath='{.status.phase}'=Running --timeout 60s >/dev/null
+# Its JupyterLab listens on the pod's address once the runtime stand-in has started it.
+pod_ip=$(kubectl -n trellis-demo get pod alice-notebook-0 -o jsonpath='{.status.podIP}')
+wait_http runtime "http://$pod_ip:8888/w/demo/alice-notebook/api/status"
 
 cat <<INFO
 
@@ -87,8 +94,11 @@ Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, descriptio
   Kubernetes:  export KUBECONFIG=$kubeconfig   (kubectl is in target/cluster/bin)
   Projects:    kubectl get projects            (demo is Active; template jupyter)
   Workspaces:  kubectl -n trellis-demo get ws  (alice-notebook is Running)
+  JupyterLab:  http://127.0.0.1:8080/w/demo/alice-notebook/   (alice's workspace, through the
+               gateway: sign in as alice; nobody else may open it)
   Identity:    Dex at http://127.0.0.1:5556/dex
-  Logs:        target/dev/logs/{api,operator,dex}.log   metrics: :8080/metrics, :9090/metrics
+  Logs:        target/dev/logs/{api,operator,dex,runtime}.log, workspaces' in target/dev/runtime/logs/
+               metrics: :8080/metrics, :9090/metrics
 Press Ctrl-C to stop Trellis; 'make cluster-down' stops the control plane too.
 INFO
 wait "${pids[@]}"

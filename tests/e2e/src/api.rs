@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::identity::{CLIENT_ID, CLIENT_SECRET, Dex, DexOptions};
+use crate::identity::{CLIENT_ID, CLIENT_SECRET, Dex, DexOptions, password};
 use crate::{free_port, state_dir, target_profile_dir, unique_name};
 
 /// A kubeconfig holding the chart's API ServiceAccount token, when set.
@@ -212,6 +212,47 @@ impl Trellis {
             api,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// A browser: keeps cookies and follows redirects.
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("a client")
+    }
+
+    /// Signs `user` in the way a browser does, over plain HTTP: /auth/login → Dex's login form →
+    /// the callback → a session cookie in `browser` → `return_to`, whose response this is.
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        user: &str,
+        return_to: &str,
+    ) -> reqwest::Response {
+        let login_page = browser
+            .get(format!("{}/auth/login", self.api.url))
+            .query(&[("return_to", return_to)])
+            .send()
+            .await
+            .expect("the sign-in redirects to Dex's login form");
+        assert!(login_page.status().is_success(), "{}", login_page.status());
+        let form_url = login_page.url().clone();
+        assert!(
+            form_url.as_str().starts_with(&self.dex.issuer),
+            "at Dex: {form_url}"
+        );
+        let page = login_page.text().await.expect("the login page");
+        assert!(page.contains("password"), "a password form: {page}");
+        browser
+            .post(form_url)
+            .form(&[
+                ("login", format!("{user}@trellis.example")),
+                ("password", password(user)),
+            ])
+            .send()
+            .await
+            .expect("Dex accepts the password and redirects back")
     }
 
     /// A request as `token`'s holder (no token: anonymous).

@@ -8,6 +8,7 @@ pub mod api;
 pub mod clamd;
 pub mod identity;
 pub mod operator;
+pub mod runtime;
 
 use std::fmt::Debug;
 use std::net::TcpListener;

@@ -8,7 +8,7 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use trellis_e2e::api::{ApiOptions, Database, Trellis};
-use trellis_e2e::identity::{Dex, DexOptions, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, password};
+use trellis_e2e::identity::{Dex, DexOptions, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET};
 use trellis_e2e::{client, install_crds};
 
 fn b64(value: &Value) -> String {
@@ -189,45 +189,13 @@ async fn expired_tokens_and_rotated_keys() {
     );
 }
 
-/// The browser flow over plain HTTP: /auth/login → Dex's login form → callback → session.
-async fn sign_in(trellis: &Trellis, browser: &reqwest::Client, user: &str) -> reqwest::Response {
-    let login_page = browser
-        .get(format!(
-            "{}/auth/login?return_to=/api/v1/me",
-            trellis.api.url
-        ))
-        .send()
-        .await
-        .expect("the sign-in redirects to Dex's login form");
-    assert!(login_page.status().is_success(), "{}", login_page.status());
-    let form_url = login_page.url().clone();
-    assert!(
-        form_url.as_str().starts_with(&trellis.dex.issuer),
-        "at Dex: {form_url}"
-    );
-    let page = login_page.text().await.expect("the login page");
-    assert!(page.contains("password"), "a password form: {page}");
-    browser
-        .post(form_url)
-        .form(&[
-            ("login", format!("{user}@trellis.example")),
-            ("password", password(user)),
-        ])
-        .send()
-        .await
-        .expect("Dex accepts the password and redirects back")
-}
-
 #[tokio::test]
 async fn browser_sign_in_with_authorization_code_and_pkce() {
     install_crds(&client().await).await;
     for database in Database::both().await {
         let trellis = Trellis::start(&database).await;
-        let browser = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .expect("a client");
-        let landed = sign_in(&trellis, &browser, "admin").await;
+        let browser = Trellis::browser();
+        let landed = trellis.sign_in(&browser, "admin", "/api/v1/me").await;
         assert_eq!(landed.url().path(), "/api/v1/me", "{database:?}");
         let me: Value = landed.json().await.expect("me as JSON");
         assert_eq!(me["subject"], "admin");

@@ -10,6 +10,7 @@ mod api_identity;
 mod chart;
 mod cli;
 mod control_plane;
+mod gateway;
 mod project_controller;
 mod resources;
 mod workspace_controller;
