@@ -27,6 +27,8 @@ export TRELLIS_E2E_JUPYTERLAB=$("$repo/tests/workspace/setup-jupyterlab.sh")
 identities=$repo/target/cluster/identities
 export TRELLIS_E2E_OPERATOR_KUBECONFIG=$identities/operator.kubeconfig
 export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig
+# aiosmtpd (PyPI), the real SMTP server the notification tests send mail to.
+export TRELLIS_E2E_AIOSMTPD=$("$repo/tests/smtp/setup-aiosmtpd.sh")
 KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
 # Upgrade and uninstall last: the suite ran against the installed release.
 "$cluster/chart-lifecycle.sh" || status=$?

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod problem;
 pub mod server;

@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let loaded = Config::load(&config)?;
             loaded.client_secret()?;
+            trellis_api::notify::check(&loaded)?;
             if let Some(policy) = &loaded.airlock.egress_policy {
                 trellis_api::disclosure::Policy::load(policy)?;
             }

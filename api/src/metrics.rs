@@ -34,6 +34,14 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// One notification to one person: its event, how it went out, and `sent` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    pub event: String,
+    pub transport: String,
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -42,6 +50,7 @@ pub struct Metrics {
     audit_records: Family<OutcomeLabels, Counter>,
     gateway_requests: Family<OutcomeLabels, Counter>,
     gateway_activity_writes: Family<OutcomeLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +82,12 @@ impl Default for Metrics {
             "Audit records written by outcome",
             audit_records.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications to people by event, transport and outcome",
+            notifications.clone(),
+        );
         let gateway_requests = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "gateway_requests",
@@ -89,6 +104,7 @@ impl Default for Metrics {
             registry,
             gateway_requests,
             gateway_activity_writes,
+            notifications,
             requests,
             durations,
             authentication_failures,
@@ -130,6 +146,11 @@ impl Metrics {
         self.audit_records
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// The notification counters, for the notifier (which counts from its own tasks).
+    pub fn notifications(&self) -> Family<NotificationLabels, Counter> {
+        self.notifications.clone()
     }
 
     pub fn gateway_request(&self, outcome: &str) {

@@ -31,6 +31,8 @@ pub enum StartError {
     EgressPolicy(#[from] crate::disclosure::PolicyError),
     #[error("airlock storage: {0}")]
     Storage(#[from] crate::airlock::storage::StorageError),
+    #[error(transparent)]
+    Notifications(#[from] crate::notify::NotifyError),
     #[error("listening on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -98,6 +100,10 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         groups_claim: config.oidc.groups_claim.clone(),
         roles: config.roles.clone(),
     };
+    let metrics = Metrics::default();
+    let people = crate::notify::People::new(store.clone());
+    let notifier = crate::notify::Notifier::new(&config, people.clone(), metrics.notifications())?;
+    tracing::info!(transport = notifier.transport(), "notifications");
     Ok(Arc::new(AppState {
         audit: Audit::new(store.clone()),
         sessions: Sessions::new(store.clone(), config.session.ttl),
@@ -117,7 +123,9 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
         bearer,
         provider,
         claims,
-        metrics: Metrics::default(),
+        metrics,
+        people,
+        notifier,
         config,
     }))
 }

@@ -378,6 +378,10 @@ impl super::AppState {
         for _ in &steps {
             self.metrics.audited(Outcome::Success);
         }
+        // Only once committed, and in the background: mail never holds up or fails a step.
+        let changes = steps.iter().map(|(_, before, after, _)| (before, after));
+        self.notifier
+            .airlock_changed(&stored, cached.as_deref(), changes);
         let mut conn = self
             .store
             .pool()

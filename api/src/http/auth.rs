@@ -180,6 +180,11 @@ async fn finish_sign_in(
         .create(tx.conn(), &principal)
         .await
         .map_err(|e| ("database", Problem::from(e)))?;
+    state
+        .people
+        .seen(tx.conn(), &principal)
+        .await
+        .map_err(|e| ("database", Problem::from(e)))?;
     tx.commit(Event {
         actor: principal.subject.clone(),
         roles: principal.role_names(),

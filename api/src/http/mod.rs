@@ -50,6 +50,8 @@ pub struct AppState {
     pub workspace_tokens: WorkspaceTokens,
     pub claims: ClaimMapping,
     pub metrics: Metrics,
+    pub people: crate::notify::People,
+    pub notifier: crate::notify::Notifier,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -259,7 +261,11 @@ impl AppState {
                 }
             };
         match principal {
-            Ok(principal) => Ok(principal),
+            Ok(principal) => {
+                // Remembered (at most hourly) so that notifications can reach them.
+                self.people.touch(&principal).await;
+                Ok(principal)
+            }
             Err((kind, detail, reason)) => {
                 self.metrics.authentication_failed(reason);
                 let event = Event {

@@ -51,6 +51,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.database.url .Values.database.existingSecret -}}true{{- end -}}
 {{- end -}}
 
+{{/* The SMTP server's port: notifications.smtp.port, or the usual one for its TLS mode. */}}
+{{- define "trellis.smtp.port" -}}
+{{- $smtp := .Values.notifications.smtp -}}
+{{- $smtp.port | default (get (dict "none" 25 "starttls" 587 "tls" 465) $smtp.tls) | int -}}
+{{- end -}}
+
 {{/* The restricted security context every Trellis container runs with. */}}
 {{- define "trellis.containerSecurityContext" -}}
 allowPrivilegeEscalation: false

@@ -198,6 +198,8 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
         let secret = dir.join("client-secret");
         let policy = dir.join("policy.yaml");
         std::fs::write(&secret, "s3cret").expect("the secret");
+        let smtp_password = dir.join("smtp-password");
+        std::fs::write(&smtp_password, "mail-s3cret").expect("the SMTP password");
         std::fs::write(
             &policy,
             config["data"]["policy.yaml"].as_str().expect("the policy"),
@@ -213,7 +215,17 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
             .replace(
                 "/etc/trellis/egress/policy.yaml",
                 policy.to_str().expect("UTF-8"),
+            )
+            .replace(
+                "/etc/trellis/smtp/password",
+                smtp_password.to_str().expect("UTF-8"),
             );
+        // The production values send mail (the minimal ones only log it).
+        assert_eq!(
+            yaml.contains("smtp:"),
+            name == "production",
+            "{name}: {yaml}"
+        );
         let file = dir.join("trellis.yaml");
         std::fs::write(&file, yaml).expect("the configuration");
         let output = Command::new(trellis_e2e::target_profile_dir().join("trellis-api"))
@@ -236,7 +248,7 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
 #[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (&[], "publicUrl"),
         (
             &["-f", &minimal, "--set", "operator.replicas=two"],
@@ -282,6 +294,14 @@ fn bad_values_are_refused_with_the_field_named() {
                 "database.existingSecret=db",
             ],
             "ReadWriteMany",
+        ),
+        (
+            &["-f", &minimal, "--set", "notifications.smtp.host=mail"],
+            "notifications.smtp.from",
+        ),
+        (
+            &["-f", &minimal, "--set", "notifications.smtp.tls=maybe"],
+            "tls",
         ),
     ];
     for (args, field) in cases {

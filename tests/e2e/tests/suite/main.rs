@@ -11,6 +11,7 @@ mod chart;
 mod cli;
 mod control_plane;
 mod gateway;
+mod notifications;
 mod project_controller;
 mod resources;
 mod workspace_controller;
