@@ -15,5 +15,6 @@ pub mod policy;
 pub mod problem;
 pub mod server;
 pub mod store;
+pub mod web;
 
 pub use trellis_operator::resources;

@@ -320,6 +320,15 @@ pub fn airlock_download(
     )
 }
 
+/// Who may read and export the audit log: platform admins only.
+pub fn audit_read(principal: &Principal) -> Decision {
+    if is_admin(principal) {
+        Decision::Allow
+    } else {
+        Decision::Deny("only platform admins read the audit log".into())
+    }
+}
+
 /// Who may use a workspace through the gateway: only its owner, signed in as a person (not from
 /// a workspace), while a member of the project and the project is Active. Nobody else, not even
 /// platform admins or the project's owners: a workspace holds its owner's view of the project's

@@ -363,6 +363,23 @@ pub async fn in_states(
     Ok(found)
 }
 
+/// How many egress requests each project has had released (for the public register).
+pub async fn released_egress_counts(
+    conn: &mut AnyConnection,
+) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT project, COUNT(*) AS n FROM airlock_requests \
+         WHERE direction = $1 AND state = $2 GROUP BY project",
+    )
+    .bind(text(Direction::Egress))
+    .bind(text(State::Released))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("project")?, r.try_get("n")?)))
+        .collect()
+}
+
 /// How many of `project`'s requests are open, and how many were made since `since`.
 pub async fn project_counts(
     conn: &mut AnyConnection,

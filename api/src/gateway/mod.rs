@@ -222,8 +222,19 @@ async fn respond(
     workspace: &str,
     request: Request,
 ) -> Response {
+    // A person opening a workspace gets a page; a program gets problem+json.
+    let browser = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
     let (outcome, response) = match handle(state, gateway, project, workspace, request).await {
         Ok(done) => done,
+        Err((outcome, problem)) if browser => {
+            // A workspace that is starting answers soon: the page tries again by itself.
+            let retry = matches!(outcome, Ending::Unavailable | Ending::BadGateway);
+            (outcome, crate::web::problem_page(problem, retry))
+        }
         Err((outcome, problem)) => (outcome, problem.into_response()),
     };
     state.metrics.gateway_request(outcome.name());

@@ -512,7 +512,7 @@ async fn create_request(
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "The project's requests the caller may see", body = [RequestView]),
               (status = 403, body = Problem, content_type = "application/problem+json")))]
-async fn list_requests(
+pub(crate) async fn list_requests(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path(project_name): Path<String>,
@@ -544,7 +544,7 @@ async fn list_requests(
     responses((status = 200, body = RequestView),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_request(
+pub(crate) async fn get_request(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path((project, id)): Path<(String, String)>,
@@ -693,54 +693,9 @@ async fn get_file(
     Caller(who): Caller,
     Path((project, id, name)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (stored, cached) = state
-        .readable(&who, &project, &id, "airlock.file.download")
+    let (file, stream) = state
+        .open_file(&who, &project, &id, &name, "airlock.file.download")
         .await?;
-    if let Verdict::Deny(why) = policy::airlock_download(
-        &who,
-        cached.as_deref(),
-        &project,
-        &stored.request.author,
-        stored.request.direction,
-        stored.request.state,
-    ) {
-        return Err(state
-            .deny(&who, "airlock.file.download", &project, &id, why)
-            .await);
-    }
-    let file = stored
-        .files
-        .iter()
-        .find(|f| f.name == name)
-        .ok_or_else(|| Problem::not_found(format!("the request has no file `{name}`")))?;
-    let verified = state.blobs.verify(&file.sha256).await;
-    let outcome = if verified.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    state
-        .record(Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: "airlock.file.download".into(),
-            target: target(&project, &id),
-            project: Some(project.clone()),
-            outcome,
-            detail: json!({ "file": name, "sha256": file.sha256 }),
-        })
-        .await;
-    if let Err(error) = verified {
-        tracing::error!(%error, file = %name, "an airlock file failed verification");
-        return Err(Problem::internal(format!(
-            "`{name}` does not match its recorded hash; it is not served"
-        )));
-    }
-    let stream = state
-        .blobs
-        .open(&file.sha256)
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?;
     let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
     Ok((
         [
@@ -748,12 +703,77 @@ async fn get_file(
             (header::CONTENT_DISPOSITION, disposition),
             (
                 header::HeaderName::from_static("x-content-sha256"),
-                file.sha256.clone(),
+                file.sha256,
             ),
         ],
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// A stored file's bytes, as they are read.
+pub(crate) type FileStream =
+    futures::stream::BoxStream<'static, Result<bytes::Bytes, object_store::Error>>;
+
+impl super::AppState {
+    /// A file's verified bytes for someone the download policy allows (reviewers during review,
+    /// members once released, workspaces for released ingress), audited under `action` whether
+    /// served or refused. A file that no longer matches its hash is never served.
+    pub(crate) async fn open_file(
+        &self,
+        who: &Principal,
+        project: &str,
+        id: &str,
+        name: &str,
+        action: &str,
+    ) -> Result<(FileRecord, FileStream), Problem> {
+        let (stored, cached) = self.readable(who, project, id, action).await?;
+        if let Verdict::Deny(why) = policy::airlock_download(
+            who,
+            cached.as_deref(),
+            project,
+            &stored.request.author,
+            stored.request.direction,
+            stored.request.state,
+        ) {
+            return Err(self.deny(who, action, project, id, why).await);
+        }
+        let file = stored
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .cloned()
+            .ok_or_else(|| Problem::not_found(format!("the request has no file `{name}`")))?;
+        let verified = self.blobs.verify(&file.sha256).await;
+        let outcome = if verified.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.record(Event {
+            actor: who.subject.clone(),
+            roles: who.role_names(),
+            action: action.into(),
+            target: target(project, id),
+            project: Some(project.to_string()),
+            outcome,
+            detail: json!({ "file": name, "sha256": file.sha256 }),
+        })
+        .await;
+        if let Err(error) = verified {
+            tracing::error!(%error, file = %name, "an airlock file failed verification");
+            return Err(Problem::internal(format!(
+                "`{name}` does not match its recorded hash; it is not served"
+            )));
+        }
+        let stream = self
+            .blobs
+            .open(&file.sha256)
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .boxed();
+        Ok((file, stream))
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/submit", tag = "airlock",
@@ -1065,7 +1085,7 @@ pub struct QueueItem {
 #[utoipa::path(get, path = "/api/v1/airlock/queue", tag = "airlock",
     responses((status = 200, description = "Requests awaiting the caller's review: egress for output checkers, ingress for data stewards; never their own or their projects'", body = [QueueItem]),
               (status = 403, body = Problem, content_type = "application/problem+json")))]
-async fn queue(
+pub(crate) async fn queue(
     State(state): State<SharedState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<Vec<QueueItem>>> {

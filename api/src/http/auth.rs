@@ -1,8 +1,7 @@
-//! Browser sign-in and sign-out, and a minimal home page that shows who is signed in.
+//! Browser sign-in and sign-out (the pages themselves are in `crate::web`).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
@@ -18,7 +17,6 @@ use crate::store::audit::{Event, Outcome};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
-        .route("/", get(home))
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
         .route("/auth/logout", post(logout))
@@ -240,54 +238,4 @@ async fn logout(
     .await?;
     state.metrics.audited(Outcome::Success);
     Ok((jar.remove(removal(SESSION_COOKIE, "/")), Redirect::to("/")).into_response())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// Who is signed in, with sign-in and sign-out. (The full web UI is built on this later.)
-async fn home(
-    State(state): State<SharedState>,
-    jar: CookieJar,
-    _headers: HeaderMap,
-) -> Result<Response, Problem> {
-    let session = match jar.get(SESSION_COOKIE) {
-        Some(cookie) => state.sessions.get(cookie.value()).await?,
-        None => None,
-    };
-    let body = match session {
-        Some(session) => {
-            let who = &session.principal;
-            let roles = who.role_names();
-            let roles = if roles.is_empty() {
-                "none".to_string()
-            } else {
-                roles.join(", ")
-            };
-            format!(
-                "<p>Signed in as <strong id=\"subject\">{}</strong>. Platform roles: <span id=\"roles\">{}</span>.</p>\
-                 <form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-                 <button type=\"submit\">Sign out</button></form>",
-                escape(&who.subject),
-                escape(&roles),
-                escape(&session.csrf_token)
-            )
-        }
-        None => "<p><a href=\"/auth/login\">Sign in</a></p>".to_string(),
-    };
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Trellis</title></head>\
-         <body><main><h1>Trellis</h1>{body}<p><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></p></main></body></html>"
-    );
-    Ok((
-        StatusCode::OK,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(page),
-    )
-        .into_response())
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the caller extractor, strict JSON bodies, and the shared state.
 
 pub mod airlock;
+pub mod audit;
 pub mod auth;
 pub mod json;
 pub mod me;
@@ -70,6 +71,7 @@ pub type SharedState = Arc<AppState>;
         (name = "projects", description = "Approved research projects"),
         (name = "workspaces", description = "Workspaces inside a project"),
         (name = "airlock", description = "Data in and results out, through independent review"),
+        (name = "audit", description = "The hash-chained audit log, for admins"),
     )
 )]
 struct ApiDoc;
@@ -110,6 +112,7 @@ pub fn api_routes() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(projects::routes())
         .merge(workspaces::routes())
         .merge(airlock::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 
@@ -136,6 +139,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(auth::routes())
         .merge(crate::gateway::routes())
+        .merge(crate::web::routes())
         .merge(ops::routes())
         .merge(api)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

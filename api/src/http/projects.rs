@@ -254,7 +254,7 @@ pub fn cached_project(state: &SharedState, name: &str) -> Result<Arc<Project>, P
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, description = "Projects the caller may see: all for admins, their own for members", body = [ProjectView]),
               (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")))]
-async fn list_projects(
+pub(crate) async fn list_projects(
     State(state): State<SharedState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<Vec<ProjectView>>> {
@@ -354,7 +354,7 @@ async fn create_project(
     responses((status = 200, body = ProjectView),
               (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_project(
+pub(crate) async fn get_project(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path(name): Path<String>,

@@ -106,7 +106,7 @@ fn require_active(project: &Project) -> Result<(), Problem> {
     responses((status = 200, description = "All the project's workspaces for its owners and admins; the caller's own for researchers", body = [WorkspaceView]),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_workspaces(
+pub(crate) async fn list_workspaces(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path(project_name): Path<String>,

@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Denied => "denied",
@@ -60,6 +60,29 @@ pub struct Event {
     pub project: Option<String>,
     pub outcome: Outcome,
     pub detail: Value,
+}
+
+/// Which records an auditor is looking for. Empty fields match everything; `action` matches
+/// itself and the actions under it (`airlock` matches `airlock.vote`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// Only records older than this sequence number (for paging back).
+    #[serde(default)]
+    pub before: Option<i64>,
+}
+
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// A record as stored and exported.
@@ -249,6 +272,33 @@ impl Audit {
              FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(row_to_record).collect()
+    }
+
+    /// The newest records matching `filter`, newest first: records with `seq` below
+    /// `filter.before` (when set), at most `limit`.
+    pub async fn search(&self, filter: &Filter, limit: i64) -> Result<Vec<Record>, StoreError> {
+        // Empty strings and zero mean "any", so one static statement serves every filter on both
+        // databases (no typeless NULL parameters for PostgreSQL to reject).
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, roles, action, target, project, outcome, detail, prev_hash, hash \
+             FROM audit_records \
+             WHERE ($1 = '' OR actor = $1) \
+               AND ($2 = '' OR action = $2 OR action LIKE $3 ESCAPE '\\') \
+               AND ($4 = '' OR project = $4) \
+               AND ($5 = '' OR outcome = $5) \
+               AND ($6 = 0 OR seq < $6) \
+             ORDER BY seq DESC LIMIT $7",
+        )
+        .bind(filter.actor.as_str())
+        .bind(filter.action.as_str())
+        .bind(format!("{}.%", like_escape(&filter.action)))
+        .bind(filter.project.as_str())
+        .bind(filter.outcome.map_or("", Outcome::as_str))
+        .bind(filter.before.unwrap_or(0))
         .bind(limit)
         .fetch_all(self.store.pool())
         .await?;

@@ -558,6 +558,85 @@ async fn every_endpoint_for_every_kind_of_caller() {
     )
     .await;
 
+    // The audit log: admins only, filtered, exported as JSON Lines.
+    let everyone_but_admin = [
+        ("alice", 403),
+        ("bob", 403),
+        ("dan", 403),
+        ("carol", 403),
+        ("steward", 403),
+        ("alice-workspace", 403),
+        ("anonymous", 401),
+    ];
+    let mut cells = everyone_but_admin.to_vec();
+    cells.push(("admin", 200));
+    let found = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &format!("/api/v1/audit?project={p}&action=project"),
+        None,
+        &cells,
+    )
+    .await;
+    let found = found["admin"].as_array().expect("records");
+    assert!(
+        found.iter().any(|r| r["action"] == "project.create")
+            && found.iter().all(|r| r["project"] == p.as_str()
+                && r["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("project."))),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .windows(2)
+            .all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()),
+        "newest first"
+    );
+    for bad in [
+        "outcome=maybe",
+        "limit=0",
+        "limit=501",
+        "before=x",
+        "colour=red",
+    ] {
+        let (status, problem) = t
+            .call(
+                Method::GET,
+                &format!("/api/v1/audit?{bad}"),
+                callers.token("admin"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let exported = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &format!("/api/v1/audit/export?project={p}"),
+        None,
+        &cells,
+    )
+    .await;
+    // The export itself is recorded.
+    e.changes += 1;
+    let lines: Vec<Value> = exported["admin"]
+        .as_str()
+        .expect("JSON Lines, not one JSON document")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a record"))
+        .collect();
+    assert!(
+        lines.len() > found.len(),
+        "every record of the project, not one page"
+    );
+    assert!(lines.iter().all(|r| r["project"] == p.as_str()));
+
     // Every denial and every change left exactly one record; the chain is intact.
     let records = trellis.api.audit_records();
     let count = |outcome: &str| records.iter().filter(|r| r["outcome"] == outcome).count();

@@ -238,7 +238,8 @@ async fn browser_sign_in_with_authorization_code_and_pkce() {
             .await
             .expect("html");
         assert!(
-            home.contains("<strong id=\"subject\">admin</strong>"),
+            home.contains("<span id=\"signed-in-as\">admin</span>")
+                && home.contains(&format!("name=\"csrf\" value=\"{csrf}\"")),
             "{home}"
         );
         let forged = browser

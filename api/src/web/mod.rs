@@ -1,0 +1,204 @@
+//! The web UI: server-rendered pages (maud templates compiled into the binary) for every role,
+//! and the public register.
+//!
+//! Pages read through the same handlers and policy as the JSON API, so a page never shows what
+//! the API would refuse. Actions are plain forms that a small same-origin script sends to the
+//! JSON API with the session's CSRF token: one implementation of every change, one audit trail.
+
+mod admin;
+mod airlock;
+mod home;
+mod layout;
+pub mod preview;
+mod projects;
+mod register;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use maud::Markup;
+
+use crate::http::SharedState;
+use crate::identity::Principal;
+use crate::identity::session::SESSION_COOKIE;
+use crate::problem::Problem;
+
+/// Pages may run the one script and style sheet served from `/static/`, and talk only to this
+/// origin: nothing inline, nothing from elsewhere.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/", get(home::handler))
+        .route("/projects", get(projects::list))
+        .route("/projects/{project}", get(projects::detail))
+        .route("/projects/{project}/airlock/{id}", get(airlock::request))
+        .route(
+            "/projects/{project}/airlock/{id}/files/{name}",
+            get(airlock::view_file),
+        )
+        .route("/review", get(airlock::queue))
+        .route("/admin/templates", get(admin::templates))
+        .route("/admin/audit", get(admin::audit))
+        .route("/register", get(register::page_handler))
+        .route("/static/trellis.css", get(stylesheet))
+        .route("/static/trellis.js", get(script))
+        .route("/static/favicon.svg", get(favicon))
+}
+
+/// A signed-in browser user. Pages that need one send everyone else to sign in and come back.
+pub struct Viewer {
+    pub who: Principal,
+    pub csrf: String,
+}
+
+impl FromRequestParts<SharedState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        match MaybeViewer::from_request_parts(parts, state).await?.0 {
+            Some(viewer) => Ok(viewer),
+            None => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string();
+                let target = format!(
+                    "/auth/login?return_to={}",
+                    url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+                );
+                Err(Redirect::to(&target).into_response())
+            }
+        }
+    }
+}
+
+/// The signed-in browser user, if any (the home page and the register work without one).
+pub struct MaybeViewer(pub Option<Viewer>);
+
+impl FromRequestParts<SharedState> for MaybeViewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(cookie) = jar.get(SESSION_COOKIE) else {
+            return Ok(MaybeViewer(None));
+        };
+        let session = state
+            .sessions
+            .get(cookie.value())
+            .await
+            .map_err(|e| PageError(Problem::from(e), None).into_response())?;
+        Ok(MaybeViewer(session.map(|s| Viewer {
+            who: s.principal,
+            csrf: s.csrf_token,
+        })))
+    }
+}
+
+/// A page that could not be shown: the API's problem, rendered for people.
+pub struct PageError(pub Problem, pub Option<Box<Viewer>>);
+
+impl From<Problem> for PageError {
+    fn from(problem: Problem) -> Self {
+        PageError(problem, None)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let PageError(problem, viewer) = self;
+        let body = layout::page(
+            viewer.as_deref(),
+            &problem.title,
+            maud::html! {
+                h1 { (problem.title) }
+                p.problem role="alert" { (problem.detail) }
+                p { a href="/" { "Back to the start page" } }
+            },
+        );
+        let mut response = (problem.status_code(), body).into_response();
+        set_page_headers(&mut response);
+        response
+    }
+}
+
+/// A problem as a small page of its own, for places outside the site's pages (the gateway).
+/// With `retry`, the page reloads itself every few seconds (a workspace that is starting).
+pub fn problem_page(problem: Problem, retry: bool) -> Response {
+    let body = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                @if retry { meta http-equiv="refresh" content="3"; }
+                title { (problem.title) " · Trellis" }
+                link rel="stylesheet" href="/static/trellis.css";
+            }
+            body {
+                main #main {
+                    h1 { (problem.title) }
+                    p.problem role="alert" { (problem.detail) }
+                    @if retry { p { "This page tries again every few seconds." } }
+                    p { a href="/" { "Back to Trellis" } }
+                }
+            }
+        }
+    };
+    let mut response = (problem.status_code(), body).into_response();
+    set_page_headers(&mut response);
+    response
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A rendered page with its security headers.
+pub fn html(markup: Markup) -> PageResult {
+    let mut response = (StatusCode::OK, markup).into_response();
+    set_page_headers(&mut response);
+    Ok(response)
+}
+
+fn set_page_headers(response: &mut Response) {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/trellis.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/trellis.js"),
+    )
+}
+
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_str!("../../static/favicon.svg"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Short: the assets change with the binary and carry no version in their name.
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,58 @@
+//! The public register: every project that is or was approved, what it is for, which data it
+//! uses, its dates and state, and how many outputs it has released. No sign-in; never member
+//! names or file contents.
+
+use axum::extract::State;
+use maud::html;
+
+use super::layout::{badge, page};
+use super::{MaybeViewer, PageError, PageResult, html};
+use crate::http::SharedState;
+
+pub async fn page_handler(
+    State(state): State<SharedState>,
+    MaybeViewer(viewer): MaybeViewer,
+) -> PageResult {
+    let mut conn = state
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| PageError(crate::store::StoreError::from(e).into(), None))?;
+    let released = crate::airlock::repo::released_egress_counts(&mut conn)
+        .await
+        .map_err(|e| PageError(e.into(), None))?;
+    let mut projects: Vec<_> = state
+        .cluster
+        .projects()
+        .into_iter()
+        .filter(|p| p.spec.approval.is_some())
+        .collect();
+    projects.sort_by(|a, b| a.spec.start_date.cmp(&b.spec.start_date).reverse());
+    let body = html! {
+        h1 { "Public register of approved projects" }
+        p { "Every research project approved to use data in this Trusted Research Environment, what it is for, and how many results it has released after independent review." }
+        @if projects.is_empty() { p { "No project has been approved yet." } }
+        @else {
+            table.list #register {
+                thead { tr {
+                    th scope="col" { "Project" } th scope="col" { "Purpose" } th scope="col" { "Datasets" }
+                    th scope="col" { "Approved" } th scope="col" { "Dates" } th scope="col" { "State" } th scope="col" { "Released outputs" }
+                } }
+                tbody { @for p in &projects {
+                    @let name = p.metadata.name.clone().unwrap_or_default();
+                    tr data-project=(name) {
+                        th scope="row" { (p.spec.title) br; small { code { (name) } } }
+                        td { (p.spec.purpose) }
+                        td { @for d in &p.spec.datasets { (d.name) @if let Some(text) = &d.description { " — " (text) } br; } }
+                        td { @if let Some(a) = &p.spec.approval { (a.approved_at.format("%Y-%m-%d")) br; small { (a.reference) } } }
+                        td { (p.spec.start_date) " to " (p.spec.end_date) }
+                        td.state { (badge(&p.status.as_ref().and_then(|s| s.phase).map(|ph| format!("{ph:?}")).unwrap_or_else(|| "Pending".into()))) }
+                        td.released { (released.get(&name).copied().unwrap_or(0)) }
+                    }
+                } }
+            }
+        }
+    };
+    html(page(viewer.as_ref(), "Public register", body))
+}
