@@ -7,6 +7,7 @@ mod api_airlock;
 mod api_audit;
 mod api_authorization;
 mod api_identity;
+mod browser;
 mod chart;
 mod cli;
 mod control_plane;
