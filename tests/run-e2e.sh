@@ -24,6 +24,10 @@ postgres_url=$("$cluster/postgres-up.sh")
 "$cluster/install-trellis.sh"
 # JupyterLab (PyPI, cached) for the workspaces the runtime stand-in starts (tests/e2e/src/runtime.rs).
 export TRELLIS_E2E_JUPYTERLAB=$("$repo/tests/workspace/setup-jupyterlab.sh")
+# playwright-core (npm, pinned by tests/browser/package-lock.json) drives Debian's Chromium in the
+# browser tests; their screenshots of this run go to target/screenshots/.
+npm ci --prefix "$repo/tests/browser" --no-audit --no-fund --loglevel=error
+rm -rf "$repo/target/screenshots"
 identities=$repo/target/cluster/identities
 export TRELLIS_E2E_OPERATOR_KUBECONFIG=$identities/operator.kubeconfig
 export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig

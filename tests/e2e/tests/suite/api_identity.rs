@@ -238,7 +238,7 @@ async fn browser_sign_in_with_authorization_code_and_pkce() {
             .await
             .expect("html");
         assert!(
-            home.contains("<span id=\"signed-in-as\">admin</span>")
+            home.contains("<span id=\"signed-in-as\">Trellis Admin</span>")
                 && home.contains(&format!("name=\"csrf\" value=\"{csrf}\"")),
             "{home}"
         );

@@ -15,4 +15,5 @@ mod gateway;
 mod notifications;
 mod project_controller;
 mod resources;
+mod web_pages;
 mod workspace_controller;
