@@ -222,6 +222,63 @@ async fn every_write_is_recorded_once_and_tampering_is_detected() {
         );
         assert_eq!(trellis.api.audit_records().len(), before);
 
+        // Searching the log works the same on both databases: filters, prefixes taken literally
+        // (`_` and `%` are not wildcards), newest first, and paging back.
+        let search = |query: String| {
+            let (trellis, admin) = (&trellis, &admin);
+            async move {
+                let (status, found) = trellis
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/audit?{query}"),
+                        Some(admin),
+                        None,
+                    )
+                    .await;
+                assert_eq!(status, 200, "{query}: {found}");
+                found.as_array().expect("records").clone()
+            }
+        };
+        let project_changes =
+            search(format!("project={name}&action=project&outcome=success")).await;
+        let actions: Vec<&str> = project_changes
+            .iter()
+            .map(|r| r["action"].as_str().expect("an action"))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "project.close",
+                "project.resume",
+                "project.suspend",
+                "project.members",
+                "project.approve",
+                "project.create"
+            ],
+            "newest first"
+        );
+        assert!(
+            search("action=projec_".into()).await.is_empty(),
+            "`_` is literal"
+        );
+        assert!(
+            search("action=%25".into()).await.is_empty(),
+            "`%` is literal"
+        );
+        assert_eq!(
+            search(format!("actor=admin&project={name}&outcome=denied"))
+                .await
+                .len(),
+            0
+        );
+        let newest = &project_changes[0];
+        let older = search(format!(
+            "project={name}&action=project&outcome=success&limit=2&before={}",
+            newest["seq"]
+        ))
+        .await;
+        assert_eq!(older, project_changes[1..3].to_vec(), "the next page back");
+
         let (ok, out, err) = trellis.api.audit(&["verify"]);
         assert!(
             ok && out.contains(&format!("{before} records")),
