@@ -75,6 +75,12 @@ pub struct GatewayConfig {
     /// How long to wait for a workspace to accept a connection before answering 502.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// The origin workspaces are served from, e.g. `https://workspaces.trellis.example`: another
+    /// host than `public_url`, so that nothing a workspace shows in the browser runs with
+    /// Trellis's session (the browser carries the sign-in over with a one-time ticket). Unset:
+    /// workspaces are served under `public_url` (see the README's security notes).
+    #[serde(default)]
+    pub public_url: Option<Url>,
 }
 
 impl Default for GatewayConfig {
@@ -82,6 +88,7 @@ impl Default for GatewayConfig {
         Self {
             activity_interval: default_activity_interval(),
             connect_timeout: default_connect_timeout(),
+            public_url: None,
         }
     }
 }
@@ -437,6 +444,32 @@ fn default_json_body_bytes() -> usize {
     64 * 1024
 }
 
+/// The workspace origin must be an origin of its own (a different host: cookies ignore ports),
+/// with nothing after it, and as secure as Trellis's.
+fn validate_workspace_origin(origin: &Url, public_url: &Url) -> Result<(), ConfigError> {
+    let field = "gateway.public_url";
+    if !matches!(origin.scheme(), "http" | "https") {
+        return Err(invalid(field, "must be an http or https URL"));
+    }
+    if origin.scheme() == "http" && public_url.scheme() == "https" {
+        return Err(invalid(field, "must be https when public_url is"));
+    }
+    if origin.path() != "/" || origin.query().is_some() || origin.fragment().is_some() {
+        return Err(invalid(
+            field,
+            "is an origin only (scheme, host, port), without a path",
+        ));
+    }
+    if origin.host_str() == public_url.host_str() {
+        return Err(invalid(
+            field,
+            "must be another host than public_url (a different port is not enough: browsers \
+             send cookies to every port of a host)",
+        ));
+    }
+    Ok(())
+}
+
 fn validate_smtp(smtp: &SmtpConfig) -> Result<(), ConfigError> {
     if smtp.host.trim().is_empty() {
         return Err(invalid("notifications.smtp.host", "must not be empty"));
@@ -592,6 +625,9 @@ impl Config {
             || self.gateway.connect_timeout > Duration::from_secs(60)
         {
             return Err(invalid("gateway.connect_timeout", "between 100ms and 1m"));
+        }
+        if let Some(origin) = &self.gateway.public_url {
+            validate_workspace_origin(origin, &self.public_url)?;
         }
         if self.workspace_tokens.audience.is_empty() {
             return Err(invalid("workspace_tokens.audience", "must not be empty"));
@@ -749,6 +785,14 @@ oidc:
                 "gateway.connect_timeout",
             ),
             (format!("{MINIMAL}gateway:\n  activity: 1m\n"), "gateway"),
+            (
+                format!("{MINIMAL}gateway:\n  public_url: http://127.0.0.1:9999\n"),
+                "gateway.public_url",
+            ),
+            (
+                format!("{MINIMAL}gateway:\n  public_url: https://workspaces.example/w/\n"),
+                "gateway.public_url",
+            ),
             (
                 MINIMAL.replace("https://trellis", "http://trellis"),
                 "session.secure_cookie",

@@ -139,12 +139,18 @@ pub async fn serve(
     let listener = TcpListener::bind(address)
         .await
         .map_err(|e| StartError::Listen(address, e))?;
-    let sessions = state.sessions.clone();
+    let (sessions, store) = (state.sessions.clone(), state.store.clone());
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(600));
         loop {
             every.tick().await;
-            match sessions.purge_expired().await {
+            let purged = match sessions.purge_expired().await {
+                Ok(n) => crate::gateway::origin::purge_expired(&store)
+                    .await
+                    .map(|m| n + m),
+                Err(error) => Err(error),
+            };
+            match purged {
                 Ok(purged) if purged > 0 => tracing::info!(purged, "expired sessions removed"),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "removing expired sessions failed"),

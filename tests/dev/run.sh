@@ -95,7 +95,8 @@ Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, descriptio
   Projects:    kubectl get projects            (demo is Active; template jupyter)
   Workspaces:  kubectl -n trellis-demo get ws  (alice-notebook is Running)
   JupyterLab:  http://127.0.0.1:8080/w/demo/alice-notebook/   (alice's workspace, through the
-               gateway: sign in as alice; nobody else may open it)
+               gateway: sign in as alice; nobody else may open it. Workspaces are served from
+               their own origin, http://localhost:8080, which the link takes you to.)
   Identity:    Dex at http://127.0.0.1:5556/dex
   Logs:        target/dev/logs/{api,operator,dex,runtime}.log, workspaces' in target/dev/runtime/logs/
                metrics: :8080/metrics, :9090/metrics

@@ -27,7 +27,7 @@ const HOP_BY_HOP: [&str; 9] = [
 
 /// Trellis's cookies: never shown to a workspace, never set by one.
 fn trellis_cookie(name: &str) -> bool {
-    name == SESSION_COOKIE || name == LOGIN_COOKIE
+    name == SESSION_COOKIE || name == LOGIN_COOKIE || name == super::origin::GATEWAY_COOKIE
 }
 
 /// The protocol a request asks to switch to (`Upgrade`, when `Connection` says `upgrade`).

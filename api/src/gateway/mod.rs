@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod headers;
+pub mod origin;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ const ACTION_BLOCKED: &str = "workspace.gateway.blocked";
 pub fn routes() -> Router<SharedState> {
     let gateway: Arc<OnceLock<Gateway>> = Arc::new(OnceLock::new());
     Router::new()
+        .route(origin::REDEEM_PATH, axum::routing::get(origin::redeem))
+        .route(origin::ISSUE_PATH, axum::routing::get(origin::issue))
         .route("/w/{project}/{workspace}", any(add_slash))
         .route("/w/{project}/{workspace}/", any(proxy_root))
         .route("/w/{project}/{workspace}/{*rest}", any(proxy_path))
@@ -264,6 +267,9 @@ async fn signed_in(
     state: &SharedState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<Principal>, Problem> {
+    if state.config.gateway.public_url.is_some() {
+        return Ok(origin::signed_in(state, headers).await?);
+    }
     let jar = CookieJar::from_headers(headers);
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
@@ -296,7 +302,12 @@ async fn handle(
         .await
         .map_err(unavailable)?
     else {
-        return Ok((Ending::SignIn, sign_in(request.uri())));
+        let to = if state.config.gateway.public_url.is_some() {
+            Redirect::to(&origin::sign_in_url(state, request.uri())).into_response()
+        } else {
+            sign_in(request.uri())
+        };
+        return Ok((Ending::SignIn, to));
     };
     let target = format!("workspace/{project_name}/{workspace_name}");
     let not_found = || {

@@ -142,6 +142,10 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::web::routes())
         .merge(ops::routes())
         .merge(api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::gateway::origin::separate,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

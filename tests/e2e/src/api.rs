@@ -91,7 +91,12 @@ impl ApiServer {
              session:\n  secure_cookie: false\n{extra}",
             data = dir.join("data").display(),
             issuer = dex.issuer,
-            extra = options.extra.as_deref().unwrap_or_default(),
+            // `{port}` in the extra YAML is this server's port (e.g. for a second origin).
+            extra = options
+                .extra
+                .as_deref()
+                .unwrap_or_default()
+                .replace("{port}", &port.to_string()),
         );
         let config = dir.join("trellis.yaml");
         std::fs::write(&config, yaml).expect("writing the API configuration");

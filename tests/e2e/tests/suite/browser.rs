@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
-use trellis_e2e::api::{Database, Trellis};
+use trellis_e2e::api::{ApiOptions, Database, Trellis};
+use trellis_e2e::identity::DexOptions;
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::runtime::{Runtime, RuntimeOptions, jupyterlab, project_selector};
 use trellis_e2e::{
@@ -79,7 +80,16 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
     ensure_namespace(&kube, CONTROL_PLANE_NAMESPACE).await;
     let settings = OperatorSettings::new();
     let _operator = Operator::start(&settings);
-    let trellis = Trellis::start(&Database::Sqlite).await;
+    // Workspaces on an origin of their own (localhost; Trellis on 127.0.0.1), as in production.
+    let trellis = Trellis::start_with(
+        &Database::Sqlite,
+        DexOptions::default(),
+        ApiOptions {
+            extra: Some("gateway:\n  public_url: http://localhost:{port}\n".into()),
+            ..ApiOptions::default()
+        },
+    )
+    .await;
     let project = unique_name("e2e-web");
     let base = trellis.api.url.clone();
     let common = [

@@ -927,3 +927,173 @@ async fn trellis_credentials_never_reach_the_workspace() {
     assert_eq!(answer["size"], size);
     assert_eq!(answer["sha256"], hex::encode(expected.finalize()));
 }
+
+/// With `gateway.public_url` set, workspaces live on an origin of their own (here `localhost`,
+/// Trellis on `127.0.0.1`): the sign-in crosses over with a one-time ticket, the workspace
+/// origin serves workspaces and nothing else, and neither origin's cookie works on the other.
+#[tokio::test]
+async fn workspaces_on_their_own_origin_never_see_or_use_trellis_sessions() {
+    let api = ApiOptions {
+        extra: Some("gateway:\n  public_url: http://localhost:{port}\n".into()),
+        ..ApiOptions::default()
+    };
+    let setup = Setup::start(TemplateKind::Echo, api).await;
+    let main = setup.trellis.api.url.clone();
+    let port = main.rsplit(':').next().expect("a port").to_string();
+    let workspaces = format!("http://localhost:{port}");
+    let no_redirects = reqwest::Client::builder()
+        .cookie_provider(setup.jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let location = |answer: &reqwest::Response| {
+        answer.headers()["location"]
+            .to_str()
+            .expect("ASCII")
+            .to_string()
+    };
+
+    // Opening the workspace from Trellis's page: main → workspace origin → ticket → back.
+    let opened = setup
+        .alice
+        .get(setup.url("/echo"))
+        .send()
+        .await
+        .expect("the workspace");
+    assert_eq!(opened.status(), 200);
+    assert_eq!(
+        opened.url().as_str(),
+        format!("{workspaces}{}", setup.path("/echo")),
+        "served from the workspace origin"
+    );
+    let seen: Value = opened.json().await.expect("the echo");
+    let seen = seen["headers"].to_string();
+    assert!(
+        !seen.contains("trellis_session") && !seen.contains("trellis_workspace"),
+        "{seen}"
+    );
+    let issued = setup.audit("auth.workspace");
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0]["actor"], "alice");
+    assert_eq!(issued[0]["outcome"], "success");
+
+    // The workspace origin serves workspaces only.
+    for path in ["/api/v1/me", "/", "/auth/login", "/projects"] {
+        let answer = setup
+            .alice
+            .get(format!("{workspaces}{path}"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 404, "{path} on the workspace origin");
+    }
+
+    // Each origin's cookie is worthless on the other.
+    let cookie_value = |url: &str, name: &str| {
+        setup
+            .jar
+            .cookies(&reqwest::Url::parse(url).expect("a URL"))
+            .and_then(|v| {
+                v.to_str().ok().and_then(|all| {
+                    all.split("; ")
+                        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+                        .map(String::from)
+                })
+            })
+            .unwrap_or_else(|| panic!("{name} for {url}"))
+    };
+    let session = cookie_value(&main, "trellis_session");
+    let gateway = cookie_value(
+        &setup.url("/").replace(&main, &workspaces),
+        "trellis_workspace",
+    );
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let with_session = plain
+        .get(format!("{workspaces}{}", setup.path("/echo")))
+        .header("cookie", format!("trellis_session={session}"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        with_session.status(),
+        303,
+        "a Trellis session does not open workspaces there"
+    );
+    assert!(location(&with_session).starts_with(&format!("{main}/auth/workspace?return_to=")));
+    let with_gateway = plain
+        .get(format!("{main}/api/v1/me"))
+        .header("cookie", format!("trellis_session={gateway}"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        with_gateway.status(),
+        401,
+        "a gateway session is not an API session"
+    );
+
+    // A ticket is good once; a return path outside the workspaces is refused.
+    let issue = no_redirects
+        .get(format!(
+            "{main}/auth/workspace?return_to={}",
+            setup.path("/echo")
+        ))
+        .send()
+        .await
+        .expect("a ticket");
+    assert_eq!(issue.status(), 303);
+    let redeem = location(&issue);
+    assert!(
+        redeem.starts_with(&format!("{workspaces}/w/_auth?ticket=")),
+        "{redeem}"
+    );
+    let first = plain.get(&redeem).send().await.expect("redeemed");
+    assert_eq!(first.status(), 303);
+    assert_eq!(location(&first), setup.path("/echo"));
+    let cookie = first.headers()["set-cookie"].to_str().expect("ASCII");
+    assert!(
+        cookie.starts_with("trellis_workspace=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("Path=/w/"),
+        "{cookie}"
+    );
+    let again = plain.get(&redeem).send().await.expect("an answer");
+    assert_eq!(again.status(), 403, "a ticket works once");
+    let failures: Vec<Value> = setup
+        .audit("auth.workspace")
+        .into_iter()
+        .filter(|r| r["outcome"] == "failure")
+        .collect();
+    assert_eq!(failures.len(), 1);
+    let elsewhere = no_redirects
+        .get(format!("{main}/auth/workspace?return_to=/api/v1/me"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(elsewhere.status(), 400);
+
+    // Signed out on Trellis: the hop goes through sign-in first.
+    let anonymous = plain
+        .get(format!(
+            "{main}/auth/workspace?return_to={}",
+            setup.path("/")
+        ))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(anonymous.status(), 303);
+    assert!(location(&anonymous).starts_with("/auth/login?return_to=%2Fauth%2Fworkspace"));
+
+    // The ticket carries the person; the gateway still decides (bob owns the project, not the
+    // workspace).
+    let bob = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a browser");
+    setup.trellis.sign_in(&bob, "bob", "/").await;
+    let refused = bob.get(setup.url("/echo")).send().await.expect("an answer");
+    assert_eq!(refused.status(), 403);
+}
