@@ -181,9 +181,13 @@ fn default_smtp_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AirlockConfig {
-    /// Where files are stored (a local directory); default `<data_dir>/airlock`.
+    /// Where files are stored (a local directory) when `s3` is unset; default
+    /// `<data_dir>/airlock`.
     #[serde(default)]
     pub storage_dir: Option<PathBuf>,
+    /// An S3-compatible bucket to store files in instead of a local directory.
+    #[serde(default)]
+    pub s3: Option<S3Config>,
     /// Largest file accepted, in bytes.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
@@ -200,6 +204,136 @@ pub struct AirlockConfig {
     /// infected one blocks the request.
     #[serde(default)]
     pub clamd: Option<String>,
+}
+
+/// An S3-compatible object store for airlock files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// The service's address, e.g. `https://minio.storage.svc:9000`; unset: Amazon S3 in
+    /// `region`.
+    #[serde(default)]
+    pub endpoint: Option<Url>,
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    pub access_key_id: String,
+    /// A file holding the secret access key (a mounted Secret); never inline.
+    pub secret_access_key_file: PathBuf,
+    /// Keys are stored under this prefix (`<prefix>/blobs/…`), so one bucket can serve several
+    /// installations.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// `https://<bucket>.<endpoint host>/…` instead of `https://<endpoint host>/<bucket>/…`.
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+    /// Allow an `http://` endpoint: files and request signatures travel unencrypted, so only
+    /// for a store on the same host or a development setup.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// A PEM file of CA certificates to trust besides the system's (a store with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+
+impl S3Config {
+    /// The secret access key, read from its file.
+    pub fn secret_access_key(&self) -> Result<String, ConfigError> {
+        let file = &self.secret_access_key_file;
+        let secret = std::fs::read_to_string(file)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| {
+                invalid(
+                    "airlock.s3.secret_access_key_file",
+                    format!("{}: {e}", file.display()),
+                )
+            })?;
+        if secret.is_empty() {
+            return Err(invalid(
+                "airlock.s3.secret_access_key_file",
+                format!("{} is empty", file.display()),
+            ));
+        }
+        Ok(secret)
+    }
+}
+
+/// S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens, starting and ending
+/// with a letter or digit.
+fn valid_bucket(name: &str) -> bool {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge(name.as_bytes().first())
+        && edge(name.as_bytes().last())
+}
+
+fn validate_s3(s3: &S3Config, max_file_bytes: u64) -> Result<(), ConfigError> {
+    if !valid_bucket(&s3.bucket) {
+        return Err(invalid(
+            "airlock.s3.bucket",
+            "3–63 lower-case letters, digits, dots and hyphens",
+        ));
+    }
+    if let Some(endpoint) = &s3.endpoint {
+        match endpoint.scheme() {
+            "https" => {}
+            "http" if s3.allow_http => {}
+            "http" => {
+                return Err(invalid(
+                    "airlock.s3.endpoint",
+                    "an http endpoint sends files unencrypted: use https, or set allow_http for a \
+                     store on the same host or a development setup",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "airlock.s3.endpoint",
+                    "must be an http or https URL",
+                ));
+            }
+        }
+        if !endpoint.username().is_empty() || endpoint.password().is_some() {
+            return Err(invalid(
+                "airlock.s3.endpoint",
+                "no credentials in the URL: use access_key_id and secret_access_key_file",
+            ));
+        }
+        if endpoint.query().is_some() || endpoint.fragment().is_some() {
+            return Err(invalid(
+                "airlock.s3.endpoint",
+                "no query or fragment: the service's address only",
+            ));
+        }
+    }
+    if s3.region.trim().is_empty() {
+        return Err(invalid("airlock.s3.region", "must not be empty"));
+    }
+    if s3.access_key_id.trim().is_empty() {
+        return Err(invalid("airlock.s3.access_key_id", "must not be empty"));
+    }
+    if let Some(prefix) = &s3.path_prefix
+        && !matches!(object_store::path::Path::parse(prefix), Ok(p) if !p.as_ref().is_empty() && p.as_ref() == prefix)
+    {
+        return Err(invalid(
+            "airlock.s3.path_prefix",
+            "`/`-separated names without empty parts, `.` or `..`, and no leading or trailing `/`",
+        ));
+    }
+    // S3 holds objects of up to 5 TiB (10,000 parts).
+    if max_file_bytes > 5 << 40 {
+        return Err(invalid(
+            "airlock.max_file_bytes",
+            "at most 5 TiB, the largest object S3 stores",
+        ));
+    }
+    Ok(())
 }
 
 /// How much one project may put through the airlock.
@@ -246,6 +380,7 @@ impl Default for AirlockConfig {
     fn default() -> Self {
         Self {
             storage_dir: None,
+            s3: None,
             max_file_bytes: default_max_file_bytes(),
             members_may_review: false,
             egress_policy: None,
@@ -616,6 +751,15 @@ impl Config {
         if self.airlock.max_file_bytes == 0 {
             return Err(invalid("airlock.max_file_bytes", "must be at least 1"));
         }
+        if let Some(s3) = &self.airlock.s3 {
+            if self.airlock.storage_dir.is_some() {
+                return Err(invalid(
+                    "airlock.storage_dir",
+                    "files go to either a directory or S3: unset storage_dir or s3",
+                ));
+            }
+            validate_s3(s3, self.airlock.max_file_bytes)?;
+        }
         if self.gateway.activity_interval < Duration::from_secs(1)
             || self.gateway.activity_interval > Duration::from_secs(3600)
         {
@@ -867,6 +1011,127 @@ oidc:
                 .port(),
             465
         );
+    }
+
+    #[test]
+    fn s3_settings_are_checked() {
+        let dir = Config::from_yaml(MINIMAL).unwrap();
+        assert!(
+            dir.airlock.s3.is_none(),
+            "a local directory unless configured"
+        );
+        let s3 = format!(
+            "{MINIMAL}airlock:\n  s3:\n    bucket: trellis-airlock\n    access_key_id: trellis\n    secret_access_key_file: /run/secrets/s3\n"
+        );
+        let parsed = Config::from_yaml(&s3).unwrap().airlock.s3.unwrap();
+        assert_eq!(parsed.region, "us-east-1");
+        assert!(parsed.endpoint.is_none() && !parsed.virtual_hosted_style && !parsed.allow_http);
+        let endpoint = |url: &str| format!("{s3}    endpoint: {url}\n");
+        let ok = [
+            endpoint("https://minio.storage.svc:9000"),
+            format!(
+                "{}    allow_http: true\n",
+                endpoint("http://127.0.0.1:9000")
+            ),
+            format!("{s3}    path_prefix: tre/prod\n"),
+        ];
+        for yaml in ok {
+            assert!(
+                Config::from_yaml(&yaml).is_ok(),
+                "{yaml}: {:?}",
+                Config::from_yaml(&yaml).err()
+            );
+        }
+        let cases = [
+            (
+                s3.replace("trellis-airlock", "Trellis_Airlock"),
+                "airlock.s3.bucket",
+            ),
+            (s3.replace("trellis-airlock", "ab"), "airlock.s3.bucket"),
+            (
+                s3.replace("trellis-airlock", "-airlock"),
+                "airlock.s3.bucket",
+            ),
+            (endpoint("http://127.0.0.1:9000"), "airlock.s3.endpoint"),
+            (endpoint("ftp://store.example.org"), "airlock.s3.endpoint"),
+            (
+                endpoint("https://key:secret@store.example.org"),
+                "airlock.s3.endpoint",
+            ),
+            (
+                endpoint("https://store.example.org/?x=1"),
+                "airlock.s3.endpoint",
+            ),
+            (endpoint("not a url"), "airlock.s3.endpoint"),
+            (format!("{s3}    region: ''\n"), "airlock.s3.region"),
+            (
+                s3.replace("access_key_id: trellis", "access_key_id: ' '"),
+                "airlock.s3.access_key_id",
+            ),
+            (
+                s3.replace("    secret_access_key_file: /run/secrets/s3\n", ""),
+                "secret_access_key_file",
+            ),
+            // Secrets come from a file only.
+            (
+                format!("{s3}    secret_access_key: inline\n"),
+                "secret_access_key",
+            ),
+            (
+                format!("{s3}    path_prefix: /tre\n"),
+                "airlock.s3.path_prefix",
+            ),
+            (
+                format!("{s3}    path_prefix: tre/\n"),
+                "airlock.s3.path_prefix",
+            ),
+            (
+                format!("{s3}    path_prefix: a/../b\n"),
+                "airlock.s3.path_prefix",
+            ),
+            (
+                format!("{s3}    path_prefix: a//b\n"),
+                "airlock.s3.path_prefix",
+            ),
+            (
+                format!("{s3}  storage_dir: /srv/airlock\n"),
+                "airlock.storage_dir",
+            ),
+            (
+                format!("{s3}  max_file_bytes: 6000000000000\n"),
+                "airlock.max_file_bytes",
+            ),
+        ];
+        for (yaml, field) in cases {
+            let error = error_of(&yaml);
+            assert!(error.contains(field), "error for `{field}` was: {error}");
+        }
+    }
+
+    #[test]
+    fn the_s3_secret_is_read_from_its_file() {
+        let dir = std::env::temp_dir().join(format!("trellis-s3-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        let yaml = format!(
+            "{MINIMAL}airlock:\n  s3:\n    bucket: b-1\n    access_key_id: k\n    secret_access_key_file: {}\n",
+            file.display()
+        );
+        let s3 = Config::from_yaml(&yaml).unwrap().airlock.s3.unwrap();
+        let missing = s3.secret_access_key().unwrap_err().to_string();
+        assert!(
+            missing.contains("airlock.s3.secret_access_key_file"),
+            "{missing}"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert!(
+            s3.secret_access_key()
+                .unwrap_err()
+                .to_string()
+                .contains("is empty")
+        );
+        std::fs::write(&file, "s3cret key\n").unwrap();
+        assert_eq!(s3.secret_access_key().unwrap(), "s3cret key");
     }
 
     #[test]

@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, env = "TRELLIS_LOG_FORMAT", value_enum, default_value = "json")]
         log_format: LogFormat,
     },
-    /// Check a configuration file (and the files it names: client secret, egress policy) and exit.
+    /// Check a configuration file (and the files it names: client secret, egress policy, SMTP and
+    /// S3 secrets) and exit.
     CheckConfig {
         #[arg(long, env = "TRELLIS_API_CONFIG")]
         config: PathBuf,
@@ -110,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
             let loaded = Config::load(&config)?;
             loaded.client_secret()?;
             trellis_api::notify::check(&loaded)?;
+            // An S3 store is built (secret and CA files read) but not contacted.
+            if loaded.airlock.s3.is_some() {
+                trellis_api::airlock::storage::BlobStore::from_config(&loaded)?;
+            }
             if let Some(policy) = &loaded.airlock.egress_policy {
                 trellis_api::disclosure::Policy::load(policy)?;
             }

@@ -43,7 +43,16 @@ const DISCOVERY_PATIENCE: Duration = Duration::from_secs(60);
 
 pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, StartError> {
     let store = Store::open(&config.database_url(), config.database.max_connections).await?;
-    let blobs = crate::airlock::storage::BlobStore::local(&config.airlock_dir())?;
+    let blobs = crate::airlock::storage::BlobStore::from_config(&config)?;
+    // A store that is not reachable yet (say, started alongside) is not fatal: uploads answer
+    // 503 until it is. Bounded, since the S3 client retries for minutes.
+    match tokio::time::timeout(Duration::from_secs(10), blobs.probe()).await {
+        Ok(Ok(())) => tracing::info!(storage = blobs.kind(), "airlock storage"),
+        Ok(Err(error)) => {
+            tracing::warn!(storage = blobs.kind(), %error, "airlock storage not reachable yet")
+        }
+        Err(_) => tracing::warn!(storage = blobs.kind(), "airlock storage not answering yet"),
+    }
     let egress_policy = match &config.airlock.egress_policy {
         Some(path) => crate::disclosure::Policy::load(path)?,
         None => crate::disclosure::Policy::with_defaults("default"),

@@ -1,19 +1,40 @@
-//! Airlock files, content-addressed by SHA-256 in an object store (a local directory by default).
+//! Airlock files, content-addressed by SHA-256 in an object store: a local directory by default,
+//! or an S3-compatible bucket (`airlock.s3`).
 //!
 //! An upload streams into `staging/<random>` while it is hashed and counted (never held whole in
-//! memory), and only a complete upload within its size limit is copied to `blobs/<sha256>`: a
-//! failed, oversized or cut-off upload leaves nothing under `blobs/`. Reads are verified against
-//! the hash before anything is served or released.
+//! memory: a multipart upload with a few parts in flight), and only a complete upload within its
+//! size limit is copied to `blobs/<sha256>`: a failed, oversized or cut-off upload is aborted and
+//! leaves nothing under `blobs/`. Reads are verified against the hash before anything is served
+//! or released. The same code runs on either store; only building the store differs.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use http_body_util::BodyExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpResponseBody, HttpService,
+};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, WriteMultipart};
+use openidconnect::reqwest;
 use sha2::{Digest, Sha256};
+
+use crate::config::{Config, ConfigError, S3Config};
+
+/// S3 copies at most 5 GiB in one request; a larger upload is streamed into place instead.
+const S3_COPY_LIMIT: u64 = 5 << 30;
+/// S3 multipart uploads: parts of at least 5 MiB (but the last), at most 10,000 of them.
+const MIN_PART_BYTES: u64 = 5 << 20;
+const MAX_PARTS: u64 = 10_000;
+/// Part uploads in flight besides the one being filled; memory stays within a few parts.
+const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -29,6 +50,8 @@ pub enum StorageError {
     NotFound(String),
     #[error("`{0}` is not a SHA-256 in hex")]
     BadHash(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
 }
@@ -43,6 +66,11 @@ pub struct StoredBlob {
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// The largest object the store copies in one request; larger uploads are streamed into
+    /// place (and hashed again on the way).
+    copy_limit: u64,
+    /// What the files are in, for logs: `directory` or `s3`.
+    kind: &'static str,
 }
 
 fn blob_path(sha256: &str) -> Result<ObjectPath, StorageError> {
@@ -56,7 +84,178 @@ fn blob_path(sha256: &str) -> Result<ObjectPath, StorageError> {
     Ok(ObjectPath::from(format!("blobs/{sha256}")))
 }
 
+/// The part size for an upload of at most `limit` bytes: S3's minimum, or larger when 10,000
+/// parts of it would not hold `limit`.
+fn part_size(limit: u64) -> usize {
+    let size = MIN_PART_BYTES.max(limit.div_ceil(MAX_PARTS));
+    usize::try_from(size).unwrap_or(usize::MAX)
+}
+
+fn s3_invalid(field: &'static str, reason: impl Into<String>) -> StorageError {
+    StorageError::Config(ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    })
+}
+
+/// The endpoint as object_store wants it: with virtual-hosted-style requests the bucket is part
+/// of the host (`https://<bucket>.<host>`), which the configuration leaves out.
+fn s3_endpoint(s3: &S3Config) -> Option<String> {
+    let mut endpoint = s3.endpoint.clone()?;
+    if s3.virtual_hosted_style
+        && let Some(host) = endpoint.host_str().map(str::to_owned)
+    {
+        // The host was parsed already and a bucket name is a valid label, so this holds.
+        let _ = endpoint.set_host(Some(&format!("{}.{host}", s3.bucket)));
+    }
+    Some(endpoint.as_str().trim_end_matches('/').to_string())
+}
+
+/// The bucket (under its path prefix) as an object store; the tests look into it this way too.
+pub fn s3_store(s3: &S3Config) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&s3.bucket)
+        .with_region(&s3.region)
+        .with_access_key_id(&s3.access_key_id)
+        .with_secret_access_key(s3.secret_access_key()?)
+        .with_virtual_hosted_style_request(s3.virtual_hosted_style)
+        .with_allow_http(s3.allow_http)
+        .with_http_connector(Transport(s3_client(s3)?));
+    if let Some(endpoint) = s3_endpoint(s3) {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let bucket: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+    Ok(match &s3.path_prefix {
+        Some(prefix) => Arc::new(PrefixStore::new(bucket, prefix.as_str())),
+        None => bucket,
+    })
+}
+
+/// The HTTP client S3 requests go through.
+fn s3_client(s3: &S3Config) -> Result<reqwest::Client, StorageError> {
+    // No limit on a whole request: a download streams as slowly as its reader takes it. A
+    // stalled connection is caught by the read timeout instead (and retried).
+    let mut builder = reqwest::Client::builder()
+        .https_only(!s3.allow_http)
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(60))
+        .tcp_keepalive(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(file) = &s3.ca_file {
+        let pem = std::fs::read(file)
+            .map_err(|e| s3_invalid("airlock.s3.ca_file", format!("{}: {e}", file.display())))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|found| !found.is_empty())
+            .ok_or_else(|| {
+                s3_invalid(
+                    "airlock.s3.ca_file",
+                    format!("{}: no PEM certificates", file.display()),
+                )
+            })?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| s3_invalid("airlock.s3", format!("an HTTP client: {e}")))
+}
+
+/// object_store's S3 client over the API's own reqwest (rustls with ring, as everywhere in
+/// Trellis). object_store's built-in transport is a newer reqwest whose rustls would either
+/// bring a second crypto library, which leaves rustls unable to pick a default for kube, or
+/// need a process-wide provider installed before any reqwest client is built.
+#[derive(Debug)]
+struct Transport(reqwest::Client);
+
+impl HttpConnector for Transport {
+    fn connect(&self, _: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(HttpClient::new(Service(self.0.clone())))
+    }
+}
+
+#[derive(Debug)]
+struct Service(reqwest::Client);
+
+#[async_trait::async_trait]
+impl HttpService for Service {
+    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let (parts, body) = request.into_parts();
+        let url = reqwest::Url::parse(&parts.uri.to_string())
+            .map_err(|e| HttpError::new(HttpErrorKind::Unknown, e))?;
+        let mut outgoing = reqwest::Request::new(parts.method, url);
+        *outgoing.headers_mut() = parts.headers;
+        // object_store sets Content-Length itself, so a streamed body is not sent chunked.
+        *outgoing.body_mut() = Some(reqwest::Body::wrap(body));
+        let response: http::Response<reqwest::Body> =
+            self.0.execute(outgoing).await.map_err(http_error)?.into();
+        let (parts, body) = response.into_parts();
+        Ok(HttpResponse::from_parts(
+            parts,
+            HttpResponseBody::new(body.map_err(http_error)),
+        ))
+    }
+}
+
+/// What went wrong, in the terms object_store decides retries by.
+fn http_error(error: reqwest::Error) -> HttpError {
+    let mut kind = if error.is_timeout() {
+        HttpErrorKind::Timeout
+    } else if error.is_connect() {
+        HttpErrorKind::Connect
+    } else if error.is_decode() {
+        HttpErrorKind::Decode
+    } else if error.is_request() || error.is_body() {
+        HttpErrorKind::Request
+    } else {
+        HttpErrorKind::Unknown
+    };
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                TimedOut => kind = HttpErrorKind::Timeout,
+                ConnectionAborted | ConnectionReset | BrokenPipe | UnexpectedEof => {
+                    kind = HttpErrorKind::Interrupted
+                }
+                _ => {}
+            }
+        }
+        source = cause.source();
+    }
+    HttpError::new(kind, error.without_url())
+}
+
+/// A multipart upload that is aborted unless taken out to be finished, even when the future
+/// writing it is dropped: a client that goes away mid-upload cancels the request's handler, and
+/// an S3 upload left open keeps its parts (invisible, but stored and billed) until aborted.
+struct Pending(Option<WriteMultipart>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(upload) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(error) = upload.abort().await {
+                    tracing::warn!(%error, "could not abort an abandoned upload");
+                }
+            });
+        }
+    }
+}
+
 impl BlobStore {
+    /// The store `airlock` configures: its S3 bucket, or else its directory.
+    pub fn from_config(config: &Config) -> Result<Self, StorageError> {
+        match &config.airlock.s3 {
+            Some(s3) => Self::s3(s3),
+            None => Self::local(&config.airlock_dir()),
+        }
+    }
+
     /// A store in a local directory (created if missing).
     pub fn local(dir: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -65,11 +264,50 @@ impl BlobStore {
                 source: Box::new(e),
             })
         })?;
-        Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
+        Ok(Self {
+            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            // A rename on disk has no size limit.
+            copy_limit: u64::MAX,
+            kind: "directory",
+        })
     }
 
+    /// A store in an S3-compatible bucket. Reads the secret (and CA) files; connects to nothing
+    /// yet, so `check-config` uses it too.
+    pub fn s3(s3: &S3Config) -> Result<Self, StorageError> {
+        Ok(Self {
+            store: s3_store(s3)?,
+            copy_limit: S3_COPY_LIMIT,
+            kind: "s3",
+        })
+    }
+
+    /// Any object store, copying objects of any size.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            copy_limit: u64::MAX,
+            kind: "custom",
+        }
+    }
+
+    /// Streams uploads larger than `bytes` into place instead of copying them.
+    pub fn with_copy_limit(mut self, bytes: u64) -> Self {
+        self.copy_limit = bytes;
+        self
+    }
+
+    /// `directory` or `s3`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Lists the blobs once, to say at start whether the store is reachable.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        self.store
+            .list_with_delimiter(Some(&ObjectPath::from("blobs")))
+            .await?;
+        Ok(())
     }
 
     /// Stores what `body` yields, refusing more than `limit` bytes.
@@ -82,41 +320,110 @@ impl BlobStore {
             "staging/{}",
             crate::identity::session::random_token()
         ));
-        let mut upload = WriteMultipart::new(self.store.put_multipart(&staging).await?);
+        let stored = self.write(&staging, body, limit, None).await?;
+        let placed = self.place(&staging, &stored).await;
+        // A staging object left behind is invisible and harmless; the upload itself succeeded.
+        if let Err(error) = self.store.delete(&staging).await {
+            tracing::warn!(%error, path = %staging, "could not remove a staged airlock upload");
+        }
+        placed.map(|()| stored)
+    }
+
+    /// Writes `body` to `path` as a multipart upload, hashing and counting on the way. Anything
+    /// short of a complete upload within `limit` (whose hash is `expect`, when given) aborts the
+    /// upload, so nothing appears at `path`.
+    async fn write<E: std::fmt::Display>(
+        &self,
+        path: &ObjectPath,
+        body: impl Stream<Item = Result<Bytes, E>>,
+        limit: u64,
+        expect: Option<&str>,
+    ) -> Result<StoredBlob, StorageError> {
+        let mut pending = Pending(Some(WriteMultipart::new_with_chunk_size(
+            self.store.put_multipart(path).await?,
+            part_size(limit),
+        )));
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(error) => {
-                    let _ = upload.abort().await;
-                    return Err(StorageError::Interrupted(error.to_string()));
+        let streamed = async {
+            let upload = pending.0.as_mut().expect("the upload is not finished yet");
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StorageError::Interrupted(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(StorageError::TooLarge { limit });
                 }
-            };
-            size += chunk.len() as u64;
-            if size > limit {
-                let _ = upload.abort().await;
-                return Err(StorageError::TooLarge { limit });
+                hasher.update(&chunk);
+                // Waits for part uploads to drain, so memory stays bounded by a few parts.
+                upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                upload.put(chunk);
             }
-            hasher.update(&chunk);
-            // Waits for part uploads to drain, so memory stays bounded by a few parts.
-            upload.wait_for_capacity(2).await?;
-            upload.write(&chunk);
+            let sha256 = hex::encode(hasher.finalize_reset());
+            if let Some(expected) = expect
+                && expected != sha256
+            {
+                return Err(StorageError::Corrupt {
+                    sha256: expected.to_string(),
+                    actual: sha256,
+                });
+            }
+            Ok(sha256)
         }
-        upload.finish().await?;
-        let sha256 = hex::encode(hasher.finalize());
-        let target = blob_path(&sha256)?;
-        // The same content may be stored already (content addressing): keep the first copy.
-        match self.store.copy_if_not_exists(&staging, &target).await {
-            Ok(()) | Err(object_store::Error::AlreadyExists { .. }) => {}
+        .await;
+        let upload = pending.0.take().expect("the upload is not finished yet");
+        let sha256 = match streamed {
+            Ok(sha256) => sha256,
             Err(error) => {
-                let _ = self.store.delete(&staging).await;
-                return Err(error.into());
+                // Awaited here, so that once the caller hears of the failure nothing is left.
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(error = %abort, %path, "could not abort a failed upload");
+                }
+                return Err(error);
             }
-        }
-        self.store.delete(&staging).await?;
+        };
+        // Completes the upload, or aborts it if the last parts or completing fail.
+        upload.finish().await?;
         Ok(StoredBlob { sha256, size })
+    }
+
+    /// Puts a staged upload at its content address, keeping the first copy when the same
+    /// content is stored already.
+    async fn place(&self, staging: &ObjectPath, stored: &StoredBlob) -> Result<(), StorageError> {
+        let target = blob_path(&stored.sha256)?;
+        if stored.size > self.copy_limit {
+            if self.exists(&target).await? {
+                return Ok(());
+            }
+            // Too large to copy in one request: streamed, and checked against the hash again.
+            let staged = self.store.get(staging).await?.into_stream();
+            self.write(&target, staged, stored.size, Some(&stored.sha256))
+                .await?;
+            return Ok(());
+        }
+        match self.store.copy_if_not_exists(staging, &target).await {
+            Ok(()) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            // S3 offers no "copy unless present" by default. Looking first and then copying is
+            // as good here: a racing copy of the same key carries the same bytes.
+            Err(
+                object_store::Error::NotSupported { .. }
+                | object_store::Error::NotImplemented { .. },
+            ) => {
+                if !self.exists(&target).await? {
+                    self.store.copy(staging, &target).await?;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn exists(&self, path: &ObjectPath) -> Result<bool, StorageError> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Reads the whole blob once to check it still has its hash; returns its size.
@@ -260,6 +567,107 @@ mod tests {
             store.verify(&stored.sha256).await,
             Err(StorageError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn an_upload_too_large_to_copy_is_streamed_into_place() {
+        let dir = scratch("stream");
+        // Anything over 4 bytes goes the way an S3 upload over 5 GiB does.
+        let store = BlobStore::local(&dir).unwrap().with_copy_limit(4);
+        let stored = store
+            .put(chunks(vec![Ok(b"region,"), Ok(b"count\n")]), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.sha256,
+            hex::encode(Sha256::digest(b"region,count\n"))
+        );
+        assert_eq!(store.verify(&stored.sha256).await.unwrap(), 13);
+        let again = store
+            .put(chunks(vec![Ok(b"region,count\n")]), 100)
+            .await
+            .unwrap();
+        assert_eq!(again, stored);
+        assert_eq!(
+            (store.blobs().await.unwrap(), store.staged().await.unwrap()),
+            (1, 0)
+        );
+        // A staged object that no longer has the hash it was uploaded with is not placed.
+        let staging = ObjectPath::from("staging/changed");
+        store
+            .store
+            .put(&staging, Bytes::from_static(b"tampered").into())
+            .await
+            .unwrap();
+        let claimed = StoredBlob {
+            sha256: hex::encode(Sha256::digest(b"original")),
+            size: 8,
+        };
+        assert!(matches!(
+            store.place(&staging, &claimed).await,
+            Err(StorageError::Corrupt { .. })
+        ));
+        assert!(!dir.join("blobs").join(&claimed.sha256).exists());
+        assert_eq!(store.blobs().await.unwrap(), 1);
+    }
+
+    #[test]
+    fn parts_are_large_enough_for_the_limit() {
+        assert_eq!(part_size(1), 5 << 20);
+        assert_eq!(part_size(8 << 30), 5 << 20);
+        // 100 GiB needs parts over 10 MiB to fit in 10,000.
+        let part = part_size(100 << 30) as u64;
+        assert!(part > 10 << 20 && part * MAX_PARTS >= 100 << 30, "{part}");
+    }
+
+    #[test]
+    fn virtual_hosted_endpoints_carry_the_bucket() {
+        let yaml = |extra: &str| {
+            serde_yaml::from_str::<S3Config>(&format!(
+                "bucket: tre-files\naccess_key_id: k\nsecret_access_key_file: /s\n{extra}"
+            ))
+            .unwrap()
+        };
+        assert_eq!(s3_endpoint(&yaml("")), None);
+        assert_eq!(
+            s3_endpoint(&yaml("endpoint: https://store.example.org:9000/\n")).as_deref(),
+            Some("https://store.example.org:9000")
+        );
+        assert_eq!(
+            s3_endpoint(&yaml(
+                "endpoint: https://store.example.org\nvirtual_hosted_style: true\n"
+            ))
+            .as_deref(),
+            Some("https://tre-files.store.example.org")
+        );
+    }
+
+    #[test]
+    fn an_s3_store_needs_its_secret_and_a_real_ca_file() {
+        let dir = scratch("s3-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        let ca = dir.join("ca.pem");
+        let config = |extra: &str| {
+            serde_yaml::from_str::<S3Config>(&format!(
+                "bucket: tre-files\nendpoint: https://127.0.0.1:9000\naccess_key_id: k\nsecret_access_key_file: {}\n{extra}",
+                secret.display()
+            ))
+            .unwrap()
+        };
+        let error = BlobStore::s3(&config("")).unwrap_err().to_string();
+        assert!(
+            error.contains("airlock.s3.secret_access_key_file"),
+            "{error}"
+        );
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        assert_eq!(BlobStore::s3(&config("")).unwrap().kind(), "s3");
+        let with_ca = config(&format!("ca_file: {}\n", ca.display()));
+        let error = BlobStore::s3(&with_ca).unwrap_err().to_string();
+        assert!(error.contains("airlock.s3.ca_file"), "{error}");
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let error = BlobStore::s3(&with_ca).unwrap_err().to_string();
+        assert!(error.contains("no PEM certificates"), "{error}");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod clamd;
 pub mod identity;
 pub mod operator;
 pub mod runtime;
+pub mod s3;
 pub mod smtp;
 
 use std::fmt::Debug;

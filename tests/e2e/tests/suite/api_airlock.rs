@@ -1,6 +1,7 @@
 //! The egress airlock over HTTP with real tokens, on SQLite and PostgreSQL: the whole flow with
 //! two output checkers, blinded votes, returned → resubmitted → approved, separation of duties,
-//! concurrent votes, a cut-off upload that leaves nothing, and a corrupted file refused at release.
+//! concurrent votes, a cut-off upload that leaves nothing, and a corrupted file refused at release;
+//! and the same guarantees with the files in an S3 bucket (a real MinIO).
 
 use std::time::Duration;
 
@@ -669,4 +670,263 @@ async fn an_infected_file_blocks_its_request() {
         .call("alice", Method::GET, &format!("/{pending}"), None)
         .await;
     assert_eq!(still["state"], "draft");
+}
+
+/// Reads a response's body through SHA-256 without keeping it: (status, hash header, size, hash).
+async fn fetch_hashed(response: reqwest::Response) -> (u16, String, u64, String) {
+    let status = response.status().as_u16();
+    let header = response
+        .headers()
+        .get("x-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("the download");
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    (status, header, size, hex::encode(hasher.finalize()))
+}
+
+#[tokio::test]
+async fn airlock_files_live_in_an_s3_bucket() {
+    use object_store::ObjectStoreExt;
+    use object_store::path::Path as Key;
+    use trellis_e2e::s3::S3Server;
+
+    let kube = client().await;
+    install_crds(&kube).await;
+    ensure_namespace(&kube, CONTROL_PLANE_NAMESPACE).await;
+    let settings = OperatorSettings::new();
+    let _operator = Operator::start(&settings);
+    let project = active_project(&kube, &settings).await;
+    let s3 = S3Server::start().await;
+    let bucket = s3.store();
+    let prefix = "tre";
+    let trellis = Trellis::start_with(
+        &Database::Sqlite,
+        DexOptions::default(),
+        ApiOptions {
+            extra: Some(format!("airlock:\n{}", s3.airlock_yaml(Some(prefix)))),
+            ..Default::default()
+        },
+    )
+    .await;
+    let airlock = Airlock {
+        trellis: &trellis,
+        base: format!("/api/v1/projects/{project}/airlock"),
+    };
+    let blob_key = |sha: &str| format!("{prefix}/blobs/{sha}");
+
+    // The count of unfinished multipart uploads sees one when there is one.
+    let mut probe = bucket
+        .put_multipart(&Key::from(format!("{prefix}/staging/probe")))
+        .await
+        .expect("a multipart upload");
+    probe
+        .put_part(vec![b'p'; 5 << 20].into())
+        .await
+        .expect("a part");
+    assert_eq!(s3.unfinished_uploads(), 1);
+    probe.abort().await.expect("aborting the probe");
+    assert_eq!(s3.unfinished_uploads(), 0);
+
+    // The whole egress flow, with the file in the bucket and nothing on local disk.
+    let id = airlock.new_request("Regional counts").await;
+    let (status, stored) = airlock.upload("alice", &id, "table.csv", TABLE).await;
+    assert_eq!(status, 201, "{stored}");
+    let sha = hex::encode(Sha256::digest(TABLE));
+    assert_eq!(stored["sha256"], sha.as_str());
+    assert_eq!(s3.keys(prefix).await, [blob_key(&sha)], "only the blob");
+    assert!(
+        !trellis.api.data_dir.join("airlock").exists(),
+        "nothing in the local directory"
+    );
+    let (_, submitted) = airlock.step("alice", &id, "submit", None).await;
+    assert_eq!(submitted["state"], "in_review", "{submitted}");
+    let approve = json!([{"file": "table.csv", "vote": "approve", "comment": "Counts over 10."}]);
+    assert_eq!(airlock.vote("carol", &id, approve.clone()).await.0, 200);
+    assert_eq!(airlock.vote("dan", &id, approve.clone()).await.0, 200);
+    let (status, released) = airlock
+        .step("dan", &id, "outcome", Some(json!({"outcome": "approve"})))
+        .await;
+    assert_eq!(
+        (status, released["state"].clone()),
+        (200, json!("released")),
+        "{released}"
+    );
+    let token = trellis.dex.token("alice").await;
+    let response = trellis
+        .http
+        .get(format!(
+            "{}{}/{id}/files/table.csv",
+            trellis.api.url, airlock.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        fetch_hashed(response).await,
+        (200, sha.clone(), TABLE.len() as u64, sha.clone())
+    );
+
+    // A cut-off upload (after a whole 5 MiB part went to the bucket) leaves nothing: no blob,
+    // no staged object, no unfinished multipart upload.
+    let cut = airlock.new_request("Interrupted").await;
+    let broken = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(vec![b'x'; 6 << 20]),
+        Ok(vec![b'y'; 1 << 20]),
+        Err(std::io::Error::other("cable pulled")),
+    ])
+    .map(|chunk| chunk.map(bytes::Bytes::from));
+    let answer = trellis
+        .http
+        .put(format!(
+            "{}{}/{cut}/files/cut.csv",
+            trellis.api.url, airlock.base
+        ))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(broken))
+        .send()
+        .await;
+    assert!(
+        answer.is_err() || !answer.as_ref().is_ok_and(|r| r.status().is_success()),
+        "{answer:?}"
+    );
+    let (_, after_cut) = airlock
+        .call("alice", Method::GET, &format!("/{cut}"), None)
+        .await;
+    assert_eq!(after_cut["files"], json!([]), "no file was added");
+    let settled = async {
+        // The abort may finish just after the client gave up.
+        for _ in 0..50 {
+            if s3.keys(prefix).await == [blob_key(&sha)] && s3.unfinished_uploads() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(
+        settled.await,
+        "left behind: {:?}, unfinished: {:?}",
+        s3.keys(prefix).await,
+        s3.unfinished_uploads()
+    );
+
+    // Over the limit (16 MiB for a CSV leaving the TRE): 413 once 16 MiB have streamed (three
+    // parts uploaded), and the upload is aborted.
+    let large = vec![b'1'; 17 << 20];
+    let (status, problem) = airlock.upload("alice", &cut, "big.csv", &large).await;
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(s3.keys(prefix).await, [blob_key(&sha)]);
+    assert_eq!(s3.unfinished_uploads(), 0);
+
+    // 64 MiB coming in: streamed in parts, never whole in the API's memory, and read back
+    // whole by the data steward reviewing it.
+    let (status, ingress) = airlock
+        .call(
+            "alice",
+            Method::POST,
+            "",
+            Some(json!({"direction": "ingress", "title": "Reference data"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ingress}");
+    let ingress = ingress["id"].as_str().expect("an id").to_string();
+    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
+    let data_sha = hex::encode(Sha256::digest(&data));
+    let (resident_before, _) = trellis.api.memory();
+    let (status, stored) = airlock.upload("alice", &ingress, "data.bin", &data).await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["sha256"], data_sha.as_str());
+    let (_, peak) = trellis.api.memory();
+    assert!(
+        peak < resident_before + (48 << 20),
+        "the API grew from {resident_before} to a peak of {peak} bytes taking 64 MiB"
+    );
+    assert_eq!(
+        s3.keys(prefix).await,
+        [blob_key(&sha), blob_key(&data_sha)]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let (_, submitted) = airlock.step("alice", &ingress, "submit", None).await;
+    assert_eq!(submitted["state"], "in_review", "{submitted}");
+    let steward = trellis.dex.token("steward").await;
+    let response = trellis
+        .http
+        .get(format!(
+            "{}{}/{ingress}/files/data.bin",
+            trellis.api.url, airlock.base
+        ))
+        .bearer_auth(&steward)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        fetch_hashed(response).await,
+        (200, data_sha.clone(), data.len() as u64, data_sha.clone())
+    );
+
+    // A file changed in the bucket behind Trellis's back is neither released nor served.
+    let tampered = airlock.new_request("Tampered").await;
+    let original = b"region,count\nEast,40\n";
+    airlock
+        .upload("alice", &tampered, "table.csv", original)
+        .await;
+    airlock.step("alice", &tampered, "submit", None).await;
+    airlock.vote("carol", &tampered, approve.clone()).await;
+    airlock.vote("dan", &tampered, approve.clone()).await;
+    let original_sha = hex::encode(Sha256::digest(original));
+    bucket
+        .put(
+            &Key::from(blob_key(&original_sha)),
+            bytes::Bytes::from_static(b"region,count\nEast,4\n").into(),
+        )
+        .await
+        .expect("overwriting the object");
+    let (status, problem) = airlock
+        .step(
+            "carol",
+            &tampered,
+            "outcome",
+            Some(json!({"outcome": "approve"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no longer matches"),
+        "{problem}"
+    );
+    let (_, still) = airlock
+        .call("alice", Method::GET, &format!("/{tampered}"), None)
+        .await;
+    assert_eq!(still["state"], "reviewed", "nothing was released");
+    assert_eq!(
+        airlock.download("carol", &tampered, "table.csv").await.0,
+        500,
+        "nor served"
+    );
+    // And once the object is gone from the bucket altogether.
+    bucket
+        .delete(&Key::from(blob_key(&original_sha)))
+        .await
+        .expect("deleting the object");
+    assert_eq!(
+        airlock.download("carol", &tampered, "table.csv").await.0,
+        500
+    );
+    let (ok, out, err) = trellis.api.audit(&["verify"]);
+    assert!(ok, "{out} {err}");
 }
