@@ -76,3 +76,13 @@ fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* The S3 store's port: the endpoint's, or the usual one for its scheme (Amazon S3: 443). */}}
+{{- define "trellis.s3.port" -}}
+{{- with .Values.airlock.s3.endpoint -}}
+{{- $url := urlParse . -}}
+{{- regexFind ":[0-9]+$" $url.host | trimPrefix ":" | default (ternary "80" "443" (eq $url.scheme "http")) | int -}}
+{{- else -}}
+443
+{{- end -}}
+{{- end }}

@@ -124,8 +124,23 @@ fn lint_and_render_with_minimal_and_production_values() {
         "PostgreSQL needs no volume"
     );
     assert!(
-        claim(&minimal, "trellis-airlock") && claim(&production, "trellis-airlock"),
+        claim(&minimal, "trellis-airlock"),
         "the airlock's files need theirs"
+    );
+    assert!(
+        !claim(&production, "trellis-airlock"),
+        "files in S3 need no volume"
+    );
+    let api_egress = |docs: &[Value]| {
+        docs.iter()
+            .find(|d| d["kind"] == "NetworkPolicy" && d["metadata"]["name"] == "trellis-api")
+            .map(|d| serde_yaml::to_string(&d["spec"]["egress"]).expect("YAML"))
+            .expect("the API's NetworkPolicy")
+    };
+    assert!(
+        api_egress(&production).contains("port: 9000") && !api_egress(&minimal).contains("9000"),
+        "the API may reach its S3 store's port: {}",
+        api_egress(&production)
     );
 
     for doc in minimal.iter().chain(&production) {
@@ -200,6 +215,26 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
         std::fs::write(&secret, "s3cret").expect("the secret");
         let smtp_password = dir.join("smtp-password");
         std::fs::write(&smtp_password, "mail-s3cret").expect("the SMTP password");
+        let s3_secret = dir.join("s3-secret");
+        std::fs::write(&s3_secret, "s3-s3cret").expect("the S3 secret key");
+        // A CA certificate for the S3 store's, made for the purpose.
+        let ca = dir.join("ca.crt");
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=Storage CA", "-keyout"])
+            .arg(dir.join("ca.key"))
+            .arg("-out")
+            .arg(&ca)
+            .output()
+            .expect("running openssl");
+        assert!(made.status.success(), "openssl: {made:?}");
         std::fs::write(
             &policy,
             config["data"]["policy.yaml"].as_str().expect("the policy"),
@@ -219,13 +254,21 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
             .replace(
                 "/etc/trellis/smtp/password",
                 smtp_password.to_str().expect("UTF-8"),
+            )
+            .replace(
+                "/etc/trellis/s3/secret-access-key",
+                s3_secret.to_str().expect("UTF-8"),
+            )
+            .replace("/etc/trellis/s3-ca/ca.crt", ca.to_str().expect("UTF-8"));
+        // The production values send mail and keep files in S3 (the minimal ones only log mail
+        // and use a volume).
+        for section in ["smtp:", "s3:"] {
+            assert_eq!(
+                yaml.contains(section),
+                name == "production",
+                "{name}: {yaml}"
             );
-        // The production values send mail (the minimal ones only log it).
-        assert_eq!(
-            yaml.contains("smtp:"),
-            name == "production",
-            "{name}: {yaml}"
-        );
+        }
         let file = dir.join("trellis.yaml");
         std::fs::write(&file, yaml).expect("the configuration");
         let output = Command::new(trellis_e2e::target_profile_dir().join("trellis-api"))
@@ -248,7 +291,7 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
 #[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 15] = [
         (&[], "publicUrl"),
         (
             &["-f", &minimal, "--set", "operator.replicas=two"],
@@ -302,6 +345,25 @@ fn bad_values_are_refused_with_the_field_named() {
         (
             &["-f", &minimal, "--set", "notifications.smtp.tls=maybe"],
             "tls",
+        ),
+        (
+            &["-f", &minimal, "--set", "airlock.s3.bucket=tre-airlock"],
+            "airlock.s3.accessKeyId",
+        ),
+        (
+            &[
+                "-f",
+                &minimal,
+                "--set",
+                "airlock.s3.bucket=tre-airlock",
+                "--set",
+                "airlock.s3.accessKeyId=trellis",
+            ],
+            "airlock.s3.existingSecret",
+        ),
+        (
+            &["-f", &minimal, "--set", "airlock.s3.bucket=Tre_Airlock"],
+            "bucket",
         ),
     ];
     for (args, field) in cases {
