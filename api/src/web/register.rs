@@ -45,8 +45,8 @@ pub async fn page_handler(
                         th scope="row" { (p.spec.title) br; small { code { (name) } } }
                         td { (p.spec.purpose) }
                         td { @for d in &p.spec.datasets { (d.name) @if let Some(text) = &d.description { " — " (text) } br; } }
-                        td { @if let Some(a) = &p.spec.approval { (a.approved_at.format("%Y-%m-%d")) br; small { (a.reference) } } }
-                        td { (p.spec.start_date) " to " (p.spec.end_date) }
+                        td.nowrap { @if let Some(a) = &p.spec.approval { (a.approved_at.format("%Y-%m-%d")) br; small { (a.reference) } } }
+                        td.nowrap { (p.spec.start_date) br; "to " (p.spec.end_date) }
                         td.state { (badge(&p.status.as_ref().and_then(|s| s.phase).map(|ph| format!("{ph:?}")).unwrap_or_else(|| "Pending".into()))) }
                         td.released { (released.get(&name).copied().unwrap_or(0)) }
                     }
