@@ -17,13 +17,13 @@ cd "$repo"
 "$repo/tests/cluster/up.sh" --reuse
 # JupyterLab (from PyPI, cached) for the demo workspace: kwok runs no containers.
 jupyterlab=$("$repo/tests/workspace/setup-jupyterlab.sh")
-kubectl apply --server-side --field-manager trellis-dev -f "$repo/charts/trellis/crds/" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f "$repo/charts/trellis/crds/" >/dev/null
 kubectl wait --for condition=Established --timeout 60s -f "$repo/charts/trellis/crds/" >/dev/null
-kubectl create namespace trellis-system --dry-run=client -o yaml | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
-kubectl apply --server-side --field-manager trellis-dev -f "$repo/policies/admission/" >/dev/null
+kubectl create namespace trellis-system --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f - >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f "$repo/policies/admission/" >/dev/null
 "$repo/target/cluster/bin/helm" template trellis "$repo/charts/trellis" --show-only templates/workspace-templates.yaml \
   -f "$repo/charts/trellis/ci/minimal-values.yaml" \
-  | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
+  | kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f - >/dev/null
 
 # One of each at a time: stop what a previous `make dev` left behind.
 for name in operator api dex runtime; do
@@ -67,10 +67,10 @@ wait_http api http://127.0.0.1:8080/readyz
 start=$(date -u +%F)
 end=$(date -u -d "$start + 1 year" +%F)
 sed -e "s/@START@/$start/" -e "s/@END@/$end/" -e "s/@APPROVED@/${start}T09:00:00Z/" "$repo/tests/dev/demo-project.yaml" \
-  | kubectl apply --server-side --field-manager trellis-dev -f - >/dev/null
+  | kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f - >/dev/null
 # The workspace lives in the project's namespace, which exists once the project is Active.
 kubectl wait project/demo --for=jsonpath='{.status.phase}'=Active --timeout 60s >/dev/null
-kubectl apply --server-side --field-manager trellis-dev -f "$repo/tests/dev/demo-workspace.yaml" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager trellis-dev -f "$repo/tests/dev/demo-workspace.yaml" >/dev/null
 kubectl -n trellis-demo wait workspace/alice-notebook --for=jsonpath='{.status.phase}'=Running --timeout 60s >/dev/null
 # Its JupyterLab listens on the pod's address once the runtime stand-in has started it.
 pod_ip=$(kubectl -n trellis-demo get pod alice-notebook-0 -o jsonpath='{.status.podIP}')
