@@ -149,14 +149,14 @@ const steps = {
     await notebook.click();
     const editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first();
     await editor.waitFor({ timeout: 60_000 });
-    // The kernel's status comes over its WebSocket, through the gateway.
-    await page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status=\"idle\"]").first()
-      .waitFor({ timeout: 60_000 }).catch(() => {});
+    // The kernel's status comes over its WebSocket, through the gateway: wait until it is idle
+    // (connected and started) before running code, as a person would.
+    await page.getByText(/ipykernel\)\s*\|\s*Idle/).first().waitFor({ timeout: 90_000 });
     await editor.click();
     await page.keyboard.type("print(6 * 7)");
     await page.keyboard.press("Shift+Enter");
     const output = page.locator(".jp-OutputArea-output").first();
-    await output.waitFor({ timeout: 60_000 });
+    await output.waitFor({ timeout: 90_000 });
     check((await output.innerText()).trim() === "42", "the cell printed 42");
     await shot(page, "09-jupyterlab-cell");
   },

@@ -6,7 +6,7 @@
 //! (cross-origin, no CORS). Signing in there is a hop: the workspace origin sends the browser to
 //! `/auth/workspace` on Trellis's origin, which (signed in) issues a one-time ticket and sends it
 //! back to `/w/_auth` on the workspace origin, which trades it for a gateway session cookie that
-//! opens workspaces and nothing else.
+//! opens workspaces and nothing else, for as long as the Trellis session it came from lives.
 
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -127,8 +127,10 @@ pub async fn signed_in(
     let Some(cookie) = jar.get(GATEWAY_COOKIE) else {
         return Ok(None);
     };
+    // Only while the Trellis session it came from lives: signing out of Trellis closes workspaces.
     let row = sqlx::query(
-        "SELECT principal FROM gateway_sessions WHERE id_hash = $1 AND expires_at > $2",
+        "SELECT g.principal FROM gateway_sessions g JOIN sessions s ON s.id_hash = g.parent_hash \
+         WHERE g.id_hash = $1 AND g.expires_at > $2 AND s.expires_at > $2",
     )
     .bind(digest(cookie.value()))
     .bind(timestamp(chrono::Utc::now()))
@@ -172,10 +174,14 @@ pub async fn issue(
         ));
     }
     let session = match jar.get(SESSION_COOKIE) {
-        Some(cookie) => state.sessions.get(cookie.value()).await?,
+        Some(cookie) => state
+            .sessions
+            .get(cookie.value())
+            .await?
+            .map(|session| (session, digest(cookie.value()))),
         None => None,
     };
-    let Some(session) = session else {
+    let Some((session, parent_hash)) = session else {
         let here = format!(
             "{ISSUE_PATH}?return_to={}",
             url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
@@ -186,11 +192,12 @@ pub async fn issue(
     let ticket = random_token();
     let mut tx = state.audit.begin().await?;
     sqlx::query(
-        "INSERT INTO workspace_tickets (ticket_hash, principal, return_to, expires_at) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO workspace_tickets (ticket_hash, principal, parent_hash, return_to, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(digest(&ticket))
     .bind(serde_json::to_string(&session.principal).map_err(|e| Problem::internal(e.to_string()))?)
+    .bind(&parent_hash)
     .bind(&return_to)
     .bind(timestamp(chrono::Utc::now() + TICKET_TTL))
     .execute(tx.conn())
@@ -236,7 +243,7 @@ pub async fn redeem(
         .ok_or_else(|| Problem::bad_request("the sign-in hop needs its `ticket`"))?;
     let row = sqlx::query(
         "DELETE FROM workspace_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
-         RETURNING principal, return_to",
+         RETURNING principal, parent_hash, return_to",
     )
     .bind(digest(&ticket))
     .bind(timestamp(chrono::Utc::now()))
@@ -263,15 +270,17 @@ pub async fn redeem(
     };
     let principal: String = row.try_get("principal").map_err(StoreError::from)?;
     let return_to: String = row.try_get("return_to").map_err(StoreError::from)?;
+    let parent_hash: String = row.try_get("parent_hash").map_err(StoreError::from)?;
     let id = random_token();
     let now = chrono::Utc::now();
     let ttl = state.sessions.ttl();
     sqlx::query(
-        "INSERT INTO gateway_sessions (id_hash, principal, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO gateway_sessions (id_hash, principal, parent_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(digest(&id))
     .bind(&principal)
+    .bind(&parent_hash)
     .bind(timestamp(now))
     .bind(timestamp(
         now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8)),
@@ -289,18 +298,20 @@ pub async fn redeem(
     Ok((jar.add(cookie), Redirect::to(&return_to)).into_response())
 }
 
-/// Deletes expired tickets and gateway sessions.
+/// Deletes expired tickets, and gateway sessions that expired or whose Trellis session ended.
 pub async fn purge_expired(state: &crate::store::Store) -> Result<u64, StoreError> {
     let now = timestamp(chrono::Utc::now());
     let mut purged = 0;
-    for table in ["workspace_tickets", "gateway_sessions"] {
-        purged += sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE expires_at <= $1"
-        )))
-        .bind(&now)
-        .execute(state.pool())
-        .await?
-        .rows_affected();
+    for statement in [
+        "DELETE FROM workspace_tickets WHERE expires_at <= $1",
+        "DELETE FROM gateway_sessions WHERE expires_at <= $1 \
+         OR parent_hash NOT IN (SELECT id_hash FROM sessions)",
+    ] {
+        purged += sqlx::query(statement)
+            .bind(&now)
+            .execute(state.pool())
+            .await?
+            .rows_affected();
     }
     Ok(purged)
 }

@@ -1087,6 +1087,36 @@ async fn workspaces_on_their_own_origin_never_see_or_use_trellis_sessions() {
     assert_eq!(anonymous.status(), 303);
     assert!(location(&anonymous).starts_with("/auth/login?return_to=%2Fauth%2Fworkspace"));
 
+    // Signing out of Trellis closes the workspaces too: the gateway session lives only as long as
+    // the Trellis session it came from.
+    let ws_echo = format!("{workspaces}{}", setup.path("/echo"));
+    let before = no_redirects.get(&ws_echo).send().await.expect("an answer");
+    assert_eq!(before.status(), 200, "signed in, the workspace opens");
+    let me: Value = setup
+        .alice
+        .get(format!("{main}/api/v1/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("JSON");
+    let csrf = me["csrfToken"].as_str().expect("a CSRF token").to_string();
+    let out = no_redirects
+        .post(format!("{main}/auth/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("signed out");
+    assert_eq!(out.status(), 303);
+    let after = no_redirects.get(&ws_echo).send().await.expect("an answer");
+    assert_eq!(
+        after.status(),
+        303,
+        "signed out of Trellis, the workspace is closed"
+    );
+    assert!(location(&after).starts_with(&format!("{main}/auth/workspace?return_to=")));
+
     // The ticket carries the person; the gateway still decides (bob owns the project, not the
     // workspace).
     let bob = reqwest::Client::builder()
