@@ -236,7 +236,10 @@ async fn respond(
         Err((outcome, problem)) if browser => {
             // A workspace that is starting answers soon: the page tries again by itself.
             let retry = matches!(outcome, Ending::Unavailable | Ending::BadGateway);
-            (outcome, crate::web::problem_page(problem, retry))
+            (
+                outcome,
+                crate::web::problem_page(problem, retry, &state.config.public_url),
+            )
         }
         Err((outcome, problem)) => (outcome, problem.into_response()),
     };

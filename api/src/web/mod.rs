@@ -131,8 +131,9 @@ impl IntoResponse for PageError {
 }
 
 /// A problem as a small page of its own, for places outside the site's pages (the gateway).
-/// With `retry`, the page reloads itself every few seconds (a workspace that is starting).
-pub fn problem_page(problem: Problem, retry: bool) -> Response {
+/// With `retry`, the page reloads itself every few seconds (a workspace that is starting). The
+/// way back is to `home`: the page may be on the workspace origin.
+pub fn problem_page(problem: Problem, retry: bool, home: &url::Url) -> Response {
     let body = maud::html! {
         (maud::DOCTYPE)
         html lang="en" {
@@ -147,7 +148,7 @@ pub fn problem_page(problem: Problem, retry: bool) -> Response {
                     h1 { (problem.title) }
                     p.problem role="alert" { (problem.detail) }
                     @if retry { p { "This page tries again every few seconds." } }
-                    p { a href="/" { "Back to Trellis" } }
+                    p { a href=(home.as_str()) { "Back to Trellis" } }
                 }
             }
         }

@@ -1127,3 +1127,84 @@ async fn workspaces_on_their_own_origin_never_see_or_use_trellis_sessions() {
     let refused = bob.get(setup.url("/echo")).send().await.expect("an answer");
     assert_eq!(refused.status(), 403);
 }
+
+/// A workspace that does not answer (its program stopped) is a 502, and one that is not Running
+/// a 503 naming its phase: problem+json for programs, a page that retries by itself for people.
+#[tokio::test]
+async fn a_workspace_that_is_down_gets_a_clear_answer() {
+    let setup = Setup::start(TemplateKind::Echo, ApiOptions::default()).await;
+    let ask = |accept: &'static str| {
+        let request = setup.alice.get(setup.url("/echo")).header("accept", accept);
+        async move {
+            let answer = request.send().await.expect("an answer");
+            let status = answer.status().as_u16();
+            let kind = answer.headers()["content-type"]
+                .to_str()
+                .expect("ASCII")
+                .to_string();
+            (status, kind, answer.text().await.expect("a body"))
+        }
+    };
+    assert_eq!(ask("*/*").await.0, 200, "the workspace answers at first");
+
+    // Running, but nothing listens: 502.
+    setup._runtime.stop_all();
+    let (status, kind, body) = ask("application/json").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (502, "application/problem+json"),
+        "{body}"
+    );
+    assert!(body.contains("did not answer"), "{body}");
+    let (status, kind, page) = ask("text/html,application/xhtml+xml").await;
+    assert_eq!(status, 502);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(
+        page.contains("http-equiv=\"refresh\"") && page.contains("role=\"alert\""),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"{}/\"", setup.trellis.api.url)),
+        "{page}"
+    );
+
+    // Stopped: 503 naming the phase; a page for people says so and retries.
+    let token = setup.trellis.dex.token("alice").await;
+    let (stopped, answer) = setup
+        .trellis
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/workspaces/{}/stop",
+                setup.project, setup.workspace
+            ),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(stopped, 200, "{answer}");
+    let workspaces: Api<Workspace> = Api::namespaced(setup.kube.clone(), &setup.namespace());
+    wait_for(
+        &workspaces,
+        &setup.workspace,
+        Duration::from_secs(60),
+        "Stopped",
+        |w: Option<&Workspace>| {
+            w.and_then(|w| w.status.as_ref()).and_then(|s| s.phase) == Some(WorkspacePhase::Stopped)
+        },
+    )
+    .await;
+    let (status, kind, body) = ask("application/json").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "application/problem+json"),
+        "{body}"
+    );
+    assert!(body.contains("Stopped"), "the phase is named: {body}");
+    let (status, _, page) = ask("text/html").await;
+    assert_eq!(status, 503);
+    assert!(
+        page.contains("Stopped") && page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+}
