@@ -48,12 +48,23 @@ pub enum StorageError {
     Corrupt { sha256: String, actual: String },
     #[error("no stored file {0}")]
     NotFound(String),
+    #[error("stored file {0} changed after it was verified; it will not be served")]
+    Changed(String),
     #[error("`{0}` is not a SHA-256 in hex")]
     BadHash(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+}
+
+/// A blob as it was when its bytes were checked against its hash: reads pinned to this version
+/// fail if the object has changed since (no window between checking and serving).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub size: u64,
+    e_tag: Option<String>,
+    version: Option<String>,
 }
 
 /// What a finished upload stored.
@@ -428,7 +439,22 @@ impl BlobStore {
 
     /// Reads the whole blob once to check it still has its hash; returns its size.
     pub async fn verify(&self, sha256: &str) -> Result<u64, StorageError> {
-        let mut stream = self.open(sha256).await?;
+        Ok(self.verify_version(sha256).await?.size)
+    }
+
+    /// Reads the whole blob once to check it still has its hash, and notes which version of the
+    /// object that was, for [`Self::open_verified`].
+    pub async fn verify_version(&self, sha256: &str) -> Result<Verified, StorageError> {
+        let path = blob_path(sha256)?;
+        let found = match self.store.get(&path).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StorageError::NotFound(sha256.to_string()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let (e_tag, version) = (found.meta.e_tag.clone(), found.meta.version.clone());
+        let mut stream = found.into_stream();
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = stream.try_next().await? {
@@ -442,7 +468,36 @@ impl BlobStore {
                 actual,
             });
         }
-        Ok(size)
+        Ok(Verified {
+            size,
+            e_tag,
+            version,
+        })
+    }
+
+    /// The bytes of exactly the version [`Self::verify_version`] checked; a blob changed since
+    /// is refused rather than served.
+    pub async fn open_verified(
+        &self,
+        sha256: &str,
+        verified: &Verified,
+    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + use<>, StorageError> {
+        let path = blob_path(sha256)?;
+        let options = object_store::GetOptions {
+            if_match: verified.e_tag.clone(),
+            version: verified.version.clone(),
+            ..Default::default()
+        };
+        match self.store.get_opts(&path, options).await {
+            Ok(found) if found.meta.size == verified.size => Ok(found.into_stream()),
+            Ok(_) | Err(object_store::Error::Precondition { .. }) => {
+                Err(StorageError::Changed(sha256.to_string()))
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(sha256.to_string()))
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The blob's bytes as a stream (call [`Self::verify`] first when serving or releasing).
@@ -547,6 +602,33 @@ mod tests {
         );
         assert_eq!(store.blobs().await.unwrap(), 0);
         assert_eq!(store.staged().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_blob_changed_between_checking_and_serving_is_not_served() {
+        let dir = scratch("toctou");
+        let store = BlobStore::local(&dir).unwrap();
+        let stored = store.put(chunks(vec![Ok(b"n\n12\n")]), 100).await.unwrap();
+        let verified = store.verify_version(&stored.sha256).await.unwrap();
+        assert_eq!(verified.size, 5);
+        // Unchanged: the pinned read serves the bytes that were checked.
+        let bytes: Vec<Bytes> = store
+            .open_verified(&stored.sha256, &verified)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(bytes.concat(), b"n\n12\n");
+        // Replaced after the check (same size, other bytes): refused, not served.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.join("blobs").join(&stored.sha256), b"n\n99\n").unwrap();
+        let served = store.open_verified(&stored.sha256, &verified).await;
+        assert!(
+            matches!(served, Err(StorageError::Changed(_))),
+            "{:?}",
+            served.map(|_| ())
+        );
     }
 
     #[tokio::test]

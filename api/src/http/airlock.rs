@@ -744,7 +744,7 @@ impl super::AppState {
             .find(|f| f.name == name)
             .cloned()
             .ok_or_else(|| Problem::not_found(format!("the request has no file `{name}`")))?;
-        let verified = self.blobs.verify(&file.sha256).await;
+        let verified = self.blobs.verify_version(&file.sha256).await;
         let outcome = if verified.is_ok() {
             Outcome::Success
         } else {
@@ -760,17 +760,24 @@ impl super::AppState {
             detail: json!({ "file": name, "sha256": file.sha256 }),
         })
         .await;
-        if let Err(error) = verified {
-            tracing::error!(%error, file = %name, "an airlock file failed verification");
-            return Err(Problem::internal(format!(
-                "`{name}` does not match its recorded hash; it is not served"
-            )));
-        }
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(error) => {
+                tracing::error!(%error, file = %name, "an airlock file failed verification");
+                return Err(Problem::internal(format!(
+                    "`{name}` does not match its recorded hash; it is not served"
+                )));
+            }
+        };
+        // Exactly the version just checked: a file swapped in between is refused, not served.
         let stream = self
             .blobs
-            .open(&file.sha256)
+            .open_verified(&file.sha256, &verified)
             .await
-            .map_err(|e| Problem::internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::error!(error = %e, file = %name, "an airlock file changed after verification");
+                Problem::internal(format!("`{name}` changed after it was verified; it is not served"))
+            })?
             .boxed();
         Ok((file, stream))
     }
