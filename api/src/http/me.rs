@@ -2,18 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum_extra::extract::CookieJar;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::projects::MemberBody;
-use super::{ApiResult, Caller, SharedState};
-use crate::identity::session::SESSION_COOKIE;
+use super::{ApiResult, Caller, SessionCsrf, SharedState};
 use crate::identity::{Credential, PlatformRole};
 use crate::policy;
 
@@ -49,19 +46,9 @@ pub struct MembershipView {
 async fn me(
     State(state): State<SharedState>,
     Caller(who): Caller,
-    headers: HeaderMap,
+    csrf: Option<Extension<SessionCsrf>>,
 ) -> ApiResult<Json<MeView>> {
-    let csrf_token = match (
-        &who.credential,
-        CookieJar::from_headers(&headers).get(SESSION_COOKIE),
-    ) {
-        (Credential::Session, Some(cookie)) => state
-            .sessions
-            .get(cookie.value())
-            .await?
-            .map(|s| s.csrf_token),
-        _ => None,
-    };
+    let csrf_token = csrf.map(|Extension(SessionCsrf(token))| token);
     let projects = state
         .cluster
         .projects()

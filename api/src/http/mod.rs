@@ -192,6 +192,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// The CSRF token of the browser session that authenticated a request.
+#[derive(Clone)]
+pub struct SessionCsrf(pub String);
+
 /// The authenticated caller of a request. Extracting it authenticates: a request without valid
 /// credentials gets a 401 (and a failed credential an audit record) before the handler runs.
 pub struct Caller(pub Principal);
@@ -233,6 +237,8 @@ impl FromRequestParts<SharedState> for Caller {
                     )));
                 }
             }
+            // `GET /api/v1/me` hands the token to the browser without reading the session again.
+            parts.extensions.insert(SessionCsrf(session.csrf_token));
             return Ok(Caller(session.principal));
         }
         Err(Problem::unauthorized(
