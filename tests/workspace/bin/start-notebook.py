@@ -36,6 +36,16 @@ def main() -> None:
         "--LabApp.news_url=None",
         "--LabApp.extension_manager=readonly",
     ]
+    # Nothing may reach outside: JupyterLab would ask whether to fetch Jupyter's news; say no for
+    # the user, as a TRE's image would (the user can still change it).
+    settings = os.path.join(
+        home, ".jupyter", "lab", "user-settings", "@jupyterlab", "apputils-extension"
+    )
+    os.makedirs(settings, exist_ok=True)
+    notification = os.path.join(settings, "notification.jupyterlab-settings")
+    if not os.path.exists(notification):
+        with open(notification, "w", encoding="utf-8") as out:
+            out.write('{"fetchNews": "false", "checkForUpdates": false}\n')
     # The image runs as an unprivileged user; a developer's machine (or CI) may run us as root.
     if os.geteuid() == 0:
         args.append("--ServerApp.allow_root=True")
