@@ -17,6 +17,7 @@ help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 dev: build ## Build everything and run Trellis locally (Ctrl-C stops it)
+	tests/system-packages.sh dev
 	tests/dev/run.sh
 
 test: fmt-check lint unit e2e ## Every test: format, lint, unit tests, then end-to-end on a fresh local cluster
@@ -34,6 +35,7 @@ unit: ## Unit tests (no cluster needed)
 	$(CARGO) test --workspace --locked --exclude trellis-e2e
 
 e2e: build ## End-to-end tests: starts a local control plane, runs the tests, always stops it
+	tests/system-packages.sh test
 	tests/run-e2e.sh
 
 bench: ## Measure the performance targets of DESIGN.md and print a report
