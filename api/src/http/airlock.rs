@@ -234,12 +234,7 @@ impl super::AppState {
         id: &str,
         action: &str,
     ) -> Result<(Stored, Option<Arc<Project>>), Problem> {
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        let mut conn = self.store.connection().await?;
         let stored = repo::load(&mut conn, project, id).await?.ok_or_else(|| {
             Problem::not_found(format!("project `{project}` has no airlock request `{id}`"))
         })?;
@@ -382,24 +377,14 @@ impl super::AppState {
         let changes = steps.iter().map(|(_, before, after, _)| (before, after));
         self.notifier
             .airlock_changed(&stored, cached.as_deref(), changes);
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        let mut conn = self.store.connection().await?;
         repo::load(&mut conn, project, id)
             .await?
             .ok_or_else(|| Problem::internal("the request vanished after its change"))
     }
 
     async fn answer(&self, stored: &Stored, viewer: &str) -> ApiResult<Json<RequestView>> {
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        let mut conn = self.store.connection().await?;
         let history = repo::history(&mut conn, &stored.id).await?;
         Ok(Json(view(stored, history, viewer)))
     }
@@ -523,12 +508,7 @@ pub(crate) async fn list_requests(
             .deny(&who, "airlock.list", &project_name, "*", why)
             .await);
     }
-    let mut conn = state
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let mut conn = state.store.connection().await?;
     let mut views = Vec::new();
     for id in repo::in_project(&mut conn, &project_name).await? {
         if let Some(stored) = repo::load(&mut conn, &project_name, &id).await? {
@@ -1111,12 +1091,7 @@ pub(crate) async fn queue(
             )
             .await);
     }
-    let mut conn = state
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let mut conn = state.store.connection().await?;
     let mut items = Vec::new();
     for direction in directions {
         for (id, project, author) in repo::in_states(

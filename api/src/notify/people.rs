@@ -81,7 +81,7 @@ impl People {
             return;
         }
         let written = async {
-            let mut conn = self.store.pool().acquire().await?;
+            let mut conn = self.store.connection().await?;
             self.seen(&mut conn, who).await
         }
         .await;

@@ -76,6 +76,11 @@ impl Store {
         &self.pool
     }
 
+    /// One connection from the pool, for several statements in a row.
+    pub async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -495,22 +495,12 @@ async fn earlier_releases(
     viewer: &Viewer,
     request: &RequestView,
 ) -> Result<Vec<(String, String, String, Vec<FileRecord>)>, PageError> {
-    let mut conn = state
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| PageError(crate::store::StoreError::from(e).into(), None))?;
+    let mut conn = state.store.connection().await?;
     let project = state.cluster.project(&request.project);
     let mut found = Vec::new();
-    let ids = repo::in_project(&mut conn, &request.project)
-        .await
-        .map_err(|e| PageError(e.into(), None))?;
+    let ids = repo::in_project(&mut conn, &request.project).await?;
     for id in ids.into_iter().filter(|id| *id != request.id) {
-        let Some(stored) = repo::load(&mut conn, &request.project, &id)
-            .await
-            .map_err(|e| PageError(e.into(), None))?
-        else {
+        let Some(stored) = repo::load(&mut conn, &request.project, &id).await? else {
             continue;
         };
         let readable = policy::airlock_read(
@@ -524,9 +514,7 @@ async fn earlier_releases(
             && stored.request.direction == request.direction
             && stored.request.state == AirlockState::Released
         {
-            let history = repo::history(&mut conn, &id)
-                .await
-                .map_err(|e| PageError(e.into(), None))?;
+            let history = repo::history(&mut conn, &id).await?;
             let at = history
                 .iter()
                 .rev()

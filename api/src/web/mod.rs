@@ -112,6 +112,12 @@ impl From<Problem> for PageError {
     }
 }
 
+impl From<crate::store::StoreError> for PageError {
+    fn from(error: crate::store::StoreError) -> Self {
+        PageError(error.into(), None)
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let PageError(problem, viewer) = self;

@@ -6,22 +6,15 @@ use axum::extract::State;
 use maud::html;
 
 use super::layout::{badge, page};
-use super::{MaybeViewer, PageError, PageResult, html};
+use super::{MaybeViewer, PageResult, html};
 use crate::http::SharedState;
 
 pub async fn page_handler(
     State(state): State<SharedState>,
     MaybeViewer(viewer): MaybeViewer,
 ) -> PageResult {
-    let mut conn = state
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| PageError(crate::store::StoreError::from(e).into(), None))?;
-    let released = crate::airlock::repo::released_egress_counts(&mut conn)
-        .await
-        .map_err(|e| PageError(e.into(), None))?;
+    let mut conn = state.store.connection().await?;
+    let released = crate::airlock::repo::released_egress_counts(&mut conn).await?;
     let mut projects: Vec<_> = state
         .cluster
         .projects()

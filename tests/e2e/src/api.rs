@@ -260,6 +260,22 @@ impl Trellis {
             .expect("Dex accepts the password and redirects back")
     }
 
+    /// A PUT of `body` (streamed, e.g. an airlock file) to `path` as `token`'s holder: the raw
+    /// answer, or the error of a body that broke off.
+    pub async fn put(
+        &self,
+        path: &str,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .put(format!("{}{path}", self.api.url))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+    }
+
     /// A request as `token`'s holder (no token: anonymous).
     pub async fn call(
         &self,

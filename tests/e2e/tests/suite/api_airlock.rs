@@ -46,14 +46,11 @@ impl Airlock<'_> {
         let token = self.trellis.dex.token(who).await;
         let response = self
             .trellis
-            .http
-            .put(format!(
-                "{}{}/{id}/files/{name}",
-                self.trellis.api.url, self.base
-            ))
-            .bearer_auth(token)
-            .body(bytes.to_vec())
-            .send()
+            .put(
+                &format!("{}/{id}/files/{name}", self.base),
+                &token,
+                bytes.to_vec(),
+            )
             .await
             .expect("an answer");
         let status = response.status().as_u16();
@@ -450,14 +447,11 @@ async fn egress_from_draft_to_release_with_two_checkers() {
         ])
         .map(|chunk| chunk.map(bytes::Bytes::from));
         let cut = trellis
-            .http
-            .put(format!(
-                "{}{}/{third}/files/cut.csv",
-                trellis.api.url, airlock.base
-            ))
-            .bearer_auth(&token)
-            .body(reqwest::Body::wrap_stream(broken))
-            .send()
+            .put(
+                &format!("{}/{third}/files/cut.csv", airlock.base),
+                &token,
+                reqwest::Body::wrap_stream(broken),
+            )
             .await;
         assert!(
             cut.is_err() || !cut.as_ref().is_ok_and(|r| r.status().is_success()),
@@ -785,14 +779,11 @@ async fn airlock_files_live_in_an_s3_bucket() {
     ])
     .map(|chunk| chunk.map(bytes::Bytes::from));
     let answer = trellis
-        .http
-        .put(format!(
-            "{}{}/{cut}/files/cut.csv",
-            trellis.api.url, airlock.base
-        ))
-        .bearer_auth(&token)
-        .body(reqwest::Body::wrap_stream(broken))
-        .send()
+        .put(
+            &format!("{}/{cut}/files/cut.csv", airlock.base),
+            &token,
+            reqwest::Body::wrap_stream(broken),
+        )
         .await;
     assert!(
         answer.is_err() || !answer.as_ref().is_ok_and(|r| r.status().is_success()),

@@ -166,14 +166,11 @@ async fn a_workspace_sends_results_out_and_receives_its_inputs() {
     let ingress_id = ingress["id"].as_str().expect("an id");
     let data = b"patient_band,events\nA,3\nB,5\n";
     let put = trellis_api
-        .http
-        .put(format!(
-            "{}/api/v1/projects/{project}/airlock/{ingress_id}/files/cohort.csv",
-            trellis_api.api.url
-        ))
-        .bearer_auth(&alice)
-        .body(&data[..])
-        .send()
+        .put(
+            &format!("/api/v1/projects/{project}/airlock/{ingress_id}/files/cohort.csv"),
+            &alice,
+            data.to_vec(),
+        )
         .await
         .expect("an upload");
     assert_eq!(put.status(), 201);

@@ -67,14 +67,11 @@ impl Airlock<'_> {
         let token = self.trellis.dex.token("alice").await;
         let response = self
             .trellis
-            .http
-            .put(format!(
-                "{}{}/{id}/files/table.csv",
-                self.trellis.api.url, self.base
-            ))
-            .bearer_auth(token)
-            .body(table.to_vec())
-            .send()
+            .put(
+                &format!("{}/{id}/files/table.csv", self.base),
+                &token,
+                table.to_vec(),
+            )
             .await
             .expect("an answer");
         assert_eq!(response.status(), 201);
