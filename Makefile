@@ -44,6 +44,11 @@ bench: ## Measure the performance targets of DESIGN.md and print a report
 build:
 	$(CARGO) build --workspace --all-targets --locked
 
+.PHONY: images
+images: ## Build the container images offline into target/images/ (OCI archives for ctr images import)
+	tests/system-packages.sh images
+	images/build.sh
+
 crds: ## Regenerate the chart's CRDs from the Rust types
 	$(CARGO) run --quiet --locked -p trellis-operator -- crd > charts/trellis/crds/trellis.dev.yaml
 

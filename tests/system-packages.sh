@@ -22,6 +22,13 @@ if [ "$need" = test ]; then
   [ -x /usr/bin/chromium ] || { missing+=(chromium); packages+=(chromium chromium-driver fonts-dejavu-core); }
   command -v npm >/dev/null || { missing+=(npm); packages+=(nodejs npm); }
 fi
+if [ "$need" = test ] || [ "$need" = images ]; then
+  # The container images (images/build.sh, images/test.sh): OCI layouts made with umoci, the
+  # workspace image's Debian root file system with mmdebstrap, and runc to run them in the test.
+  for tool in umoci mmdebstrap runc; do
+    command -v "$tool" >/dev/null || { missing+=("$tool"); packages+=("$tool"); }
+  done
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "system-packages: installing Debian packages for: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
