@@ -14,9 +14,10 @@
 #   TRELLIS_CACHE_DIR       the cache of slow, pinned parts (default ~/.cache/trellis)
 #
 # The same inputs give the same digests: layers are tarred in name order with one mtime and
-# numeric owners, and `created` is SOURCE_DATE_EPOCH. Slow parts (the Debian base layer, the
-# JupyterLab root file system, the busybox layer) are cached under TRELLIS_CACHE_DIR/images, keyed
-# by their pins and by the code that makes them, and published by rename.
+# numeric owners, and `created` is SOURCE_DATE_EPOCH. Slow, pinned parts (the Debian base layer,
+# the JupyterLab root file system, busybox, pause) are cached under TRELLIS_CACHE_DIR/images,
+# keyed by their pins and by the code that makes them, published by rename, and carry a fixed
+# time of their own (pinned_epoch), so they are the same blobs at every commit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -70,25 +71,30 @@ trap 'rm -rf "$work"' EXIT
 
 # --- Reproducible layers --------------------------------------------------------------------------
 
-# make_layer DIR OUT.tar: DIR's contents as a layer: sorted names, one mtime, numeric owners, no
-# atime/ctime, so the same files give the same bytes. Owners are the files' own (the caller sets
-# them); a non-root builder's files become root's.
+# make_layer DIR OUT.tar: DIR's contents as a layer: sorted names, one mtime, every file root's
+# (whoever builds), no atime/ctime, so the same files give the same bytes.
 make_layer() {
-  local dir=$1 layer=$2 owner=()
-  [ "$(id -u)" -eq 0 ] || owner=(--owner=0 --group=0)
-  local entries
+  local dir=$1 layer=$2 entries
   mapfile -t entries < <(cd "$dir" && ls -A)
   tar --create --file "$layer" --directory "$dir" --sort=name --format=posix \
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-    --mtime="@$SOURCE_DATE_EPOCH" --numeric-owner "${owner[@]}" -- "${entries[@]}"
+    --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner -- "${entries[@]}"
 }
+
+# The timestamp of the cached layers: fixed, not the commit's, so that a layer from the cache and
+# one made afresh at any commit are the same bytes (and the same blob in every release). Files of
+# Debian's packages that are older keep their time (Python's .pyc files check it); newer ones are
+# clamped to it.
+pinned_epoch=1767225600 # 2026-01-01T00:00:00Z
 
 # cached NAME FUNCTION KEY-TEXT: the directory $cache/NAME-<key> made by FUNCTION (called with the
 # directory to fill), where the key hashes KEY-TEXT and FUNCTION's own code. A complete one is
 # reused; a new one is made beside it and renamed into place (one builder at a time per cache).
 cached() {
   local name=$1 fn=$2 key_text=$3 key dir start
-  key=$( { printf '%s\n' "$key_text"; declare -f "$fn" make_layer fetch_debs; } | sha256sum | cut -c1-16)
+  # Called as $(cached ...): this subshell's timestamp is the layers' own.
+  SOURCE_DATE_EPOCH=$pinned_epoch
+  key=$( { printf '%s\n' "$key_text" "$pinned_epoch"; declare -f "$fn" make_layer fetch_debs; } | sha256sum | cut -c1-16)
   dir=$cache/$name-$key
   exec 8>"$cache/.lock"
   flock 8
@@ -159,11 +165,12 @@ EOF
   # glibc without this file would ask DNS before /etc/hosts.
   printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n' \
     >"$root/etc/nsswitch.conf"
-  mkdir -p "$root/tmp" "$root/root" "$root/home/nonroot"
+  mkdir -p "$root/tmp" "$root/root" "$root/home"
   chmod 1777 "$root/tmp"
-  chmod 0700 "$root/root" "$root/home/nonroot"
+  chmod 0700 "$root/root"
   make_layer "$root" "$out/layer.tar"
-  # The home directory is the user's own: appended with its owner, whoever builds.
+  # The user's home directory is the user's own: appended with its owner.
+  mkdir -m 0700 "$root/home/nonroot"
   tar --append --file "$out/layer.tar" --directory "$root" --format=posix --no-recursion \
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     --mtime="@$SOURCE_DATE_EPOCH" --numeric-owner --owner=65532 --group=65532 home/nonroot
@@ -226,7 +233,8 @@ pause_layer() {
   local out=$1 root=$1/rootfs src
   command -v go >/dev/null || die "go is missing (it fetches Kubernetes' source for pause.c)"
   command -v gcc >/dev/null || die "gcc is missing; run (as root): tests/system-packages.sh images"
-  src=$(GOFLAGS=-mod=mod go mod download -json "$pause_module" | jq -r .Dir)
+  # Outside any module (no go.mod here), from the module proxy or the module cache.
+  src=$(cd "$out" && GOFLAGS= GOTOOLCHAIN=local go mod download -json "$pause_module" | jq -r .Dir)
   [ -f "$src/build/pause/linux/pause.c" ] || die "no build/pause/linux/pause.c in $pause_module ($src)"
   mkdir -p "$root"
   build_locked gcc -Os -Wall -Werror -static -DVERSION="v$pause_version" \
@@ -299,9 +307,9 @@ for name in "${names[@]}"; do
   case $name in trellis-operator | trellis-api | trellis-cli) rust+=(-p "$name") ;; esac
 done
 if [ ${#rust[@]} -gt 0 ]; then
+  base=$(cached base base_layer "$(deb_pins "${base_packages[@]}")")
   say "cargo build --release ${rust[*]}"
   (cd "$repo" && build_locked cargo build --release --locked "${rust[@]}")
-  base=$(cached base base_layer "$(deb_pins "${base_packages[@]}")")
 fi
 for name in "${names[@]}"; do
   say "building $name"
