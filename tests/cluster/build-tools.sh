@@ -17,8 +17,8 @@ flock 9
 for tool in "${tools[@]}"; do
   dir=$here/$tool
   [ -f "$dir/build.sh" ] || { echo "build-tools: no tool named '$tool' in $here" >&2; exit 2; }
-  # Patches a build applies to upstream's code are part of the key (tools without any keep theirs).
-  key=$( (shopt -s nullglob; go version; cat "$dir/go.mod" "$dir/go.sum" "$dir/build.sh" "$dir"/*.patch) | sha256sum | cut -c1-16)
+  # Patches a build applies to upstream's code, and a tool's own main package, are part of the key.
+  key=$( (shopt -s nullglob; go version; cat "$dir/go.mod" "$dir/go.sum" "$dir/build.sh" "$dir"/*.patch "$dir"/*.go) | sha256sum | cut -c1-16)
   out=$cache/$tool-$key
   if [ ! -d "$out" ]; then
     echo "build-tools: building $tool into $out"

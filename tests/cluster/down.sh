@@ -6,6 +6,11 @@ source "$(dirname "$0")/env.sh"
 keep_logs=false
 [ "${1:-}" = "--keep-logs" ] && keep_logs=true
 
+node_status=0
+# The real node goes first, while the API server can still delete its pods.
+if real_node_mode || [ -d "$node_state/baseline" ]; then
+  "$here/node-down.sh" || node_status=$?
+fi
 stopped=0
 for (( i=${#components[@]}-1; i>=0; i-- )); do
   component=${components[$i]}
@@ -21,3 +26,4 @@ done
 rm -rf "$pki" "$pids" "$state/etcd" "$state"/*.kubeconfig "$kubeconfig"
 $keep_logs || rm -rf "$logs"
 echo "cluster-down: stopped $stopped processes and removed the cluster state in $state"
+exit $node_status

@@ -107,3 +107,36 @@ YAML
 client_certificate() {
   printf '    client-certificate: %s\n    client-key: %s' "$pki/$1.crt" "$pki/$1.key"
 }
+
+# --- The real node (make cluster-up NODE=real) ------------------------------------------------
+# A kubelet with containerd, runc and the CNI bridge beside the kwok nodes. Its pods live in
+# network namespaces on the bridge below, which exists only on this machine; a firewall table of
+# its own (the belt) drops every forwarded packet that would leave through any other interface.
+real_node=realnode-1
+node_state=$state/node
+node_bridge=trellis0
+node_ip=10.244.0.1
+pod_subnet=10.244.0.0/24
+# Service addresses when the real node runs: kube-proxy turns them into pod addresses; the rest of
+# 10.244.0.0/16 is routed into the bridge, so an address nobody serves never leaves it either.
+real_service_cidr=10.244.64.0/24
+harness_cidr=10.244.0.0/16
+belt_table=trellis_belt
+# The shims' sockets need a short path (containerd allows 42 characters).
+shim_dir=/run/trellis-shim-$apiserver_port
+# Whether the cluster in $state was started with the real node.
+real_node_mode() { [ -f "$state/real-node" ]; }
+
+# belt_check: fails unless the belt is in place and drops what it must.
+belt_check() {
+  local rules
+  rules=$(nft list chain inet "$belt_table" forward 2>/dev/null) || { echo "the firewall belt (nft table inet $belt_table) is missing" >&2; return 1; }
+  grep -Eq "oifname != \"trellis\\*\".* drop" <<<"$rules" || { echo "the firewall belt does not drop forwarded packets leaving through other interfaces:" >&2; echo "$rules" >&2; return 1; }
+  # No address translation out of the harness: the only NAT allowed is kube-proxy's masquerade of
+  # the service traffic it marks itself (hairpin), which never leaves through a real interface
+  # because the belt's forward hook runs before postrouting.
+  if iptables-save -t nat 2>/dev/null | grep -E -- '-j (MASQUERADE|SNAT)' | grep -v '^-A KUBE-POSTROUTING ' | grep -q .; then
+    echo "an address-translation rule other than kube-proxy's own is installed:" >&2
+    iptables-save -t nat | grep -E -- '-j (MASQUERADE|SNAT)' >&2; return 1
+  fi
+}

@@ -6,11 +6,24 @@
 # Refuses to start a second cluster; with --reuse, a running one is accepted as it is.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-reuse=false
-[ "${1:-}" = "--reuse" ] && reuse=true
+reuse=false real=false
+for arg in "$@"; do
+  case $arg in
+    --reuse) reuse=true ;;
+    --real-node) real=true ;;
+    *) echo "usage: up.sh [--reuse] [--real-node]" >&2; exit 2 ;;
+  esac
+done
 start_ns=$(date +%s%N)
 
 "$here/build-tools.sh" kubernetes etcd kwok helm dex
+if $real; then
+  "$here/build-tools.sh" kubelet containerd cni coredns local-path-provisioner
+  # Pods cannot reach addresses on the machine's loopback: with the real node, Services get
+  # addresses kube-proxy translates on the node, and the API server is advertised at the node
+  # address (node-up.sh relays it to loopback).
+  service_cidr=$real_service_cidr
+fi
 
 mkdir -p "$state"
 exec 8>"$state/.lock"
@@ -34,6 +47,11 @@ for port in $etcd_port $etcd_peer_port $apiserver_port $controller_manager_port 
 done
 rm -rf "$pki" "$pids" "$logs" "$state/etcd" "$state"/*.kubeconfig "$kubeconfig"
 mkdir -p "$pki" "$pids" "$logs"
+if $real; then
+  # The belt and the bridge come before anything else, so nothing started later can forward a
+  # packet out of the machine.
+  "$here/node-up.sh" network || { "$here/node-down.sh" >&2; exit 1; }
+fi
 
 fail() {
   echo "cluster-up: $*" >&2
@@ -54,8 +72,12 @@ issue() { # issue NAME SUBJECT EXTENSIONS
     -days 30 -out "$pki/$1.crt" -extfile <(printf '%b' "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n$3")
   rm -f "$pki/$1.csr"
 }
+# The first address of the service range is the `kubernetes` Service's.
+first_service_ip=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$service_cidr")
 issue apiserver "/CN=kube-apiserver" \
-  "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:$first_service_ip,IP:$node_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+# The API server's client certificate towards kubelets (logs, exec, port-forward).
+issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
 client="extendedKeyUsage=clientAuth"
 issue admin "/O=system:masters/CN=trellis-admin" "$client"
 issue kube-controller-manager "/CN=system:kube-controller-manager" "$client"
@@ -96,10 +118,16 @@ launch etcd --name trellis --data-dir "$state/etcd" \
 wait_until 30 "etcd to be healthy" curl -sf "http://127.0.0.1:$etcd_port/health"
 
 # --- kube-apiserver ------------------------------------------------------------------------------
+if $real; then
+  endpoint_flags=(--advertise-address "$node_ip" --endpoint-reconciler-type lease)
+else
+  endpoint_flags=(--advertise-address 127.0.0.1 --endpoint-reconciler-type none)
+fi
 launch kube-apiserver \
   --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
-  --endpoint-reconciler-type none \
+  --bind-address 127.0.0.1 --secure-port "$apiserver_port" "${endpoint_flags[@]}" \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" \
   --requestheader-client-ca-file "$pki/ca.crt" --requestheader-allowed-names front-proxy-client \
@@ -161,6 +189,7 @@ metadata:
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
     type: kwok
+$(if $real; then printf 'spec:\n  taints: [{key: trellis.dev/simulated, effect: NoSchedule}]'; fi)
 status:
   addresses:
   - {type: InternalIP, address: ${node_ips[$i]}}
@@ -176,10 +205,17 @@ until [ "$(kubectl get nodes -o jsonpath='{range .items[*]}{.status.conditions[?
   sleep 0.2
 done
 # The default StorageClass, whose claims kwok provisions and whose released volumes it deletes.
-kubectl apply --server-side --field-manager trellis-cluster-up -f "$bin/kwok-storage-class.yaml" >/dev/null \
-  || fail "could not create the kwok-volume StorageClass"
+# With the real node, its local-path class is the default (node-up.sh).
+if ! $real; then
+  kubectl apply --server-side --field-manager trellis-cluster-up -f "$bin/kwok-storage-class.yaml" >/dev/null \
+    || fail "could not create the kwok-volume StorageClass"
+fi
 # Namespaced work needs the default ServiceAccount, which the controller-manager creates.
 wait_until 60 "the default ServiceAccount" kubectl get serviceaccount default -n default
+
+if $real; then
+  "$here/node-up.sh" node || fail "the real node did not start"
+fi
 
 elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 printf 'cluster-up: Kubernetes %s ready in %d.%03ds\n' \
