@@ -11,7 +11,7 @@ KUBECONFIG_LOCAL := $(CLUSTER_DIR)/kubeconfig
 KUBECTL := $(CLUSTER_DIR)/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 OPERATOR := $(CARGO_TARGET_DIR)/debug/trellis-operator
 
-.PHONY: help dev test bench fmt fmt-check lint unit e2e build crds tools cluster-up cluster-down token
+.PHONY: help dev test bench fmt fmt-check lint unit e2e real-node build crds tools cluster-up cluster-down token
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ dev: build ## Build everything and run Trellis locally (Ctrl-C stops it)
 	tests/system-packages.sh dev
 	tests/dev/run.sh
 
-test: fmt-check lint unit e2e ## Every test: format, lint, unit tests, then end-to-end on a fresh local cluster
+test: fmt-check lint unit e2e real-node ## Every test: format, lint, unit tests, end-to-end on a fresh local cluster, then on a real node
 
 fmt: ## Format the Rust code
 	$(CARGO) fmt --all
@@ -37,6 +37,12 @@ unit: ## Unit tests (no cluster needed)
 e2e: build ## End-to-end tests: starts a local control plane, runs the tests, always stops it
 	tests/system-packages.sh test
 	tests/run-e2e.sh
+
+real-node: build ## The real-node lane: the chart from local images on a cluster with a real kubelet (needs root)
+	tests/system-packages.sh test
+	tests/system-packages.sh images
+	tests/system-packages.sh node
+	tests/real-node/run.sh
 
 bench: ## Measure the performance targets of DESIGN.md and print a report
 	tests/bench.sh
@@ -55,8 +61,9 @@ crds: ## Regenerate the chart's CRDs from the Rust types
 tools: ## Build (or reuse from the cache) the pinned local-cluster tools (Kubernetes, etcd, kwok, helm, dex)
 	tests/cluster/build-tools.sh
 
-cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, kwok)
-	tests/cluster/up.sh
+cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, kwok); NODE=real adds a real node
+	$(if $(filter real,$(NODE)),tests/system-packages.sh node)
+	tests/cluster/up.sh $(if $(filter real,$(NODE)),--real-node)
 
 cluster-down: ## Stop the local control plane and remove its state
 	tests/cluster/down.sh
