@@ -37,12 +37,17 @@ app.kubernetes.io/name: trellis-api
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* An image reference: [image.registry/]repository, then @digest when one is pinned (the tag is
+     then ignored), else :tag (default: the chart's appVersion, the Trellis version). */}}
 {{- define "trellis.image" -}}
-{{- $tag := .image.tag | default .root.Chart.AppVersion -}}
-{{- if .root.Values.image.registry -}}
-{{- printf "%s/%s:%s" .root.Values.image.registry .image.repository $tag -}}
+{{- $repository := .image.repository -}}
+{{- with .root.Values.image.registry -}}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository -}}
+{{- end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository $tag -}}
+{{- printf "%s:%s" $repository (.image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
 

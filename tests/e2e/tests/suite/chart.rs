@@ -289,9 +289,95 @@ fn the_rendered_api_configuration_is_one_the_api_accepts() {
 }
 
 #[test]
+fn the_chart_installs_this_version_of_trellis() {
+    // The images' default tag is the chart's appVersion; `make images` tags them with the
+    // workspace version, so the two must be one.
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(chart().join("Chart.yaml")).expect("Chart.yaml"),
+    )
+    .expect("Chart.yaml is YAML");
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION")),
+        "charts/trellis/Chart.yaml appVersion is the workspace version (Cargo.toml)"
+    );
+}
+
+/// The operator's and the API's images and the CLI image the operator gives workspaces.
+fn images(docs: &[Value]) -> [String; 3] {
+    let container = |name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .map(|d| d["spec"]["template"]["spec"]["containers"][0].clone())
+            .unwrap_or_else(|| panic!("the {name} Deployment"))
+    };
+    let image = |name: &str| {
+        container(name)["image"]
+            .as_str()
+            .expect("image")
+            .to_string()
+    };
+    let cli = container("trellis-operator")["args"]
+        .as_sequence()
+        .expect("operator args")
+        .iter()
+        .find_map(|a| a.as_str()?.strip_prefix("--cli-image="))
+        .expect("--cli-image")
+        .to_string();
+    [image("trellis-operator"), image("trellis-api"), cli]
+}
+
+#[test]
+fn images_default_to_this_version_and_can_be_pinned_by_digest() {
+    let version = env!("CARGO_PKG_VERSION");
+    let minimal = values("minimal");
+    let docs = render(&["-f", &minimal]).expect("minimal values render");
+    assert_eq!(
+        images(&docs),
+        ["trellis-operator", "trellis-api", "trellis-cli"]
+            .map(|name| format!("ghcr.io/trellis-tre/{name}:{version}"))
+    );
+    let digests = ["a", "b", "c"].map(|d| format!("sha256:{}", d.repeat(64)));
+    let docs = render(&[
+        "-f",
+        &minimal,
+        "--set",
+        "image.registry=registry.example.org/tre/",
+        "--set",
+        &format!("operator.image.digest={}", digests[0]),
+        "--set",
+        &format!("api.image.digest={}", digests[1]),
+        "--set",
+        &format!("cli.image.digest={}", digests[2]),
+    ])
+    .expect("digests render");
+    assert_eq!(
+        images(&docs),
+        [
+            format!("registry.example.org/tre/trellis-operator@{}", digests[0]),
+            format!("registry.example.org/tre/trellis-api@{}", digests[1]),
+            format!("registry.example.org/tre/trellis-cli@{}", digests[2]),
+        ]
+    );
+    // No registry: the repository names its own.
+    let docs = render(&[
+        "-f",
+        &minimal,
+        "--set",
+        "image.registry=",
+        "--set",
+        "api.image.repository=mirror.example.org/trellis-api",
+        "--set",
+        "api.image.tag=0.1.0-rc1",
+    ])
+    .expect("own repositories render");
+    assert_eq!(images(&docs)[1], "mirror.example.org/trellis-api:0.1.0-rc1");
+}
+
+#[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 17] = [
         (&[], "publicUrl"),
         (
             &["-f", &minimal, "--set", "operator.replicas=two"],
@@ -364,6 +450,14 @@ fn bad_values_are_refused_with_the_field_named() {
         (
             &["-f", &minimal, "--set", "airlock.s3.bucket=Tre_Airlock"],
             "bucket",
+        ),
+        (
+            &["-f", &minimal, "--set", "api.image.digest=sha256:abc"],
+            "digest",
+        ),
+        (
+            &["-f", &minimal, "--set", "cli.image.digest=latest"],
+            "digest",
         ),
     ];
     for (args, field) in cases {
