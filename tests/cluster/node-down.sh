@@ -17,7 +17,7 @@ problem() { say "LEFT BEHIND: $*"; problems=$((problems + 1)); }
 pid_of() { local f=$pids/$1.pid; [ -f "$f" ] && [ -d "/proc/$(cat "$f")" ] && cat "$f"; }
 stop() { # stop NAME: SIGTERM, then SIGKILL after 10 s
   local pid
-  pid=$(pid_of "$1") || return 0
+  pid=$(pid_of "$1") || { rm -f "$pids/$1.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
   [ -d "/proc/$pid" ] && { say "$1 ignored SIGTERM; killing it"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
@@ -107,7 +107,7 @@ ip link show "$node_bridge" >/dev/null 2>&1 && problem "the bridge $node_bridge"
 ip -o link show | grep -q ' veth' && problem "veth links: $(ip -o link show | grep ' veth' | awk -F': ' '{print $2}' | tr '\n' ' ')"
 awk -v d="$node_state" 'index($5, d) == 1' /proc/self/mountinfo | grep -q . && problem "mounts under $node_state"
 for daemon in apiserver-relay containerd kubelet kube-proxy coredns local-path-provisioner; do
-  [ -f "$pids/$daemon.pid" ] && problem "the $daemon process"
+  pid_of "$daemon" >/dev/null && problem "the $daemon process"
 done
 pgrep -f "$ctd" >/dev/null && problem "processes started from $ctd: $(pgrep -af "$ctd" | head -3)"
 if [ -f "$baseline/sysctl.conf" ]; then

@@ -294,6 +294,8 @@ data:
       - name: helper-pod
         image: ${TRELLIS_PROBE_IMAGE:-ghcr.io/trellis-tre/trellis-probe:0.1.0}
         imagePullPolicy: Never
+        # The volumes' parent directory belongs to root on the node.
+        securityContext: {runAsUser: 0}
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass

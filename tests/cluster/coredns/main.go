@@ -6,6 +6,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
 
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/health"
@@ -16,7 +17,7 @@ import (
 )
 
 // The plugins in upstream's plugin.cfg order, which is the order a query passes through them.
-var directives = []string{"ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes"}
+var directives = []string{"bind", "ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes"}
 
 func init() { dnsserver.Directives = directives }
 

@@ -112,29 +112,35 @@ impl Dex {
     }
 
     pub async fn token_as(&self, user: &str, client_id: &str, secret: &str) -> String {
-        let response = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client_id, Some(secret))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", &format!("{user}@trellis.example")),
-                ("password", &password(user)),
-                ("scope", "openid profile email groups"),
-            ])
-            .send()
-            .await
-            .expect("Dex answers");
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.expect("a JSON token response");
-        assert!(
-            status.is_success(),
-            "Dex refused a token for {user}: {body}"
-        );
-        body["access_token"]
-            .as_str()
-            .expect("an access token")
-            .to_string()
+        password_token(&self.issuer, user, client_id, secret).await
     }
+}
+
+/// An access token for a demo user from the password grant of the provider at `issuer`, as the
+/// client `client_id`.
+pub async fn password_token(issuer: &str, user: &str, client_id: &str, secret: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &format!("{user}@trellis.example")),
+            ("password", &password(user)),
+            ("scope", "openid profile email groups"),
+        ])
+        .send()
+        .await
+        .expect("Dex answers");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("a JSON token response");
+    assert!(
+        status.is_success(),
+        "Dex refused a token for {user}: {body}"
+    );
+    body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
 }
 
 fn spawn(config: &PathBuf, log: &PathBuf) -> Child {

@@ -1,0 +1,609 @@
+//! The real-node lane (tests/real-node/run.sh): Trellis installed by its Helm chart from the images
+//! `make images` built, running on a real kubelet with containerd and runc. What the runtime
+//! enforces is read from the kernel (each container's /proc entry on this machine), not from the
+//! pod spec; workspaces are real pods with real volumes, whose JupyterLab answers through the
+//! gateway in a real browser.
+//!
+//! Run only by run.sh, which sets the deployment's addresses; without them every test fails with
+//! the reason.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use reqwest::Method;
+use serde_json::{Value, json};
+use trellis_e2e::identity::{CLIENT_ID, CLIENT_SECRET, password_token};
+use trellis_e2e::{client, create_active_project, repo_root, wait_deleted, wait_for};
+use trellis_operator::resources::{Project, ProjectPhase, Workspace, WorkspacePhase};
+
+const NAMESPACE: &str = "trellis-system";
+const NODE: &str = "realnode-1";
+/// The image registry prefix the chart and `make images` use by default.
+const REGISTRY: &str = "ghcr.io/trellis-tre";
+/// The user the Trellis images run as, and the one workspaces run as.
+const TRELLIS_UID: &str = "65532";
+const WORKSPACE_UID: &str = "1000";
+
+struct Lane {
+    url: String,
+    workspaces_url: String,
+    issuer: String,
+    node_state: PathBuf,
+    http: reqwest::Client,
+}
+
+fn need(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: the real-node tests run only from tests/real-node/run.sh (make test runs it)")
+    })
+}
+
+impl Lane {
+    /// The lane's settings; first of all, the belt that keeps every packet on this machine must be
+    /// in place (tests/cluster/env.sh decides what "in place" means).
+    fn from_env() -> Self {
+        let check = Command::new("bash")
+            .arg("-c")
+            .arg("source tests/cluster/env.sh && belt_check")
+            .current_dir(repo_root())
+            .output()
+            .expect("running belt_check");
+        assert!(
+            check.status.success(),
+            "refusing to test without the firewall belt: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        Self {
+            url: need("TRELLIS_REAL_URL"),
+            workspaces_url: need("TRELLIS_REAL_WORKSPACES_URL"),
+            issuer: need("TRELLIS_REAL_ISSUER"),
+            node_state: PathBuf::from(need("TRELLIS_REAL_NODE_STATE")),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn token(&self, user: &str) -> String {
+        password_token(&self.issuer, user, CLIENT_ID, CLIENT_SECRET).await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The directory of the containerd task state, where each container's init pid is recorded.
+    fn task_dir(&self, container_id: &str) -> PathBuf {
+        self.node_state
+            .join("containerd/state/io.containerd.runtime.v2.task/k8s.io")
+            .join(container_id)
+    }
+
+    /// The host pid of a running container, from containerd's record of it.
+    fn pid(&self, container_id: &str) -> u32 {
+        let file = self.task_dir(container_id).join("init.pid");
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+}
+
+/// What the kernel says about a container's first process.
+#[derive(Debug)]
+struct Confinement {
+    uid: String,
+    cap_eff: String,
+    no_new_privs: String,
+    seccomp: String,
+    root_read_only: bool,
+    /// Resident memory (VmRSS), and what the container's memory cgroup is charged.
+    rss_kib: u64,
+    cgroup_bytes: u64,
+}
+
+impl Confinement {
+    fn memory(&self) -> String {
+        format!(
+            "RSS {:.1} MiB, cgroup {:.1} MiB",
+            self.rss_kib as f64 / 1024.0,
+            self.cgroup_bytes as f64 / 1048576.0
+        )
+    }
+}
+
+fn confinement(pid: u32) -> Confinement {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("mountinfo");
+    // mountinfo: id parent major:minor root mount-point options ...; the last mount on / is the
+    // one the process sees.
+    let root_options = mountinfo
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(4) == Some(&"/")).then(|| f[5].to_string())
+        })
+        .expect("a root mount");
+    Confinement {
+        uid: field("Uid"),
+        cap_eff: field("CapEff"),
+        no_new_privs: field("NoNewPrivs"),
+        seccomp: field("Seccomp"),
+        root_read_only: root_options.split(',').any(|o| o == "ro"),
+        rss_kib: field("VmRSS").parse().expect("VmRSS in kB"),
+        cgroup_bytes: cgroup_memory(pid),
+    }
+}
+
+/// The memory charged to the container's (v1) memory cgroup.
+fn cgroup_memory(pid: u32) -> u64 {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroups");
+    let path = cgroups
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_string())
+        })
+        .expect("a memory cgroup");
+    let usage = format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes");
+    std::fs::read_to_string(&usage)
+        .unwrap_or_else(|e| panic!("{usage}: {e}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn container_ids(pod: &Pod) -> Vec<(String, String)> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            let id = c.container_id.expect("a running container has an id");
+            (
+                c.name,
+                id.strip_prefix("containerd://")
+                    .expect("containerd ids")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Records a figure for the closing report (target/real-node-figures.txt) and prints it.
+fn figure(line: &str) {
+    use std::io::Write;
+    println!("figure: {line}");
+    let path = repo_root().join("target/real-node-figures.txt");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("the figures file");
+    writeln!(file, "{line}").expect("writing a figure");
+}
+
+fn is_read_only_error(result: std::io::Result<()>) -> bool {
+    matches!(result, Err(e) if e.raw_os_error() == Some(30 /* EROFS */))
+}
+
+#[tokio::test]
+async fn trellis_runs_from_its_images_confined_by_the_runtime() {
+    let lane = Lane::from_env();
+    let kube = client().await;
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), NAMESPACE);
+    for (name, replicas) in [("trellis-operator", 2), ("trellis-api", 1)] {
+        let d = deployments.get(name).await.expect("the chart's Deployment");
+        let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+        assert_eq!(ready, replicas, "{name}: ready replicas");
+    }
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), NAMESPACE);
+    let mut operators = Vec::new();
+    for app in ["trellis-operator", "trellis-api"] {
+        let list = pods
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={app}")))
+            .await
+            .expect("pods");
+        assert!(!list.items.is_empty(), "{app} has pods");
+        for pod in &list.items {
+            let name = pod.metadata.name.clone().expect("a name");
+            let spec = pod.spec.as_ref().expect("a spec");
+            assert_eq!(
+                spec.node_name.as_deref(),
+                Some(NODE),
+                "{name} runs on the real node"
+            );
+            for container in &spec.containers {
+                let image = container.image.as_deref().expect("an image");
+                assert!(
+                    image.starts_with(&format!("{REGISTRY}/{app}:")),
+                    "{name} runs the locally built image: {image}"
+                );
+            }
+            for (container, id) in container_ids(pod) {
+                let pid = lane.pid(&id);
+                let c = confinement(pid);
+                assert_eq!(
+                    c.uid, TRELLIS_UID,
+                    "{name}/{container} runs as non-root: {c:?}"
+                );
+                assert_eq!(
+                    c.cap_eff, "0000000000000000",
+                    "{name}/{container}: no capabilities: {c:?}"
+                );
+                assert_eq!(
+                    c.no_new_privs, "1",
+                    "{name}/{container}: no privilege escalation: {c:?}"
+                );
+                assert_eq!(
+                    c.seccomp, "2",
+                    "{name}/{container}: a seccomp filter: {c:?}"
+                );
+                assert!(
+                    c.root_read_only,
+                    "{name}/{container}: read-only root: {c:?}"
+                );
+                // Even root on the host cannot write through a read-only mount.
+                assert!(
+                    is_read_only_error(std::fs::write(
+                        format!("/proc/{pid}/root/written-by-a-test"),
+                        b"x"
+                    )),
+                    "{name}/{container}: the root file system refuses writes"
+                );
+                figure(&format!("{app} pod memory: {} ({name})", c.memory()));
+            }
+            if app == "trellis-operator" {
+                operators.push(name);
+            }
+        }
+    }
+    // One operator leads, the other stands by.
+    let leases: Api<Lease> = Api::namespaced(kube.clone(), NAMESPACE);
+    let lease = leases
+        .get("trellis-operator")
+        .await
+        .expect("the leader Lease");
+    let holder = lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .expect("a leader");
+    assert!(
+        operators.contains(&holder),
+        "the leader {holder} is one of {operators:?}"
+    );
+    // The API answers through its Service.
+    let ready = lane
+        .http
+        .get(format!("{}/readyz", lane.url))
+        .send()
+        .await
+        .expect("the API answers");
+    assert!(ready.status().is_success(), "{}", ready.status());
+}
+
+/// A project's data brought in through the airlock; returns the request's id and the file's bytes.
+async fn released_ingress(lane: &Lane, project: &str) -> (String, Vec<u8>) {
+    let alice = lane.token("alice").await;
+    let steward = lane.token("steward").await;
+    let (status, made) = lane
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/airlock"),
+            &alice,
+            Some(json!({"direction": "ingress", "title": "Cohort extract"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("an id").to_string();
+    let base = format!("/api/v1/projects/{project}/airlock/{id}");
+    let data = b"patient_band,events\nA,3\nB,5\n".to_vec();
+    let put = lane
+        .http
+        .put(format!("{}{base}/files/cohort.csv", lane.url))
+        .bearer_auth(&alice)
+        .body(data.clone())
+        .send()
+        .await
+        .expect("an upload");
+    assert_eq!(put.status(), 201);
+    assert_eq!(
+        lane.call(Method::POST, &format!("{base}/submit"), &alice, None)
+            .await
+            .0,
+        200
+    );
+    let (status, voted) = lane
+        .call(
+            Method::POST,
+            &format!("{base}/votes"),
+            &steward,
+            Some(json!({"votes": [{"file": "cohort.csv", "vote": "approve"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{voted}");
+    let (_, done) = lane
+        .call(
+            Method::POST,
+            &format!("{base}/outcome"),
+            &steward,
+            Some(json!({"outcome": "approve"})),
+        )
+        .await;
+    assert_eq!(done["state"], "released", "{done}");
+    (id, data)
+}
+
+async fn wait_workspace(
+    kube: &kube::Client,
+    namespace: &str,
+    name: &str,
+    phase: WorkspacePhase,
+    secs: u64,
+) {
+    let workspaces: Api<Workspace> = Api::namespaced(kube.clone(), namespace);
+    wait_for(
+        &workspaces,
+        name,
+        Duration::from_secs(secs),
+        &format!("{phase:?}"),
+        |w: Option<&Workspace>| {
+            w.and_then(|w| w.status.as_ref()).and_then(|s| s.phase) == Some(phase)
+        },
+    )
+    .await;
+}
+
+/// The local-path directory on the node behind a claim.
+async fn volume_dir(kube: &kube::Client, namespace: &str, claim: &str) -> PathBuf {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(kube.clone(), namespace);
+    let pvc = claims.get(claim).await.expect("the claim");
+    let volume = pvc.spec.and_then(|s| s.volume_name).expect("a bound claim");
+    let pvs: Api<PersistentVolume> = Api::all(kube.clone());
+    let pv = pvs.get(&volume).await.expect("the volume");
+    let spec = pv.spec.expect("a spec");
+    let path = spec
+        .host_path
+        .map(|h| h.path)
+        .or_else(|| spec.local.map(|l| l.path))
+        .expect("a local-path volume names its directory");
+    PathBuf::from(path)
+}
+
+#[tokio::test]
+async fn a_workspace_is_a_real_pod_with_its_inputs_and_jupyterlab_through_the_gateway() {
+    let lane = Lane::from_env();
+    let kube = client().await;
+    let today = chrono_today();
+    let spec = json!({
+        // The browser journey looks for its project by this title.
+        "title": "Hospital admissions and air quality", "purpose": "Trellis on a real node.",
+        "approval": {"reference": "R-1", "approvedBy": "DAC", "approvedAt": format!("{today}T00:00:00Z")},
+        "startDate": today, "endDate": "2099-12-31",
+        "members": [{"subject": "alice", "role": "owner"}],
+        "resources": {"cpu": "4", "memory": "8Gi", "storage": "10Gi", "maxWorkspaces": 3},
+        "templates": ["jupyter"],
+        "egress": {"reviewsRequired": 1},
+    });
+    let project = create_active_project(&kube, "real-node", "real", spec).await;
+    let namespace = format!("trellis-{project}");
+    let (ingress, data) = released_ingress(&lane, &project).await;
+
+    // Alice requests a workspace in the browser, opens JupyterLab and runs a cell (the browser
+    // journey's step, against this deployment).
+    let started = Instant::now();
+    journey(&lane, &project, "researcher-workspace");
+    figure(&format!(
+        "browser: workspace requested → JupyterLab cell ran, through the gateway: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), &namespace);
+    let pod = pods.get("analysis-0").await.expect("the workspace's pod");
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(NODE)
+    );
+    // The init container (the CLI image) synced the released input, then finished.
+    let init = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .unwrap_or_default();
+    assert!(
+        init.iter().all(|c| c
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| t.exit_code)
+            == Some(0)),
+        "the init container finished cleanly: {init:?}"
+    );
+    let (_, id) = container_ids(&pod)
+        .into_iter()
+        .find(|(name, _)| name == "workspace")
+        .expect("the workspace container");
+    let pid = lane.pid(&id);
+    let c = confinement(pid);
+    assert_eq!(c.uid, WORKSPACE_UID, "{c:?}");
+    assert_eq!(c.cap_eff, "0000000000000000", "{c:?}");
+    assert_eq!(c.no_new_privs, "1", "{c:?}");
+    assert_eq!(c.seccomp, "2", "{c:?}");
+    let inputs = PathBuf::from(format!("/proc/{pid}/root/data/inputs"));
+    assert_eq!(
+        std::fs::read(inputs.join(&ingress).join("cohort.csv")).expect("the synced input"),
+        data,
+        "the released file, byte for byte"
+    );
+    assert!(
+        is_read_only_error(std::fs::write(
+            inputs.join(&ingress).join("changed.csv"),
+            b"x"
+        )),
+        "/data/inputs is read-only"
+    );
+    figure(&format!(
+        "workspace pod memory (its cgroup: JupyterLab and a kernel): {:.1} MiB",
+        c.cgroup_bytes as f64 / 1048576.0
+    ));
+    let home = volume_dir(&kube, &namespace, "home-analysis").await;
+    assert!(home.starts_with(&lane.node_state), "{}", home.display());
+    assert!(
+        home.is_dir(),
+        "the home volume is a directory on the node: {}",
+        home.display()
+    );
+
+    // Stopping ends the pod and its processes; the home volume stays.
+    let alice = lane.token("alice").await;
+    let (status, body) = lane
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/workspaces/analysis/stop"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_workspace(&kube, &namespace, "analysis", WorkspacePhase::Stopped, 120).await;
+    wait_deleted(&pods, "analysis-0", Duration::from_secs(60)).await;
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the workspace's process is gone"
+    );
+    assert!(home.is_dir(), "a stopped workspace keeps its home");
+
+    // Idle shutdown: a workspace nobody uses stops by itself.
+    let workspaces: Api<Workspace> = Api::namespaced(kube.clone(), &namespace);
+    let idle: Workspace = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": "idle", "namespace": namespace},
+        "spec": {"owner": "alice", "template": "jupyter", "idleTimeout": "1m"},
+    }))
+    .expect("a workspace");
+    workspaces
+        .patch(
+            "idle",
+            &PatchParams::apply("trellis-e2e"),
+            &Patch::Apply(&idle),
+        )
+        .await
+        .expect("creating the workspace");
+    wait_workspace(&kube, &namespace, "idle", WorkspacePhase::Running, 120).await;
+    let idle_home = volume_dir(&kube, &namespace, "home-idle").await;
+    // The shortest idle timeout is a minute.
+    wait_workspace(&kube, &namespace, "idle", WorkspacePhase::Stopped, 180).await;
+    wait_deleted(&pods, "idle-0", Duration::from_secs(60)).await;
+
+    // Closing the project deletes its namespace and volumes: their directories leave the node.
+    let admin = lane.token("admin").await;
+    let (status, body) = lane
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/close"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let projects: Api<Project> = Api::all(kube.clone());
+    wait_for(
+        &projects,
+        &project,
+        Duration::from_secs(180),
+        "Closed",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase) == Some(ProjectPhase::Closed)
+        },
+    )
+    .await;
+    let namespaces: Api<Namespace> = Api::all(kube.clone());
+    assert!(
+        namespaces
+            .get_opt(&namespace)
+            .await
+            .expect("a lookup")
+            .is_none()
+    );
+    let record = serde_json::to_value(projects.get(&project).await.expect("the project").status)
+        .expect("JSON");
+    let teardown = record["teardown"].to_string();
+    for dir in [&home, &idle_home] {
+        // local-path's helper pod removes the directory once the volume is released.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while dir.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(!dir.exists(), "{} is gone from the node", dir.display());
+    }
+    assert!(
+        teardown.contains("home-analysis") && teardown.contains("home-idle"),
+        "the teardown record lists the volumes: {teardown}"
+    );
+}
+
+fn chrono_today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+/// Runs one step of the browser journey (tests/browser/journey.mjs) against this deployment.
+fn journey(lane: &Lane, project: &str, step: &str) {
+    let browser = repo_root().join("tests/browser");
+    let output = Command::new("node")
+        .arg(browser.join("journey.mjs"))
+        .arg(step)
+        .current_dir(&browser)
+        .env("TRELLIS_URL", &lane.url)
+        .env("TRELLIS_PROJECT", project)
+        .env(
+            "TRELLIS_SCREENSHOTS",
+            repo_root().join("target/screenshots/real-node"),
+        )
+        .output()
+        .expect("running node");
+    assert!(
+        output.status.success(),
+        "journey step {step} against {} (workspaces at {}): {}{}",
+        lane.url,
+        lane.workspaces_url,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
