@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages `make dev` or `make test` needs and a fresh machine lacks (it has
 # only the toolchains), so that those two commands are the whole set-up. Nothing is installed
-# when everything is present. Usage: tests/system-packages.sh dev|test
+# when everything is present. Usage: tests/system-packages.sh dev|test|images|node
 set -euo pipefail
-need=${1:?usage: tests/system-packages.sh dev|test}
+need=${1:?usage: tests/system-packages.sh dev|test|images|node}
 missing=()
 packages=()
 # What the local control plane and Dex need: the scripts' tools, and gcc for Dex's cgo (sqlite3).
@@ -21,6 +21,13 @@ if [ "$need" = test ]; then
   # The web UI's browser tests drive Debian's headless Chromium with playwright-core (npm).
   [ -x /usr/bin/chromium ] || { missing+=(chromium); packages+=(chromium chromium-driver fonts-dejavu-core); }
   command -v npm >/dev/null || { missing+=(npm); packages+=(nodejs npm); }
+fi
+if [ "$need" = test ] || [ "$need" = node ]; then
+  # The real node (tests/cluster/node-up.sh): Debian's runc under containerd, nft for the belt,
+  # iptables for kube-proxy, iptables and ipset for kube-router, socat for the API server relay.
+  for tool in runc nft iptables ipset socat; do
+    command -v "$tool" >/dev/null || { missing+=("$tool"); packages+=(runc nftables iptables ipset socat); break; }
+  done
 fi
 if [ "$need" = test ] || [ "$need" = images ]; then
   # The container images (images/build.sh, images/test.sh): OCI layouts made with umoci, the

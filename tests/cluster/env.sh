@@ -121,6 +121,20 @@ pod_subnet=10.244.0.0/24
 # 10.244.0.0/16 is routed into the bridge, so an address nobody serves never leaves it either.
 real_service_cidr=10.244.64.0/24
 harness_cidr=10.244.0.0/16
+# The cluster DNS Service (CoreDNS runs as a pod in kube-system, labelled as kube-dns is).
+cluster_dns_ip=10.244.64.10
+# Pods reach the API server through the `kubernetes` Service at the node address on the usual port
+# (a relay to its loopback port), so NetworkPolicies written for real clusters apply unchanged.
+node_apiserver_port=6443
+# "The outside world" for tests: a network namespace of the harness's own, holding an address that
+# stands for the internet and a link-local metadata address, reached only from pods (policy
+# routing), never from the machine itself.
+outside_netns=trellis-outside
+outside_link=trellis-out0
+outside_ip=203.0.113.10
+outside_gateway=203.0.113.1
+metadata_ip=169.254.169.254
+outside_table=7441
 belt_table=trellis_belt
 # The shims' sockets need a short path (containerd allows 42 characters).
 shim_dir=/run/trellis-shim-$apiserver_port

@@ -35,7 +35,8 @@ if pid_of kubelet >/dev/null && kubectl get node "$real_node" >/dev/null 2>&1; t
 fi
 # 2. The node's processes, kube-proxy's rules, and whatever containers are left.
 stop local-path-provisioner
-stop coredns
+stop kube-router
+[ -x "$bin/kube-router" ] && "$bin/kube-router" --cleanup-config >/dev/null 2>&1
 stop kube-proxy
 [ -x "$bin/kube-proxy" ] && "$bin/kube-proxy" --cleanup >/dev/null 2>&1
 stop kubelet
@@ -71,6 +72,12 @@ for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*
 done
 ip route del "$harness_cidr" dev "$node_bridge" 2>/dev/null
 ip link del "$node_bridge" 2>/dev/null
+# The outside world stand-in.
+while ip rule del priority 7441 2>/dev/null; do :; done
+ip route flush table "$outside_table" 2>/dev/null
+for pid in $(ip netns pids "$outside_netns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+ip link del "$outside_link" 2>/dev/null
+ip netns del "$outside_netns" 2>/dev/null
 
 # 4. cgroups the kubelet and runc made (empty once nothing runs in them).
 for hierarchy in /sys/fs/cgroup/*/; do
@@ -106,9 +113,13 @@ done
 ip link show "$node_bridge" >/dev/null 2>&1 && problem "the bridge $node_bridge"
 ip -o link show | grep -q ' veth' && problem "veth links: $(ip -o link show | grep ' veth' | awk -F': ' '{print $2}' | tr '\n' ' ')"
 awk -v d="$node_state" 'index($5, d) == 1' /proc/self/mountinfo | grep -q . && problem "mounts under $node_state"
-for daemon in apiserver-relay containerd kubelet kube-proxy coredns local-path-provisioner; do
+for daemon in apiserver-relay containerd kubelet kube-proxy kube-router local-path-provisioner; do
   pid_of "$daemon" >/dev/null && problem "the $daemon process"
 done
+ip netns list | grep -q "^$outside_netns" && problem "the network namespace $outside_netns"
+ip link show "$outside_link" >/dev/null 2>&1 && problem "the link $outside_link"
+ip rule list | grep -q "lookup $outside_table" && problem "the routing rule to table $outside_table"
+ipset list -n 2>/dev/null | grep -vxFf "$baseline/ipsets" 2>/dev/null | grep -q . && problem "ipsets: $(ipset list -n | tr '\n' ' ')"
 pgrep -f "$ctd" >/dev/null && problem "processes started from $ctd: $(pgrep -af "$ctd" | head -3)"
 if [ -f "$baseline/sysctl.conf" ]; then
   while read -r key _ value; do

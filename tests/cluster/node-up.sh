@@ -6,8 +6,9 @@
 #            harness's own), make the pod bridge with the node address, and route the rest of the
 #            harness's range into it;
 #   node:    containerd (Debian's runc), the CNI bridge, a kubelet joining the local control plane,
-#            kube-proxy, CoreDNS and the local-path provisioner, and a relay that lets pods reach
-#            the API server (which listens on loopback only) at the node address.
+#            kube-proxy, kube-router (the NetworkPolicy enforcer), CoreDNS and the local-path
+#            provisioner, and a relay that lets pods reach the API server (which listens on
+#            loopback only) at the node address.
 # Every process is recorded in $pids; node-down.sh undoes all of it. Facts behind the settings:
 # ../shared/reference/real-node-recipe.md.
 set -euo pipefail
@@ -20,7 +21,7 @@ phase=${1:?usage: node-up.sh network|node}
 case $phase in
 network)
   [ "$(id -u)" -eq 0 ] || fail "the real node needs root (network namespaces, mounts, cgroups)"
-  for tool in nft iptables-save ip runc socat; do
+  for tool in nft iptables-save ipset ip runc socat; do
     command -v "$tool" >/dev/null || fail "$tool is missing (tests/system-packages.sh node installs it)"
   done
   for controller in cpu cpuacct cpuset memory pids; do
@@ -63,8 +64,23 @@ NFT
   ip link set "$node_bridge" up
   # Service addresses and the rest of the harness's range stay on the bridge.
   ip route add "$harness_cidr" dev "$node_bridge"
+
+  # The outside world stand-in: its own namespace behind a link named trellis-* (so the belt lets
+  # packets reach it and a NetworkPolicy is the only thing that can stop them). Only packets
+  # arriving from the pod bridge are routed there; the machine's own traffic never is.
+  ip netns add "$outside_netns"
+  ip link add "$outside_link" type veth peer name eth0 netns "$outside_netns"
+  ip addr add "$outside_gateway/24" dev "$outside_link"
+  ip link set "$outside_link" up
+  ip -n "$outside_netns" addr add "$outside_ip/24" dev eth0
+  ip -n "$outside_netns" addr add "$metadata_ip/32" dev eth0
+  ip -n "$outside_netns" link set eth0 up
+  ip -n "$outside_netns" link set lo up
+  ip -n "$outside_netns" route add default via "$outside_gateway"
+  ip route add "$metadata_ip/32" dev "$outside_link" table "$outside_table"
+  ip rule add iif "$node_bridge" to "$metadata_ip/32" lookup "$outside_table" priority 7441
   touch "$state/real-node"
-  say "belt installed, $node_bridge up at $node_ip"
+  say "belt installed, $node_bridge up at $node_ip, the outside world in netns $outside_netns ($outside_ip, $metadata_ip)"
   ;;
 
 node)
@@ -85,7 +101,20 @@ node)
   }
 
   # --- the relay: pods reach the API server at the node address (its Service endpoint) ------------
-  launch apiserver-relay socat "TCP-LISTEN:$apiserver_port,bind=$node_ip,reuseaddr,fork" "TCP:127.0.0.1:$apiserver_port"
+  launch apiserver-relay socat "TCP-LISTEN:$node_apiserver_port,bind=$node_ip,reuseaddr,fork" "TCP:127.0.0.1:$apiserver_port"
+  # The `kubernetes` Service's endpoint: the relay (the API server itself reconciles none here,
+  # since it listens on loopback).
+  kubectl apply --server-side --field-manager trellis-cluster-up -f - >/dev/null <<YAML
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-relay
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes, endpointslice.kubernetes.io/managed-by: trellis-cluster-up}
+addressType: IPv4
+endpoints: [{addresses: [$node_ip], conditions: {ready: true}}]
+ports: [{name: https, port: $node_apiserver_port, protocol: TCP}]
+YAML
 
   # --- containerd ----------------------------------------------------------------------------------
   ctd=$node_state/containerd
@@ -155,7 +184,8 @@ JSON
     -out "$kp/node.crt" -extfile <(printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n') 2>/dev/null
   write_kubeconfig "$node_state/kubelet/kubeconfig" "system:node:$real_node" \
     "$(printf '    client-certificate: %s\n    client-key: %s' "$kp/node.crt" "$kp/node.key")"
-  echo "nameserver $node_ip" >"$node_state/kubelet/resolv.conf"
+  # What pods with dnsPolicy Default get: nothing outside the cluster to ask.
+  echo "nameserver $cluster_dns_ip" >"$node_state/kubelet/resolv.conf"
   cat >"$node_state/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -180,7 +210,7 @@ makeIPTablesUtilChains: false
 failSwapOn: false
 podLogsDir: $node_state/kubelet/pod-logs
 resolvConf: $node_state/kubelet/resolv.conf
-clusterDNS: [$node_ip]
+clusterDNS: [$cluster_dns_ip]
 clusterDomain: cluster.local
 rotateCertificates: false
 serverTLSBootstrap: false
@@ -219,41 +249,122 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 YAML
   launch kube-proxy "$bin/kube-proxy" --config "$node_state/kube-proxy/config.yaml" --v=1
 
-  # --- CoreDNS on the node address: cluster names only, nothing forwarded anywhere ----------------
-  issue_client coredns "/CN=trellis-coredns"
+  # --- CoreDNS, as kube-dns: a pod in kube-system, cluster names only, nothing forwarded ---------
+  # It runs the CoreDNS built by build-tools.sh (main.go) from the probe image, mounted read-only.
+  coredns_dir=$(dirname "$(readlink -f "$bin/coredns")")
   kubectl apply --server-side --field-manager trellis-cluster-up -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: coredns, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: trellis-coredns}
+rules:
+- {apiGroups: [""], resources: [services, pods, namespaces, endpoints], verbs: [list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: trellis-coredns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
-subjects: [{kind: User, name: trellis-coredns, apiGroup: rbac.authorization.k8s.io}]
-YAML
-  write_kubeconfig "$node_state/coredns/kubeconfig" trellis-coredns "$(client_certificate coredns)"
-  cat >"$node_state/coredns/Corefile" <<CORE
-.:53 {
-    bind $node_ip
-    errors
-    ready 127.0.0.1:18181
-    health 127.0.0.1:18080
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig $node_state/coredns/kubeconfig trellis-local
-        pods insecure
-        ttl 5
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: trellis-coredns}
+subjects: [{kind: ServiceAccount, name: coredns, namespace: kube-system}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: coredns, namespace: kube-system}
+data:
+  Corefile: |
+    .:53 {
+        errors
+        ready :8181
+        health :8080
+        kubernetes cluster.local in-addr.arpa ip6.arpa {
+            pods insecure
+            ttl 5
+        }
+        cache 5
     }
-    cache 5
-}
-CORE
-  launch coredns "$bin/coredns" -conf "$node_state/coredns/Corefile"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: coredns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+spec:
+  serviceAccountName: coredns
+  nodeName: $real_node
+  priorityClassName: system-cluster-critical
+  dnsPolicy: Default
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    seccompProfile: {type: RuntimeDefault}
+    # Port 53 without any capability.
+    sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "0"}]
+  containers:
+  - name: coredns
+    image: ${TRELLIS_PROBE_IMAGE:-ghcr.io/trellis-tre/trellis-probe:0.1.0}
+    imagePullPolicy: Never
+    command: [/opt/coredns/coredns, -conf, /etc/coredns/Corefile]
+    ports:
+    - {name: dns, containerPort: 53, protocol: UDP}
+    - {name: dns-tcp, containerPort: 53, protocol: TCP}
+    readinessProbe: {httpGet: {path: /ready, port: 8181}, periodSeconds: 2}
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+    volumeMounts:
+    - {name: config, mountPath: /etc/coredns, readOnly: true}
+    - {name: binary, mountPath: /opt/coredns, readOnly: true}
+  volumes:
+  - {name: config, configMap: {name: coredns}}
+  - {name: binary, hostPath: {path: $coredns_dir, type: Directory}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  clusterIP: $cluster_dns_ip
+  selector: {k8s-app: kube-dns}
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+YAML
 
   # --- wait for the node, then the provisioner that needs it ---------------------------------------
   node_ready() { [ "$(kubectl get node "$real_node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
   deadline=$(( $(date +%s) + 90 ))
   until node_ready; do
-    for daemon in apiserver-relay containerd kubelet kube-proxy coredns; do alive "$daemon"; done
+    for daemon in apiserver-relay containerd kubelet kube-proxy; do alive "$daemon"; done
     [ "$(date +%s)" -lt "$deadline" ] || fail "timed out waiting for node $real_node to be Ready; see $logs/kubelet.log"
     sleep 0.5
   done
-  wait_for 30 "CoreDNS to be ready" curl -sf http://127.0.0.1:18181/ready
+  # --- kube-router: the NetworkPolicy enforcer (firewall only: no routing, no service proxy); it
+  # needs the node to exist.
+  issue_client kube-router "/CN=trellis-kube-router"
+  kubectl apply --server-side --field-manager trellis-cluster-up -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: trellis-kube-router}
+rules:
+- {apiGroups: [""], resources: [pods, namespaces, nodes, services, endpoints], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+- {apiGroups: [""], resources: [events], verbs: [create, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: trellis-kube-router}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: trellis-kube-router}
+subjects: [{kind: User, name: trellis-kube-router, apiGroup: rbac.authorization.k8s.io}]
+YAML
+  write_kubeconfig "$node_state/kube-router.kubeconfig" trellis-kube-router "$(client_certificate kube-router)"
+  launch kube-router "$bin/kube-router" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --enable-cni=false --enable-ipv6=false --hostname-override "$real_node" \
+    --kubeconfig "$node_state/kube-router.kubeconfig" --service-cluster-ip-range "$real_service_cidr" \
+    --health-port 0 --metrics-port 0 --v=1
+
+  wait_for 60 "CoreDNS to be ready" kubectl -n kube-system wait pod/coredns --for condition=Ready --timeout 1s
 
   # Claims become directories under $node_state/volumes, made and removed by helper pods that run
   # the probe image (busybox) on the node.
@@ -312,9 +423,9 @@ YAML
     --namespace local-path-storage --configmap-name local-path-config \
     --service-account-name default --provisioner-name rancher.io/local-path
   sleep 1
-  for daemon in apiserver-relay containerd kubelet kube-proxy coredns local-path-provisioner; do alive "$daemon"; done
+  for daemon in apiserver-relay containerd kubelet kube-proxy kube-router local-path-provisioner; do alive "$daemon"; done
   belt_check || fail "the belt is gone"
-  say "node $real_node Ready (kubelet, containerd $("$bin/containerd" --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), CNI bridge, kube-proxy, CoreDNS, local-path)"
+  say "node $real_node Ready (kubelet, containerd $("$bin/containerd" --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), CNI bridge, kube-proxy, kube-router, CoreDNS, local-path)"
   ;;
 *) fail "usage: node-up.sh network|node" ;;
 esac

@@ -119,7 +119,8 @@ wait_until 30 "etcd to be healthy" curl -sf "http://127.0.0.1:$etcd_port/health"
 
 # --- kube-apiserver ------------------------------------------------------------------------------
 if $real; then
-  endpoint_flags=(--advertise-address "$node_ip" --endpoint-reconciler-type lease)
+  # The `kubernetes` Service's endpoint is node-up.sh's relay on the node address.
+  endpoint_flags=(--advertise-address "$node_ip" --endpoint-reconciler-type none)
 else
   endpoint_flags=(--advertise-address 127.0.0.1 --endpoint-reconciler-type none)
 fi

@@ -83,6 +83,12 @@ seccompProfile:
 {{- end -}}
 
 {{/* The S3 store's port: the endpoint's, or the usual one for its scheme (Amazon S3: 443). */}}
+{{/* The port of the OpenID provider (oidc.issuer), which the API fetches keys from. */}}
+{{- define "trellis.oidc.port" -}}
+{{- $url := urlParse .Values.oidc.issuer -}}
+{{- regexFind ":[0-9]+$" $url.host | trimPrefix ":" | default (ternary "80" "443" (eq $url.scheme "http")) | int -}}
+{{- end }}
+
 {{- define "trellis.s3.port" -}}
 {{- with .Values.airlock.s3.endpoint -}}
 {{- $url := urlParse . -}}
