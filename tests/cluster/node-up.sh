@@ -79,6 +79,11 @@ NFT
   ip -n "$outside_netns" route add default via "$outside_gateway"
   ip route add "$metadata_ip/32" dev "$outside_link" table "$outside_table"
   ip rule add iif "$node_bridge" to "$metadata_ip/32" lookup "$outside_table" priority 7441
+  # Something to reach there: a web server on port 80 of both addresses.
+  mkdir -p "$node_state/outside"
+  echo "the outside world (a test namespace)" >"$node_state/outside/index.html"
+  (cd "$node_state/outside" && setsid nohup ip netns exec "$outside_netns" python3 -m http.server 80 \
+    >"$logs/outside-web.log" 2>&1 8>&- & echo $! >"$pids/outside-web.pid")
   touch "$state/real-node"
   say "belt installed, $node_bridge up at $node_ip, the outside world in netns $outside_netns ($outside_ip, $metadata_ip)"
   ;;

@@ -87,4 +87,5 @@ belt_check || { status=1; exit 1; }
 KUBECONFIG=$kubeconfig \
 TRELLIS_REAL_URL=$public_url TRELLIS_REAL_WORKSPACES_URL=$workspaces_url TRELLIS_REAL_ISSUER=$issuer \
 TRELLIS_REAL_NODE_STATE=$node_state TRELLIS_REAL_BIN=$bin \
+TRELLIS_REAL_CLI=${CARGO_TARGET_DIR:-$repo/target}/release/trellis \
   cargo test --locked -p trellis-e2e --test real_node -- --test-threads 1 || status=$?

@@ -227,37 +227,14 @@ impl Trellis {
             .expect("a client")
     }
 
-    /// Signs `user` in the way a browser does, over plain HTTP: /auth/login → Dex's login form →
-    /// the callback → a session cookie in `browser` → `return_to`, whose response this is.
+    /// Signs `user` in the way a browser does (see [`sign_in`]).
     pub async fn sign_in(
         &self,
         browser: &reqwest::Client,
         user: &str,
         return_to: &str,
     ) -> reqwest::Response {
-        let login_page = browser
-            .get(format!("{}/auth/login", self.api.url))
-            .query(&[("return_to", return_to)])
-            .send()
-            .await
-            .expect("the sign-in redirects to Dex's login form");
-        assert!(login_page.status().is_success(), "{}", login_page.status());
-        let form_url = login_page.url().clone();
-        assert!(
-            form_url.as_str().starts_with(&self.dex.issuer),
-            "at Dex: {form_url}"
-        );
-        let page = login_page.text().await.expect("the login page");
-        assert!(page.contains("password"), "a password form: {page}");
-        browser
-            .post(form_url)
-            .form(&[
-                ("login", format!("{user}@trellis.example")),
-                ("password", password(user)),
-            ])
-            .send()
-            .await
-            .expect("Dex accepts the password and redirects back")
+        sign_in(browser, &self.api.url, &self.dex.issuer, user, return_to).await
     }
 
     /// A PUT of `body` (streamed, e.g. an airlock file) to `path` as `token`'s holder: the raw
@@ -299,4 +276,36 @@ impl Trellis {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
+}
+
+/// Signs `user` in to the Trellis at `api_url` the way a browser does, over plain HTTP:
+/// /auth/login → the provider's (at `issuer`) login form → the callback → a session cookie in
+/// `browser` → `return_to`, whose response this is.
+pub async fn sign_in(
+    browser: &reqwest::Client,
+    api_url: &str,
+    issuer: &str,
+    user: &str,
+    return_to: &str,
+) -> reqwest::Response {
+    let login_page = browser
+        .get(format!("{api_url}/auth/login"))
+        .query(&[("return_to", return_to)])
+        .send()
+        .await
+        .expect("the sign-in redirects to Dex's login form");
+    assert!(login_page.status().is_success(), "{}", login_page.status());
+    let form_url = login_page.url().clone();
+    assert!(form_url.as_str().starts_with(issuer), "at Dex: {form_url}");
+    let page = login_page.text().await.expect("the login page");
+    assert!(page.contains("password"), "a password form: {page}");
+    browser
+        .post(form_url)
+        .form(&[
+            ("login", format!("{user}@trellis.example")),
+            ("password", password(user)),
+        ])
+        .send()
+        .await
+        .expect("Dex accepts the password and redirects back")
 }

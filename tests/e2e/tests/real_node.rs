@@ -607,3 +607,600 @@ fn journey(lane: &Lane, project: &str, step: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+// --- Isolation, proven with packets (kube-router enforcing the operator's NetworkPolicies) -------
+
+fn kubectl(args: &[&str]) -> std::process::Output {
+    let bin = PathBuf::from(need("TRELLIS_REAL_BIN"));
+    Command::new(bin.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(need("KUBECONFIG"))
+        .args(args)
+        .output()
+        .expect("running kubectl")
+}
+
+/// A probe (tests/real-node/probe.py) run inside `pod`: the attempt leaves from the pod's address.
+fn probe(namespace: &str, pod: &str, args: &[&str]) -> String {
+    let script = std::fs::read_to_string(repo_root().join("tests/real-node/probe.py"))
+        .expect("tests/real-node/probe.py");
+    let mut command = vec!["-n", namespace, "exec", pod, "--", "python3", "-c", &script];
+    command.extend_from_slice(args);
+    let output = kubectl(&command);
+    assert!(
+        output.status.success(),
+        "probe in {namespace}/{pod}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: Value = serde_json::from_slice(&output.stdout).expect("the probe's JSON line");
+    line["outcome"].as_str().expect("an outcome").to_string()
+}
+
+async fn pod_ip(kube: &kube::Client, namespace: &str, pod: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), namespace);
+    pods.get(pod)
+        .await
+        .expect("the pod")
+        .status
+        .and_then(|s| s.pod_ip)
+        .expect("an address")
+}
+
+/// A pod of the workspace image that just waits, for probing from places no policy confines.
+async fn bystander(kube: &kube::Client, namespace: &str, name: &str) {
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "main", "image": format!("{REGISTRY}/trellis-workspace-jupyter:0.1.0"),
+                "imagePullPolicy": "Never", "command": ["sleep", "3600"],
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }))
+    .expect("a pod");
+    pods.patch(
+        name,
+        &PatchParams::apply("trellis-e2e"),
+        &Patch::Apply(&pod),
+    )
+    .await
+    .expect("creating the pod");
+    wait_for(
+        &pods,
+        name,
+        Duration::from_secs(60),
+        "Running",
+        |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.as_deref())
+                == Some("Running")
+        },
+    )
+    .await;
+}
+
+async fn running_workspace(kube: &kube::Client, namespace: &str, name: &str, owner: &str) {
+    let workspaces: Api<Workspace> = Api::namespaced(kube.clone(), namespace);
+    let workspace: Workspace = serde_json::from_value(json!({
+        "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"owner": owner, "template": "jupyter"},
+    }))
+    .expect("a workspace");
+    workspaces
+        .patch(
+            name,
+            &PatchParams::apply("trellis-e2e"),
+            &Patch::Apply(&workspace),
+        )
+        .await
+        .expect("creating the workspace");
+    wait_workspace(kube, namespace, name, WorkspacePhase::Running, 120).await;
+}
+
+fn project_spec(members: Value) -> Value {
+    let today = chrono_today();
+    json!({
+        "title": "Isolation", "purpose": "Packets.",
+        "approval": {"reference": "R-2", "approvedBy": "DAC", "approvedAt": format!("{today}T00:00:00Z")},
+        "startDate": today, "endDate": "2099-12-31",
+        "members": members,
+        "resources": {"cpu": "4", "memory": "8Gi", "storage": "10Gi", "maxWorkspaces": 3},
+        "templates": ["jupyter"],
+        "egress": {"reviewsRequired": 1},
+    })
+}
+
+const OUTSIDE: &str = "203.0.113.10";
+const METADATA: &str = "169.254.169.254";
+const CLUSTER_DNS: &str = "10.244.64.10";
+
+fn blocked(outcome: &str) -> bool {
+    outcome != "open" && !outcome.starts_with("answered")
+}
+
+#[tokio::test]
+async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
+    let lane = Lane::from_env();
+    let kube = client().await;
+    let a = create_active_project(
+        &kube,
+        "real-node",
+        "iso-a",
+        project_spec(json!([{"subject": "alice", "role": "owner"}, {"subject": "bob", "role": "researcher"}])),
+    )
+    .await;
+    let b = create_active_project(
+        &kube,
+        "real-node",
+        "iso-b",
+        project_spec(json!([{"subject": "carol", "role": "owner"}])),
+    )
+    .await;
+    let (na, nb) = (format!("trellis-{a}"), format!("trellis-{b}"));
+    running_workspace(&kube, &na, "a1", "alice").await;
+    running_workspace(&kube, &na, "a2", "bob").await;
+    running_workspace(&kube, &nb, "b1", "carol").await;
+    let namespaces: Api<Namespace> = Api::all(kube.clone());
+    let lab: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "trellis-e2e-lab"}}),
+    )
+    .expect("a namespace");
+    namespaces
+        .patch(
+            "trellis-e2e-lab",
+            &PatchParams::apply("trellis-e2e"),
+            &Patch::Apply(&lab),
+        )
+        .await
+        .expect("the lab namespace");
+    // Unconfined: no policy selects it. The control for every refusal below.
+    bystander(&kube, "trellis-e2e-lab", "lab").await;
+    // Another pod in the control-plane namespace that is not the API.
+    bystander(&kube, NAMESPACE, "intruder").await;
+
+    let ip = |ns: &str, pod: &str| {
+        let (kube, ns, pod) = (kube.clone(), ns.to_string(), pod.to_string());
+        async move { pod_ip(&kube, &ns, &pod).await }
+    };
+    let (a1, a2, b1) = (
+        ip(&na, "a1-0").await,
+        ip(&na, "a2-0").await,
+        ip(&nb, "b1-0").await,
+    );
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), NAMESPACE);
+    let operator = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-operator"))
+        .await
+        .expect("operator pods")
+        .items[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("an address");
+
+    let mut matrix: Vec<(String, String, String, bool)> = Vec::new();
+    let mut cell = |from: &str, to: &str, outcome: String, expect_open: bool| {
+        let ok = if expect_open {
+            !blocked(&outcome)
+        } else {
+            blocked(&outcome)
+        };
+        figure(&format!(
+            "isolation: {from} → {to}: {outcome} (expected {})",
+            if expect_open { "allowed" } else { "refused" }
+        ));
+        matrix.push((from.into(), to.into(), outcome, ok));
+    };
+
+    // Controls first: each target answers when nothing stands in the way, so a refusal below is
+    // the policy's, not an absent server's.
+    let control =
+        |target: &str, port: &str| probe("trellis-e2e-lab", "lab", &["tcp", target, port]);
+    for (target, port) in [
+        (OUTSIDE, "80"),
+        (METADATA, "80"),
+        (operator.as_str(), "8080"),
+        ("10.244.64.1", "443"),
+    ] {
+        assert_eq!(
+            control(target, port),
+            "open",
+            "the control pod reaches {target}:{port}"
+        );
+    }
+    for workspace in [&a1, &a2, &b1] {
+        let home = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "3",
+            ])
+            .arg(format!("http://{workspace}:8888/"))
+            .output()
+            .expect("curl");
+        assert_ne!(
+            String::from_utf8_lossy(&home.stdout),
+            "000",
+            "JupyterLab listens on {workspace}:8888 (from the node)"
+        );
+    }
+
+    let dns_name = "kubernetes.default.svc.cluster.local";
+    cell(
+        "workspace a1",
+        "cluster DNS (udp 53)",
+        probe(&na, "a1-0", &["dns", "udp", CLUSTER_DNS, dns_name]),
+        true,
+    );
+    cell(
+        "workspace a1",
+        "cluster DNS (tcp 53)",
+        probe(&na, "a1-0", &["dns", "tcp", CLUSTER_DNS, dns_name]),
+        true,
+    );
+    cell(
+        "workspace a1",
+        "the API's airlock port (Service)",
+        probe(
+            &na,
+            "a1-0",
+            &["tcp", "trellis-api.trellis-system.svc", "8443"],
+        ),
+        true,
+    );
+    cell(
+        "workspace a1",
+        "the operator (pod port 8080)",
+        probe(&na, "a1-0", &["tcp", &operator, "8080"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "the Kubernetes API server (Service 443)",
+        probe(&na, "a1-0", &["tcp", "10.244.64.1", "443"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "the Kubernetes API server (node 6443)",
+        probe(&na, "a1-0", &["tcp", "10.244.0.1", "6443"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "workspace b1 (other project)",
+        probe(&na, "a1-0", &["tcp", &b1, "8888"]),
+        false,
+    );
+    cell(
+        "workspace b1",
+        "workspace a1 (other project)",
+        probe(&nb, "b1-0", &["tcp", &a1, "8888"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "workspace a2 (same project)",
+        probe(&na, "a1-0", &["tcp", &a2, "8888"]),
+        false,
+    );
+    cell(
+        "workspace a2",
+        "workspace a1 (same project)",
+        probe(&na, "a2-0", &["tcp", &a1, "8888"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "the internet (203.0.113.10:80)",
+        probe(&na, "a1-0", &["tcp", OUTSIDE, "80"]),
+        false,
+    );
+    cell(
+        "workspace a1",
+        "the metadata address (169.254.169.254:80)",
+        probe(&na, "a1-0", &["tcp", METADATA, "80"]),
+        false,
+    );
+    cell(
+        "a pod of another namespace",
+        "workspace a1",
+        probe("trellis-e2e-lab", "lab", &["tcp", &a1, "8888"]),
+        false,
+    );
+    cell(
+        "a non-API pod in trellis-system",
+        "workspace a1",
+        probe(NAMESPACE, "intruder", &["tcp", &a1, "8888"]),
+        false,
+    );
+
+    // The gateway (the API pod) reaches the workspace's port: its owner's JupyterLab answers.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let signed_in = sign_in(&lane, &browser, "alice").await;
+    assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    let through = browser
+        .get(format!("{}/w/{a}/a1/api/status", lane.workspaces_url))
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = through.status().as_u16();
+    cell(
+        "the gateway (API pod)",
+        "workspace a1 (port 8888)",
+        if status == 200 {
+            "open".into()
+        } else {
+            format!("HTTP {status}")
+        },
+        true,
+    );
+
+    let failed: Vec<_> = matrix.iter().filter(|c| !c.3).collect();
+    assert!(
+        failed.is_empty(),
+        "cells that broke the isolation promise: {failed:#?}"
+    );
+
+    // The CLI inside the workspace submits through the airlock port.
+    let trellis = PathBuf::from(need("TRELLIS_REAL_CLI"));
+    let copied = kubectl(&[
+        "-n",
+        &na,
+        "cp",
+        trellis.to_str().expect("UTF-8"),
+        "a1-0:/tmp/trellis",
+        "-c",
+        "workspace",
+    ]);
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let made = kubectl(&[
+        "-n",
+        &na,
+        "exec",
+        "a1-0",
+        "-c",
+        "workspace",
+        "--",
+        "sh",
+        "-c",
+        "chmod +x /tmp/trellis && printf 'region,n\\nNorth,120\\nSouth,85\\n' > /tmp/counts.csv && id=$(/tmp/trellis egress new --title 'From inside') && /tmp/trellis egress add $id /tmp/counts.csv && /tmp/trellis egress submit $id",
+    ]);
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(
+        made.status.success() && out.contains("state: in_review"),
+        "the CLI in the workspace: {out} {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    // Drift under attack: a NetworkPolicy opened to everything is put back; how long does traffic
+    // that should be refused get through?
+    let mut windows = Vec::new();
+    for _ in 0..20 {
+        windows.push(exposure_window(&na, &kube).await);
+    }
+    windows.sort_by(|x, y| x.partial_cmp(y).expect("numbers"));
+    let p50 = windows[windows.len() / 2];
+    let p99 = windows[windows.len() - 1];
+    figure(&format!(
+        "drift: trellis-allow-airlock opened to all egress, then restored by the operator: exposure window over 20 trials p50 {p50:.3} s, p99 (max) {p99:.3} s"
+    ));
+    // The measurement sees an opening when there is one: with the operator stopped, the same edit
+    // lets traffic out until the operator, started again, puts the policy back.
+    let scale = |replicas: &str| {
+        let output = kubectl(&[
+            "-n",
+            NAMESPACE,
+            "scale",
+            "deployment",
+            "trellis-operator",
+            "--replicas",
+            replicas,
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    scale("0");
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), NAMESPACE);
+    let gone = Instant::now() + Duration::from_secs(60);
+    while !pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-operator"))
+        .await
+        .expect("operator pods")
+        .items
+        .is_empty()
+        && Instant::now() < gone
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let unguarded = exposure_after(
+        &na,
+        &[
+            "patch",
+            "networkpolicy",
+            "trellis-allow-airlock",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"egress":[{}]}}"#,
+        ],
+    )
+    .await;
+    figure(&format!(
+        "drift control: the same edit with the operator stopped: traffic got out for {unguarded:.3} s of the 3.5 s watched"
+    ));
+    assert!(
+        unguarded > 1.0,
+        "with nobody restoring it, an opened policy lets traffic out (seen for {unguarded:.3} s)"
+    );
+    scale("2");
+    wait_for(
+        &deployments,
+        "trellis-operator",
+        Duration::from_secs(120),
+        "2 ready",
+        |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                == Some(2)
+        },
+    )
+    .await;
+    let restored = Instant::now() + Duration::from_secs(30);
+    while probe(&na, "a1-0", &["tcp", OUTSIDE, "80"]) == "open" {
+        assert!(
+            Instant::now() < restored,
+            "the restarted operator closes the opened policy"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Deleting the default-deny policy opens nothing: the allow policies keep workspaces isolated.
+    let deleted = exposure_after(&na, &["delete", "networkpolicy", "trellis-default-deny"]).await;
+    figure(&format!(
+        "drift: trellis-default-deny deleted: exposure window {deleted:.3} s"
+    ));
+    assert_eq!(
+        deleted, 0.0,
+        "deleting the default-deny policy opens nothing"
+    );
+
+    // A suspended project runs no workspace pod.
+    let admin = lane.token("admin").await;
+    let (status, body) = lane
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{a}/suspend"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ns_pods: Api<Pod> = Api::namespaced(kube.clone(), &na);
+    for pod in ["a1-0", "a2-0"] {
+        wait_deleted(&ns_pods, pod, Duration::from_secs(60)).await;
+    }
+    assert!(
+        ns_pods
+            .list(&ListParams::default())
+            .await
+            .expect("pods")
+            .items
+            .is_empty(),
+        "no pod runs in a suspended project"
+    );
+    let _ = pods.delete("intruder", &Default::default()).await;
+    let _ = namespaces
+        .delete("trellis-e2e-lab", &Default::default())
+        .await;
+}
+
+/// How long an outward connection from workspace a1 succeeds after someone runs `edit` on one of
+/// the project's NetworkPolicies (0 when it never does).
+async fn exposure_after(namespace: &str, edit: &[&str]) -> f64 {
+    let script =
+        std::fs::read_to_string(repo_root().join("tests/real-node/probe.py")).expect("probe.py");
+    let bin = PathBuf::from(need("TRELLIS_REAL_BIN"));
+    let watcher = tokio::process::Command::new(bin.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(need("KUBECONFIG"))
+        .args([
+            "-n", namespace, "exec", "a1-0", "--", "python3", "-c", &script, "watch", OUTSIDE,
+            "80", "5",
+        ])
+        .output();
+    let editor = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let started = monotonic();
+        let mut args = vec!["-n", namespace];
+        args.extend_from_slice(edit);
+        let output = kubectl(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        started
+    };
+    let (watched, started) = tokio::join!(watcher, editor);
+    let watched = watched.expect("the watcher");
+    let mut last_open = None;
+    for line in String::from_utf8_lossy(&watched.stdout).lines() {
+        let attempt: Value = serde_json::from_str(line).expect("a JSON line");
+        let at = attempt["at"].as_f64().expect("a time");
+        if attempt["outcome"] == "open" {
+            assert!(
+                at >= started - 0.25,
+                "an outward connection succeeded before the edit at {at}"
+            );
+            last_open = Some(at);
+        }
+    }
+    // The policy is back as the operator wants it before the next trial.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    last_open.map(|at| (at - started).max(0.0)).unwrap_or(0.0)
+}
+
+async fn exposure_window(namespace: &str, kube: &kube::Client) -> f64 {
+    let window = exposure_after(
+        namespace,
+        &[
+            "patch",
+            "networkpolicy",
+            "trellis-allow-airlock",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"egress":[{}]}}"#,
+        ],
+    )
+    .await;
+    // Restored: the egress rule names the airlock again.
+    let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(kube.clone(), namespace);
+    let restored = policies
+        .get("trellis-allow-airlock")
+        .await
+        .expect("the policy");
+    let rule = serde_json::to_value(restored.spec.and_then(|s| s.egress)).expect("JSON");
+    assert!(
+        rule[0]["to"].is_array(),
+        "the operator restored the airlock rule: {rule}"
+    );
+    window
+}
+
+/// CLOCK_MONOTONIC in seconds: the clock the probe in the pod reads (the same kernel's).
+fn monotonic() -> f64 {
+    let output = Command::new("python3")
+        .args(["-c", "import time; print(time.monotonic())"])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a time")
+}
+
+async fn sign_in(lane: &Lane, browser: &reqwest::Client, user: &str) -> reqwest::Response {
+    trellis_e2e::api::sign_in(browser, &lane.url, &lane.issuer, user, "/").await
+}
