@@ -8,7 +8,11 @@
 # Addresses: the node address (10.244.0.1) is on the harness's own bridge; Dex and the public URL
 # listen there, so the API pod and the browser on this machine reach the same URLs. Nothing here
 # listens on or sends to any other interface.
+#
+# `run.sh bench` runs the lane's figures instead of its tests (make bench).
 set -euo pipefail
+mode=${1:-test}
+case $mode in test|bench) ;; *) echo "usage: run.sh [test|bench]" >&2; exit 2 ;; esac
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cluster=$repo/tests/cluster
 source "$cluster/env.sh"
@@ -84,8 +88,14 @@ for _ in $(seq 100); do curl -sf "$public_url/readyz" >/dev/null && break; sleep
 npm ci --prefix "$repo/tests/browser" --no-audit --no-fund --loglevel=error
 mkdir -p "$repo/target/screenshots/real-node"
 belt_check || { status=1; exit 1; }
-KUBECONFIG=$kubeconfig \
+export KUBECONFIG=$kubeconfig \
 TRELLIS_REAL_URL=$public_url TRELLIS_REAL_WORKSPACES_URL=$workspaces_url TRELLIS_REAL_ISSUER=$issuer \
-TRELLIS_REAL_NODE_STATE=$node_state TRELLIS_REAL_BIN=$bin \
-TRELLIS_REAL_CLI=${CARGO_TARGET_DIR:-$repo/target}/release/trellis \
+TRELLIS_REAL_NODE_STATE=$node_state TRELLIS_REAL_BIN=$bin
+export TRELLIS_REAL_CLI=${CARGO_TARGET_DIR:-$repo/target}/release/trellis
+if [ "$mode" = bench ]; then
+  "${CARGO_TARGET_DIR:-$repo/target}/release/trellis-bench" real-node || status=$?
+else
+  rm -f "$repo/target/real-node-figures.txt"
   cargo test --locked -p trellis-e2e --test real_node -- --test-threads 1 || status=$?
+  [ ! -f "$repo/target/real-node-figures.txt" ] || sed 's/^/real-node: /' "$repo/target/real-node-figures.txt" >&2
+fi

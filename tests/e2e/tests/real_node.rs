@@ -466,6 +466,33 @@ async fn a_workspace_is_a_real_pod_with_its_inputs_and_jupyterlab_through_the_ga
     assert_eq!(c.cap_eff, "0000000000000000", "{c:?}");
     assert_eq!(c.no_new_privs, "1", "{c:?}");
     assert_eq!(c.seccomp, "2", "{c:?}");
+    assert!(
+        c.root_read_only,
+        "the template asks for a read-only root: {c:?}"
+    );
+    // No service-account token but the projected one for Trellis's API.
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("mountinfo");
+    assert!(
+        !mounts.contains("kubernetes.io/serviceaccount"),
+        "no Kubernetes API token is mounted: {mounts}"
+    );
+    let token = std::fs::read_to_string(format!("/proc/{pid}/root/var/run/secrets/trellis/token"))
+        .expect("the projected token");
+    let claims: Value = {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).expect("a JWT");
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("base64url"),
+        )
+        .expect("JSON claims")
+    };
+    assert_eq!(
+        claims["aud"],
+        json!(["trellis"]),
+        "the token is only for Trellis: {claims}"
+    );
     let inputs = PathBuf::from(format!("/proc/{pid}/root/data/inputs"));
     assert_eq!(
         std::fs::read(inputs.join(&ingress).join("cohort.csv")).expect("the synced input"),

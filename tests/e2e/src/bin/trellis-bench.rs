@@ -378,9 +378,134 @@ async fn wait_writes_settle(operator: &Operator, seconds: u64) -> f64 {
     total().await - before
 }
 
+/// The real-node lane's figures (tests/real-node/run.sh bench): how long a workspace takes from
+/// its request to JupyterLab answering through the gateway, on a real kubelet, one at a time.
+async fn real_node(client: &kube::Client) {
+    let env = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name}: run through tests/real-node/run.sh bench"))
+    };
+    let (url, workspaces_url, issuer) = (
+        env("TRELLIS_REAL_URL"),
+        env("TRELLIS_REAL_WORKSPACES_URL"),
+        env("TRELLIS_REAL_ISSUER"),
+    );
+    println!(
+        "Real node: the chart from the local images on kubelet + containerd + runc, NetworkPolicies enforced by kube-router"
+    );
+    let images = trellis_e2e::repo_root().join("target/images");
+    let mut archives: Vec<_> = std::fs::read_dir(&images)
+        .expect("target/images")
+        .filter_map(|e| e.ok())
+        .collect();
+    archives.sort_by_key(|e| e.file_name());
+    for archive in archives {
+        let size = archive.metadata().expect("metadata").len();
+        println!(
+            "  image {:<34} {:>7.1} MiB (archive, layers compressed)",
+            archive.file_name().to_string_lossy(),
+            mib(size)
+        );
+    }
+    let today = chrono::Utc::now().date_naive().to_string();
+    let project = trellis_e2e::create_active_project(
+        client,
+        "real-node-bench",
+        "bench",
+        json!({
+            "title": "Bench", "purpose": "Workspace start times.",
+            "approval": {"reference": "B-1", "approvedBy": "DAC", "approvedAt": format!("{today}T00:00:00Z")},
+            "startDate": today, "endDate": "2099-12-31",
+            "members": [{"subject": "alice", "role": "owner"}],
+            "resources": {"cpu": "2", "memory": "4Gi", "storage": "30Gi", "maxWorkspaces": 2},
+            "templates": ["jupyter"],
+        }),
+    )
+    .await;
+    let token = trellis_e2e::identity::password_token(
+        &issuer,
+        "alice",
+        trellis_e2e::identity::CLIENT_ID,
+        trellis_e2e::identity::CLIENT_SECRET,
+    )
+    .await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    trellis_e2e::api::sign_in(&browser, &url, &issuer, "alice", "/").await;
+    let http = reqwest::Client::new();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), &namespace_name(&project));
+    let mut times = Vec::new();
+    for i in 0..20 {
+        let name = format!("ws{i}");
+        let started = Instant::now();
+        let made = http
+            .post(format!("{url}/api/v1/projects/{project}/workspaces"))
+            .bearer_auth(&token)
+            .json(&json!({"name": name, "template": "jupyter"}))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(
+            made.status().as_u16(),
+            201,
+            "{}",
+            made.text().await.unwrap_or_default()
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let answer = browser
+                .get(format!("{workspaces_url}/w/{project}/{name}/api/status"))
+                .send()
+                .await;
+            if matches!(&answer, Ok(r) if r.status().as_u16() == 200) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not answer through the gateway within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        times.push(started.elapsed());
+        let deleted = http
+            .delete(format!("{url}/api/v1/projects/{project}/workspaces/{name}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the API answers");
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        let gone = Instant::now() + Duration::from_secs(120);
+        while pods
+            .get_opt(&format!("{name}-0"))
+            .await
+            .expect("a lookup")
+            .is_some()
+        {
+            assert!(Instant::now() < gone, "{name}'s pod did not go");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    times.sort();
+    println!(
+        "  workspace requested → JupyterLab answering through the gateway, real node, n={}: p50 {:.2} s, p99 {:.2} s, min {:.2} s, max {:.2} s",
+        times.len(),
+        percentile(&times, 0.5).as_secs_f64(),
+        percentile(&times, 0.99).as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let client = client().await;
+    if std::env::args().nth(1).as_deref() == Some("real-node") {
+        real_node(&client).await;
+        return;
+    }
     install_crds(&client).await;
     ensure_namespace(&client, "trellis-system").await;
     println!(
