@@ -68,7 +68,7 @@ for _ in 1 2 3; do
   for m in $mounts; do umount -l "$m" 2>/dev/null; done
 done
 for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^veth'); do
-  [ "$(cat "/sys/class/net/$link/master/ifindex" 2>/dev/null)" = "$(cat "/sys/class/net/$node_bridge/ifindex" 2>/dev/null)" ] && ip link del "$link"
+  [ "$(cat "/sys/class/net/$link/master/ifindex" 2>/dev/null)" = "$(cat "/sys/class/net/$node_bridge/ifindex" 2>/dev/null)" ] && ip link del "$link" 2>/dev/null
 done
 ip route del "$harness_cidr" dev "$node_bridge" 2>/dev/null
 ip link del "$node_bridge" 2>/dev/null

@@ -52,6 +52,7 @@ trap stop EXIT
 
 "$repo/images/build.sh" >&2
 "$cluster/up.sh" --real-node
+rm -rf "$lane"
 mkdir -p "$lane"
 
 # Dex on the node address, with the demo users and Trellis's redirect at the public URL.

@@ -476,8 +476,11 @@ async fn a_workspace_is_a_real_pod_with_its_inputs_and_jupyterlab_through_the_ga
         !mounts.contains("kubernetes.io/serviceaccount"),
         "no Kubernetes API token is mounted: {mounts}"
     );
-    let token = std::fs::read_to_string(format!("/proc/{pid}/root/var/run/secrets/trellis/token"))
-        .expect("the projected token");
+    let token = std::fs::read_to_string(
+        // /var/run links to /run, which the kernel would resolve in our root, not the container's.
+        format!("/proc/{pid}/root/run/secrets/trellis/token"),
+    )
+    .expect("the projected token");
     let claims: Value = {
         use base64::Engine;
         let payload = token.split('.').nth(1).expect("a JWT");
