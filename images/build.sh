@@ -12,6 +12,8 @@
 #   TRELLIS_IMAGES_DIR      where the archives go (default <repo>/target/images)
 #   SOURCE_DATE_EPOCH       every timestamp in the images (default: the last commit's time)
 #   TRELLIS_CACHE_DIR       the cache of slow, pinned parts (default ~/.cache/trellis)
+#   TRELLIS_IMAGE_REVISION  the revision label (default: the commit, with -dirty for local changes)
+#   TRELLIS_IMAGES_CARGO=0  use the release binaries already built instead of running cargo
 #
 # The same inputs give the same digests: layers are tarred in name order with one mtime and
 # numeric owners, and `created` is SOURCE_DATE_EPOCH. Slow, pinned parts (the Debian base layer,
@@ -19,6 +21,8 @@
 # keyed by their pins and by the code that makes them, published by rename, and carry a fixed
 # time of their own (pinned_epoch), so they are the same blobs at every commit.
 set -euo pipefail
+# The cached parts are made inside $(...): a failure there must stop the build too.
+shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 all=(trellis-operator trellis-api trellis-cli trellis-workspace-jupyter trellis-probe pause)
@@ -55,9 +59,10 @@ tar --version | grep -q 'GNU tar' || die "GNU tar is required (sorted, reproduci
 version=$(cd "$repo" && cargo metadata --no-deps --locked --format-version 1 |
   jq -r '.packages[] | select(.name == "trellis-api") | .version')
 [ -n "$version" ] || die "could not read the workspace version with cargo metadata"
-revision=$(cd "$repo" && git rev-parse HEAD 2>/dev/null || echo unknown)
+revision=${TRELLIS_IMAGE_REVISION:-$(cd "$repo" && git rev-parse HEAD 2>/dev/null || echo unknown)}
 # A build from uncommitted changes must not claim to be the commit.
-if [ "$revision" != unknown ] && [ -n "$(cd "$repo" && git status --porcelain -- . ':!target' 2>/dev/null)" ]; then
+if [ -z "${TRELLIS_IMAGE_REVISION:-}" ] && [ "$revision" != unknown ] &&
+  [ -n "$(cd "$repo" && git status --porcelain -- . ':!target' 2>/dev/null)" ]; then
   revision=$revision-dirty
 fi
 : "${SOURCE_DATE_EPOCH:=$(cd "$repo" && git log -1 --format=%ct 2>/dev/null || echo 0)}"
@@ -94,7 +99,7 @@ cached() {
   local name=$1 fn=$2 key_text=$3 key dir start
   # Called as $(cached ...): this subshell's timestamp is the layers' own.
   SOURCE_DATE_EPOCH=$pinned_epoch
-  key=$( { printf '%s\n' "$key_text" "$pinned_epoch"; declare -f "$fn" make_layer fetch_debs; } | sha256sum | cut -c1-16)
+  key=$( { printf '%s\n' "$key_text" "$pinned_epoch"; declare -f "$fn" make_layer; } | sha256sum | cut -c1-16)
   dir=$cache/$name-$key
   exec 8>"$cache/.lock"
   flock 8
@@ -104,6 +109,7 @@ cached() {
     rm -rf "$dir.partial"
     mkdir -p "$dir.partial"
     "$fn" "$dir.partial" >&2
+    [ -s "$dir.partial/layer.tar" ] || die "$fn made no layer in $dir.partial"
     mv -T "$dir.partial" "$dir"
     say "built $name in $(( $(date +%s) - start ))s"
   fi
@@ -121,14 +127,26 @@ deb_pins() {
   done
 }
 
-# fetch_debs DIR PKG=VER...: the .deb files, from the Debian mirror apt is configured with.
+# fetch_debs DIR PKG=VER...: the .deb files, from the Debian mirror apt is configured with, kept in
+# $cache/debs: a kept file is used again (offline) when its SHA256 is the one apt's lists give.
 fetch_debs() {
   local dir=$1; shift
-  mkdir -p "$dir"
-  local sandbox=()
+  local debs=$cache/debs sandbox=() uris uri file size hash missing=()
+  mkdir -p "$dir" "$debs"
   # As root, apt would drop to _apt, which cannot write into a cache under /root.
   [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
-  (cd "$dir" && apt-get download -qq "${sandbox[@]}" "$@") || die "apt-get download $* failed (the Debian mirror unreachable? run: apt-get update)"
+  uris=$(apt-get download --print-uris "$@") || die "apt knows no $*; run: apt-get update"
+  while read -r uri file size hash; do
+    [ -f "$debs/$file" ] && [ "SHA256:$(sha256sum <"$debs/$file" | cut -d' ' -f1)" = "$hash" ] || missing+=("$file")
+  done <<<"$uris"
+  if [ ${#missing[@]} -gt 0 ]; then
+    (cd "$debs" && apt-get download -qq "${sandbox[@]}" "$@") ||
+      die "apt-get download $* failed (the Debian mirror unreachable? run: apt-get update)"
+  fi
+  while read -r uri file size hash; do
+    [ "SHA256:$(sha256sum <"$debs/$file" | cut -d' ' -f1)" = "$hash" ] || die "$debs/$file is not the file apt's lists name"
+    cp "$debs/$file" "$dir/"
+  done <<<"$uris"
 }
 
 # The base of the Rust images, like distroless/cc: the packages' files (no maintainer scripts run,
@@ -308,8 +326,10 @@ for name in "${names[@]}"; do
 done
 if [ ${#rust[@]} -gt 0 ]; then
   base=$(cached base base_layer "$(deb_pins "${base_packages[@]}")")
-  say "cargo build --release ${rust[*]}"
-  (cd "$repo" && build_locked cargo build --release --locked "${rust[@]}")
+  if [ "${TRELLIS_IMAGES_CARGO:-1}" != 0 ]; then
+    say "cargo build --release ${rust[*]}"
+    (cd "$repo" && build_locked cargo build --release --locked "${rust[@]}")
+  fi
 fi
 for name in "${names[@]}"; do
   say "building $name"
@@ -351,7 +371,7 @@ $(cat "$jdir/requirements.txt" "$jdir/customize.sh" "$jdir/start-notebook.py" "$
 done
 
 # What was built: the name containerd will give it, the manifest digest, and its sizes.
-printf '%-28s %-56s %-73s %10s %10s\n' ARCHIVE NAME DIGEST COMPRESSED UNPACKED
+printf '%-30s %-56s %-73s %10s %10s\n' ARCHIVE NAME DIGEST COMPRESSED UNPACKED
 for name in "${names[@]}"; do
   archive=$out_dir/$name.tar
   tar -xOf "$archive" index.json >"$work/index.json"
@@ -363,7 +383,7 @@ for name in "${names[@]}"; do
   for layer in $(jq -r '.layers[].digest | ltrimstr("sha256:")' <<<"$manifest"); do
     unpacked=$(( unpacked + $(tar -xOf "$archive" "blobs/sha256/$layer" | gzip -dc | wc -c) ))
   done
-  printf '%-28s %-56s %-73s %9sM %9sM\n' "$name.tar" "$ref" "$digest" \
+  printf '%-30s %-56s %-73s %9sM %9sM\n' "$name.tar" "$ref" "$digest" \
     "$(( (compressed + 524288) / 1048576 ))" "$(( (unpacked + 524288) / 1048576 ))"
 done
 say "done in $(( $(date +%s) - start ))s; import with: ctr -n k8s.io images import $out_dir/<name>.tar"

@@ -35,5 +35,7 @@ install -D -m 0755 "$here/start-notebook.py" "$root/usr/local/bin/start-notebook
 
 # What the build wrote carries one timestamp, so the same inputs give the same layer.
 rm -rf "$root/root/.cache" "$root/var/cache/apt/"*.bin
-find "$root" -xdev -newermt "@$SOURCE_DATE_EPOCH" -print0 |
+# (/proc, /sys and /dev are mount points while the hook runs; mmdebstrap makes them itself.)
+find "$root" -xdev \( -path "$root/proc" -o -path "$root/sys" -o -path "$root/dev" \) -prune -o \
+  -newermt "@$SOURCE_DATE_EPOCH" -print0 |
   xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"
