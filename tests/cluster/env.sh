@@ -128,11 +128,13 @@ cluster_dns_ip=10.244.64.10
 node_apiserver_port=6443
 # "The outside world" for tests: a network namespace of the harness's own, holding an address that
 # stands for the internet and a link-local metadata address, reached only from pods (policy
-# routing), never from the machine itself.
+# routing), never from the machine itself. TEST-NET-2, because the machine's package mirrors sit
+# in TEST-NET-3 (203.0.113.0/24) and its own address in TEST-NET-1.
 outside_netns=trellis-outside
 outside_link=trellis-out0
-outside_ip=203.0.113.10
-outside_gateway=203.0.113.1
+outside_cidr=198.51.100.0/24
+outside_ip=198.51.100.10
+outside_gateway=198.51.100.1
 metadata_ip=169.254.169.254
 outside_table=7441
 belt_table=trellis_belt

@@ -70,20 +70,24 @@ NFT
   # arriving from the pod bridge are routed there; the machine's own traffic never is.
   ip netns add "$outside_netns"
   ip link add "$outside_link" type veth peer name eth0 netns "$outside_netns"
-  ip addr add "$outside_gateway/24" dev "$outside_link"
+  # noprefixroute: no route to it in the machine's own table; only pods are routed there.
+  ip addr add "$outside_gateway/24" dev "$outside_link" noprefixroute
   ip link set "$outside_link" up
   ip -n "$outside_netns" addr add "$outside_ip/24" dev eth0
   ip -n "$outside_netns" addr add "$metadata_ip/32" dev eth0
   ip -n "$outside_netns" link set eth0 up
   ip -n "$outside_netns" link set lo up
   ip -n "$outside_netns" route add default via "$outside_gateway"
+  ip route add "$outside_cidr" dev "$outside_link" table "$outside_table"
   ip route add "$metadata_ip/32" dev "$outside_link" table "$outside_table"
+  ip rule add iif "$node_bridge" to "$outside_cidr" lookup "$outside_table" priority 7441
   ip rule add iif "$node_bridge" to "$metadata_ip/32" lookup "$outside_table" priority 7441
   # Something to reach there: a web server on port 80 of both addresses.
   mkdir -p "$node_state/outside"
   echo "the outside world (a test namespace)" >"$node_state/outside/index.html"
-  (cd "$node_state/outside" && setsid nohup ip netns exec "$outside_netns" python3 -m http.server 80 \
-    >"$logs/outside-web.log" 2>&1 8>&- & echo $! >"$pids/outside-web.pid")
+  setsid nohup ip netns exec "$outside_netns" python3 -m http.server 80 --directory "$node_state/outside" \
+    >"$logs/outside-web.log" 2>&1 </dev/null 8>&- &
+  echo $! >"$pids/outside-web.pid"
   touch "$state/real-node"
   say "belt installed, $node_bridge up at $node_ip, the outside world in netns $outside_netns ($outside_ip, $metadata_ip)"
   ;;

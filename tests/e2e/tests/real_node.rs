@@ -745,7 +745,8 @@ fn project_spec(members: Value) -> Value {
     })
 }
 
-const OUTSIDE: &str = "203.0.113.10";
+/// The outside-world stand-in (tests/cluster/env.sh: outside_ip).
+const OUTSIDE: &str = "198.51.100.10";
 const METADATA: &str = "169.254.169.254";
 const CLUSTER_DNS: &str = "10.244.64.10";
 
@@ -844,24 +845,31 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
         );
     }
     for workspace in [&a1, &a2, &b1] {
-        let home = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "3",
-            ])
-            .arg(format!("http://{workspace}:8888/"))
-            .output()
-            .expect("curl");
-        assert_ne!(
-            String::from_utf8_lossy(&home.stdout),
-            "000",
-            "JupyterLab listens on {workspace}:8888 (from the node)"
-        );
+        // Running means started, not yet listening: JupyterLab takes a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let home = Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "3",
+                ])
+                .arg(format!("http://{workspace}:8888/"))
+                .output()
+                .expect("curl");
+            if String::from_utf8_lossy(&home.stdout) != "000" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "JupyterLab listens on {workspace}:8888 (from the node)"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     let dns_name = "kubernetes.default.svc.cluster.local";
@@ -931,7 +939,7 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
     );
     cell(
         "workspace a1",
-        "the internet (203.0.113.10:80)",
+        "the internet (198.51.100.10:80)",
         probe(&na, "a1-0", &["tcp", OUTSIDE, "80"]),
         false,
     );
