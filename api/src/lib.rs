@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod airlock;
+pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod disclosure;

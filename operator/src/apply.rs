@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::project::builders::FIELD_MANAGER;
+use crate::resources::names::FIELD_MANAGER;
 
 /// Whether `observed` already has every field of `desired` with the same value. Fields only in
 /// `observed` (defaults, status, other managers' fields) do not matter; lists must match

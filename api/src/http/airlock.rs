@@ -205,7 +205,7 @@ fn target(project: &str, id: &str) -> String {
     format!("airlock/{project}/{id}")
 }
 
-impl super::AppState {
+impl crate::app::AppState {
     fn review_policy(&self, reviews_required: u32) -> ReviewPolicy {
         ReviewPolicy {
             reviews_required,
@@ -695,7 +695,7 @@ async fn get_file(
 pub(crate) type FileStream =
     futures::stream::BoxStream<'static, Result<bytes::Bytes, object_store::Error>>;
 
-impl super::AppState {
+impl crate::app::AppState {
     /// A file's verified bytes for someone the download policy allows (reviewers during review,
     /// members once released, workspaces for released ingress), audited under `action` whether
     /// served or refused. A file that no longer matches its hash is never served.
@@ -837,7 +837,7 @@ async fn submit(
 /// The file ACRO writes its checks to; attached to a request, reviewers see its verdicts.
 const ACRO_RESULTS: &str = "results.json";
 
-impl super::AppState {
+impl crate::app::AppState {
     /// ACRO's verdicts from an attached `results.json`, with whether each output file ACRO names
     /// is in the request (and its hash), or why the file could not be read.
     async fn read_acro(&self, file: &FileRecord, files: &[FileRecord]) -> Value {

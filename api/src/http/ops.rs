@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::SharedState;
+use crate::app::SharedState;
 use crate::problem::Problem;
 
 pub fn routes() -> Router<SharedState> {

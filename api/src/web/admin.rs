@@ -9,9 +9,10 @@ use maud::html;
 
 use super::layout::{badge, page, when};
 use super::{PageError, PageResult, Viewer, html};
+use crate::app::SharedState;
 use crate::http::audit::AuditQuery;
-use crate::http::{Caller, SharedState};
 use crate::identity::PlatformRole;
+use crate::identity::extract::Caller;
 use crate::problem::Problem;
 use crate::resources::WorkspaceTemplate;
 

@@ -13,10 +13,11 @@ use super::preview::{self, Kind};
 use super::{PageError, PageResult, Viewer, html};
 use crate::airlock::repo::{self, FileRecord};
 use crate::airlock::state::{Direction, State as AirlockState};
+use crate::app::SharedState;
 use crate::disclosure::record::{DisclosureRecord, Outcome};
 use crate::http::airlock::RequestView;
-use crate::http::{Caller, SharedState};
 use crate::identity::PlatformRole;
+use crate::identity::extract::Caller;
 use crate::policy::{self, Decision};
 
 /// A state as the API names it (`in_review`).

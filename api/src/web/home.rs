@@ -5,8 +5,9 @@ use maud::html;
 
 use super::layout::{badge, page};
 use super::{MaybeViewer, PageResult, Viewer, html};
-use crate::http::{Caller, SharedState};
+use crate::app::SharedState;
 use crate::identity::PlatformRole;
+use crate::identity::extract::Caller;
 use crate::policy;
 
 pub async fn page_for(

@@ -6,10 +6,11 @@ use maud::{Markup, html};
 
 use super::layout::{badge, form_error, page, segment, when};
 use super::{PageError, PageResult, Viewer, html};
+use crate::app::SharedState;
 use crate::http::projects::ProjectView;
 use crate::http::workspaces::WorkspaceView;
-use crate::http::{Caller, SharedState};
 use crate::identity::PlatformRole;
+use crate::identity::extract::Caller;
 
 pub async fn list(State(state): State<SharedState>, viewer: Viewer) -> PageResult {
     let projects =

@@ -30,19 +30,18 @@ use serde_json::json;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
 
-use super::builders::{
-    self, FIELD_MANAGER, Guardrails, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL,
-};
+use super::builders::{self, Guardrails};
 use super::lifecycle::{Lifecycle, lifecycle, next_boundary};
 use crate::apply::apply_if_changed;
 use crate::cache::{WrittenStatuses, cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
+use crate::resources::names::{
+    FIELD_MANAGER, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, namespace_name,
+};
 use crate::resources::{Project, ProjectPhase, ProjectStatus, TeardownRecord, Workspace};
 
-/// Holds a Project until its teardown is complete.
-pub const FINALIZER: &str = "trellis.dev/teardown";
 const CONTROLLER: &str = "project";
 
 #[derive(Debug, Error)]
@@ -214,7 +213,7 @@ async fn provision(
 ) -> Result<Action, Error> {
     let name = project.name_any();
     let wanted = builders::guardrails(project, life.allows_workloads(), &context.config);
-    let namespace_name = builders::namespace_name(&name);
+    let namespace_name = namespace_name(&name);
     let generation = project.metadata.generation;
 
     // Validate: the namespace must be ours, or not exist yet, and not be on its way out.
@@ -529,7 +528,7 @@ async fn stop_workspaces(
 async fn tear_down(project: &Project, context: &Context) -> Result<Action, Error> {
     let deleting = project.metadata.deletion_timestamp.is_some();
     let status = project.status.clone().unwrap_or_default();
-    let namespace_name = builders::namespace_name(&project.name_any());
+    let namespace_name = namespace_name(&project.name_any());
     let generation = project.metadata.generation;
     let now = Utc::now();
 

@@ -20,7 +20,7 @@ use serde_json::json;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
 
-use super::builders::{self, LAST_ACTIVITY_ANNOTATION};
+use super::builders;
 use super::status::{idle_deadline, phase};
 use super::validate::validate;
 use crate::apply::apply_if_changed;
@@ -28,8 +28,9 @@ use crate::cache::{WrittenStatuses, cached_or_live, reflect};
 use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
-use crate::project::builders::{
-    COMPONENT_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
+use crate::resources::names::{
+    COMPONENT_LABEL, FIELD_MANAGER, LAST_ACTIVITY_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
+    WORKSPACE_COMPONENT, namespace_name, project_of_namespace,
 };
 use crate::resources::{
     Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceStatus, WorkspaceTemplate,
@@ -128,7 +129,7 @@ pub async fn run(
         .owns_stream(service_events)
         .owns_stream(claim_events)
         .watches_stream(project_events, move |project: Project| {
-            let namespace = crate::project::builders::namespace_name(&project.name_any());
+            let namespace = namespace_name(&project.name_any());
             by_project
                 .state()
                 .into_iter()
@@ -187,7 +188,7 @@ enum Owner {
 async fn owner_of(workspace: &Workspace, context: &Context) -> Result<Owner, Error> {
     let Some(name) = workspace
         .namespace()
-        .and_then(|ns| ns.strip_prefix("trellis-").map(str::to_owned))
+        .and_then(|ns| project_of_namespace(&ns).map(str::to_owned))
     else {
         return Ok(Owner::NoProject);
     };

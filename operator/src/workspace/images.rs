@@ -19,8 +19,8 @@ use tracing::{info, warn};
 use crate::apply::apply_if_changed;
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
-use crate::project::builders::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::resources::WorkspaceTemplate;
+use crate::resources::names::{MANAGED_BY, MANAGED_BY_LABEL};
 
 /// The ConfigMap the admission policy takes as its parameter.
 pub const ALLOWED_IMAGES: &str = "trellis-workspace-images";
