@@ -6,7 +6,6 @@ pub mod airlock;
 pub mod app;
 pub mod cluster;
 pub mod config;
-pub mod disclosure;
 pub mod gateway;
 pub mod http;
 pub mod identity;
@@ -18,4 +17,5 @@ pub mod server;
 pub mod store;
 pub mod web;
 
+pub use trellis_disclosure as disclosure;
 pub use trellis_operator::resources;

@@ -3,12 +3,13 @@
 //! change, its history entry and its audit record commit together.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::state::{Direction, Request, State, Vote, VoteKind};
+use crate::disclosure::DisclosureRecord;
 use crate::store::{StoreError, timestamp};
 
 /// The serde name of an enum value (`in_review`, `egress`…), as stored.
@@ -24,6 +25,41 @@ fn parse<T: DeserializeOwned>(stored: &str) -> Result<T, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("unknown stored value `{stored}`")))
 }
 
+/// What the checks at submission (`airlock::checks`) found in one file: its disclosure record and, for ACRO's `results.json`,
+/// ACRO's verdicts (or why they could not be read).
+///
+/// Stored and served as one JSON object: the record's fields with `acro` beside them, keys in
+/// sorted order (the form these records had when they were passed around as JSON values, so the
+/// stored rows and the API's answers are unchanged).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct FileChecks {
+    #[serde(flatten)]
+    pub disclosure: DisclosureRecord,
+    #[serde(default)]
+    pub acro: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct FileChecksFields<'a> {
+    #[serde(flatten)]
+    disclosure: &'a DisclosureRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acro: &'a Option<Value>,
+}
+
+impl Serialize for FileChecks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Through a JSON value, whose maps keep their keys sorted.
+        let fields = FileChecksFields {
+            disclosure: &self.disclosure,
+            acro: &self.acro,
+        };
+        serde_json::to_value(fields)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
 /// A file of a request, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileRecord {
@@ -32,7 +68,7 @@ pub struct FileRecord {
     pub size: i64,
     /// The disclosure record from the checks at submission.
     #[schema(value_type = Object)]
-    pub disclosure: Option<Value>,
+    pub disclosure: Option<FileChecks>,
 }
 
 /// A step in a request's history.
@@ -286,10 +322,12 @@ pub async fn set_disclosure(
     conn: &mut AnyConnection,
     id: &str,
     name: &str,
-    record: &Value,
+    record: &FileChecks,
 ) -> Result<(), StoreError> {
+    let record = serde_json::to_string(record)
+        .map_err(|e| StoreError::Corrupt(format!("a file's checks do not serialize: {e}")))?;
     sqlx::query("UPDATE airlock_files SET disclosure = $1 WHERE request_id = $2 AND name = $3")
-        .bind(record.to_string())
+        .bind(record)
         .bind(id)
         .bind(name)
         .execute(&mut *conn)

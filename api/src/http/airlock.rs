@@ -19,7 +19,8 @@ use utoipa_axum::routes;
 use super::json::StrictJson;
 use super::projects::cached_project;
 use super::{ApiResult, Caller, SharedState, created};
-use crate::airlock::repo::{self, FileRecord, HistoryEntry, NewRequest, Stored};
+use crate::airlock::checks;
+use crate::airlock::repo::{self, FileChecks, FileRecord, HistoryEntry, NewRequest, Stored};
 use crate::airlock::scan::Verdict as ScanVerdict;
 use crate::airlock::state::{
     self, Actor, Command, Decision, Direction, Refusal, ReviewPolicy, Vote, VoteKind,
@@ -409,7 +410,7 @@ enum Write<'a> {
     RemoveFile(&'a str),
     Votes(&'a [(String, VoteKind, String)]),
     /// Each file's disclosure record, with the hash it was computed from.
-    Disclosure(&'a [(String, String, Value)]),
+    Disclosure(&'a [(String, String, FileChecks)]),
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock", tag = "airlock", request_body = CreateBody,
@@ -784,11 +785,9 @@ async fn submit(
         && stored.request.state.editable()
     {
         for file in &stored.files {
-            let mut record = state.check_disclosure(&file.name, &file.sha256).await?;
-            if file.name == ACRO_RESULTS {
-                record["acro"] = state.read_acro(file, &stored.files).await;
-            }
-            records.push((file.name.clone(), file.sha256.clone(), record));
+            let checks =
+                checks::check_file(&state.blobs, &state.egress_policy, file, &stored.files).await?;
+            records.push((file.name.clone(), file.sha256.clone(), checks));
         }
     }
     // Every file, either way, goes past the malware scanner when one is configured.
@@ -820,7 +819,7 @@ async fn submit(
     }
     let blocking: Vec<String> = records
         .iter()
-        .filter(|(_, _, r)| r["blocked"] == Value::Bool(true))
+        .filter(|(_, _, checks)| checks.disclosure.blocked)
         .map(|(name, _, _)| name.clone())
         .collect();
     let blocked = !blocking.is_empty() || !infected.is_empty();
@@ -832,76 +831,6 @@ async fn submit(
     };
     let stored = state.step(&who, &project, &id, step).await?;
     state.answer(&stored, &who.subject).await
-}
-
-/// The file ACRO writes its checks to; attached to a request, reviewers see its verdicts.
-const ACRO_RESULTS: &str = "results.json";
-
-impl crate::app::AppState {
-    /// ACRO's verdicts from an attached `results.json`, with whether each output file ACRO names
-    /// is in the request (and its hash), or why the file could not be read.
-    async fn read_acro(&self, file: &FileRecord, files: &[FileRecord]) -> Value {
-        const LIMIT: i64 = 16 << 20;
-        if file.size > LIMIT {
-            return json!({ "error": "results.json is larger than 16 MiB; not read" });
-        }
-        let bytes = match self.blobs.open(&file.sha256).await {
-            Ok(stream) => match stream
-                .map(|c| c.map(|b| b.to_vec()))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(chunks) => chunks.concat(),
-                Err(error) => return json!({ "error": error.to_string() }),
-            },
-            Err(error) => return json!({ "error": error.to_string() }),
-        };
-        match crate::disclosure::acro::parse_results(&bytes) {
-            Ok(mut results) => {
-                // ACRO's own checksum files are not part of a flat request; the uploaded hashes
-                // are shown for the files ACRO names.
-                results.verify(
-                    |_| None,
-                    |name| {
-                        files
-                            .iter()
-                            .find(|f| f.name == name)
-                            .map(|f| f.sha256.clone())
-                    },
-                );
-                let (pass, fail, review) = results.counts();
-                let mut value = serde_json::to_value(&results).unwrap_or(Value::Null);
-                value["counts"] = json!({ "pass": pass, "fail": fail, "review": review });
-                value["filesInRequest"] = json!(results
-                    .outputs
-                    .iter()
-                    .flat_map(|o| o.files.iter())
-                    .map(|f| json!({ "name": f.name, "present": files.iter().any(|u| u.name == f.name) }))
-                    .collect::<Vec<_>>());
-                value
-            }
-            Err(error) => json!({ "error": error.to_string() }),
-        }
-    }
-
-    /// Streams a stored file through the egress disclosure checks.
-    async fn check_disclosure(&self, name: &str, sha256: &str) -> Result<Value, Problem> {
-        let mut checker = crate::disclosure::Checker::new(&self.egress_policy, name);
-        let mut stream = self
-            .blobs
-            .open(sha256)
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?;
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| Problem::unavailable(format!("reading `{name}`: {e}")))?;
-            // The checks are CPU-bound: keep them off the threads that serve requests.
-            tokio::task::block_in_place(|| checker.update(&chunk));
-        }
-        serde_json::to_value(checker.finish()).map_err(|e| Problem::internal(e.to_string()))
-    }
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/votes", tag = "airlock", request_body = VotesBody,

@@ -169,15 +169,8 @@ async fn file_section(
     file: &FileRecord,
     see_contents: bool,
 ) -> Markup {
-    let record: Option<DisclosureRecord> = file
-        .disclosure
-        .as_ref()
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-    let acro = file
-        .disclosure
-        .as_ref()
-        .and_then(|v| v.get("acro"))
-        .cloned();
+    let record: Option<&DisclosureRecord> = file.disclosure.as_ref().map(|c| &c.disclosure);
+    let acro = file.disclosure.as_ref().and_then(|c| c.acro.clone());
     let kind = preview::kind_of(&file.name);
     let view_url = format!(
         "/projects/{}/airlock/{}/files/{}",
@@ -186,18 +179,7 @@ async fn file_section(
         segment(&file.name)
     );
     let content = if see_contents {
-        Some(
-            file_preview(
-                state,
-                viewer,
-                request,
-                file,
-                kind,
-                record.as_ref(),
-                &view_url,
-            )
-            .await,
-        )
+        Some(file_preview(state, viewer, request, file, kind, record, &view_url).await)
     } else {
         None
     };
