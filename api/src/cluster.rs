@@ -10,7 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
-use trellis_operator::cache::reflect;
+use trellis_operator::reconcile::cache::reflect;
 
 use crate::resources::Project;
 use crate::resources::Workspace;

@@ -16,9 +16,9 @@ use trellis_e2e::{
     client, create_namespace, ensure_namespace, install_crds, refusal, unique_name, wait_deleted,
     wait_for,
 };
-use trellis_operator::apply::contains;
 use trellis_operator::config::OperatorConfig;
 use trellis_operator::project::builders;
+use trellis_operator::reconcile::apply::contains;
 use trellis_operator::resources::names;
 use trellis_operator::resources::{Project, ProjectPhase, Workspace};
 

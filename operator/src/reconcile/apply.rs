@@ -57,6 +57,20 @@ where
     Ok(true)
 }
 
+/// Turns a workspace's `spec.running` off: the project controller does it when its project
+/// stops, the workspace controller when the workspace has been idle too long. The workspace
+/// controller then scales it down.
+pub async fn stop_workspace(
+    workspaces: &Api<crate::resources::Workspace>,
+    name: &str,
+) -> Result<(), kube::Error> {
+    let stop = serde_json::json!({"spec": {"running": false}});
+    workspaces
+        .patch(name, &PatchParams::default(), &Patch::Merge(&stop))
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
