@@ -4,6 +4,7 @@
 
 pub mod airlock;
 pub mod app;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod gateway;
@@ -13,9 +14,11 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod problem;
+pub mod projects;
 pub mod server;
 pub mod store;
 pub mod web;
+pub mod workspaces;
 
 pub use trellis_disclosure as disclosure;
 pub use trellis_operator::resources;

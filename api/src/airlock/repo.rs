@@ -85,9 +85,18 @@ pub struct HistoryEntry {
     pub detail: Value,
 }
 
-/// Everything stored about a request.
+/// A reviewer's comment on one file in one round.
 #[derive(Clone, Debug)]
-pub struct Stored {
+pub struct Comment {
+    pub round: u32,
+    pub reviewer: String,
+    pub file: String,
+    pub text: String,
+}
+
+/// Everything stored about a request: its state, its files and the reviewers' comments.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
     pub id: String,
     pub project: String,
     pub title: String,
@@ -97,7 +106,7 @@ pub struct Stored {
     pub created_at: String,
     pub request: Request,
     pub files: Vec<FileRecord>,
-    pub comments: Vec<(u32, String, String, String)>,
+    pub comments: Vec<Comment>,
 }
 
 pub struct NewRequest<'a> {
@@ -137,7 +146,7 @@ pub async fn load(
     conn: &mut AnyConnection,
     project: &str,
     id: &str,
-) -> Result<Option<Stored>, StoreError> {
+) -> Result<Option<RequestRecord>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT id, project, direction, title, context, controls, author, state, round, reviews_required, created_at \
          FROM airlock_requests WHERE id = $1 AND project = $2",
@@ -183,19 +192,19 @@ pub async fn load(
             file: r.try_get("file")?,
             vote: parse::<VoteKind>(&vote)?,
         };
-        comments.push((
-            vote.round,
-            vote.reviewer.clone(),
-            vote.file.clone(),
-            r.try_get("comment")?,
-        ));
+        comments.push(Comment {
+            round: vote.round,
+            reviewer: vote.reviewer.clone(),
+            file: vote.file.clone(),
+            text: r.try_get("comment")?,
+        });
         votes.push(vote);
     }
     let state: String = row.try_get("state")?;
     let direction: String = row.try_get("direction")?;
     let round: i64 = row.try_get("round")?;
     let required: i64 = row.try_get("reviews_required")?;
-    Ok(Some(Stored {
+    Ok(Some(RequestRecord {
         id: row.try_get("id")?,
         project: row.try_get("project")?,
         title: row.try_get("title")?,

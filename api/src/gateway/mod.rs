@@ -381,7 +381,7 @@ async fn handle(
 
     let phase = workspace.status.as_ref().and_then(|s| s.phase);
     if phase != Some(WorkspacePhase::Running) {
-        let shown = phase.map_or_else(|| "not yet started".to_string(), |p| format!("{p:?}"));
+        let shown = phase.map_or("not yet started", |p| p.as_str());
         return Err(unavailable(Problem::unavailable(format!(
             "the workspace is {shown}; it opens once it is Running"
         ))));

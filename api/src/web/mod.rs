@@ -12,6 +12,7 @@ mod layout;
 pub mod preview;
 mod projects;
 mod register;
+mod review;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -39,7 +40,7 @@ pub fn routes() -> Router<SharedState> {
             "/projects/{project}/airlock/{id}/files/{name}",
             get(airlock::view_file),
         )
-        .route("/review", get(airlock::queue))
+        .route("/review", get(review::queue))
         .route("/admin/templates", get(admin::templates))
         .route("/admin/audit", get(admin::audit))
         .route("/register", get(register::page_handler))
