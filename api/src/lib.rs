@@ -12,6 +12,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod policy;
 pub mod problem;
 pub mod projects;

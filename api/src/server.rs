@@ -172,6 +172,18 @@ pub async fn serve(
             }
         }
     });
+    if let Some(ops_address) = state.config.ops_listen {
+        let ops = TcpListener::bind(ops_address)
+            .await
+            .map_err(|e| StartError::Listen(ops_address, e))?;
+        let router = crate::ops::ops_routes().with_state(state.clone());
+        tracing::info!(address = %ops_address, "metrics and health listening");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(ops, router).await {
+                tracing::error!(%error, "the operational listener stopped");
+            }
+        });
+    }
     tracing::info!(%address, public_url = %state.config.public_url, "Trellis API listening");
     // The peer's address is the gateway's X-Forwarded-For.
     axum::serve(
@@ -209,7 +221,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::http::auth::routes())
         .merge(crate::gateway::routes())
         .merge(crate::web::routes())
-        .merge(crate::http::ops::routes())
+        .merge(crate::ops::health_routes())
         .merge(api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -6,7 +6,6 @@ pub mod audit;
 pub mod auth;
 pub mod json;
 pub mod me;
-pub mod ops;
 pub mod projects;
 pub mod workspaces;
 

@@ -800,7 +800,7 @@ async fn activity_is_written_at_most_once_per_interval() {
 async fn activity_writes(setup: &Setup, expected: f64) -> f64 {
     let mut seen = 0.0;
     for _ in 0..50 {
-        let metrics = reqwest::get(format!("{}/metrics", setup.trellis.api.url))
+        let metrics = reqwest::get(format!("{}/metrics", setup.trellis.api.ops_url))
             .await
             .expect("metrics")
             .text()
