@@ -10,16 +10,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
-use trellis_operator::cache::reflect;
-use trellis_operator::project::builders::namespace_name;
-use trellis_operator::workspace::builders::LAST_ACTIVITY_ANNOTATION;
+use trellis_operator::reconcile::cache::reflect;
 
 use crate::resources::Project;
 use crate::resources::Workspace;
 use crate::resources::WorkspaceTemplate;
-
-/// Field manager of the API's writes, so `managedFields` show who changed what.
-pub const FIELD_MANAGER: &str = "trellis-api";
+use crate::resources::names::{
+    API_FIELD_MANAGER as FIELD_MANAGER, LAST_ACTIVITY_ANNOTATION, namespace_name,
+};
 
 #[derive(Clone)]
 pub struct Cluster {

@@ -1,19 +1,25 @@
 //! Assembling and running the API server.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use crate::app::{AppState, SharedState};
 use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
-use crate::http::{AppState, SharedState, router};
 use crate::identity::ClaimMapping;
 use crate::identity::bearer::{BearerValidator, Rules};
 use crate::identity::oidc::{OidcError, Provider, http_client};
 use crate::identity::session::Sessions;
 use crate::identity::workspace_token::WorkspaceTokens;
 use crate::metrics::Metrics;
+use crate::problem::Problem;
 use crate::store::audit::Audit;
 use crate::store::{Store, StoreError};
 
@@ -166,6 +172,18 @@ pub async fn serve(
             }
         }
     });
+    if let Some(ops_address) = state.config.ops_listen {
+        let ops = TcpListener::bind(ops_address)
+            .await
+            .map_err(|e| StartError::Listen(ops_address, e))?;
+        let router = crate::ops::ops_routes().with_state(state.clone());
+        tracing::info!(address = %ops_address, "metrics and health listening");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(ops, router).await {
+                tracing::error!(%error, "the operational listener stopped");
+            }
+        });
+    }
     tracing::info!(%address, public_url = %state.config.public_url, "Trellis API listening");
     // The peer's address is the gateway's X-Forwarded-For.
     axum::serve(
@@ -175,4 +193,82 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .map_err(|e| StartError::Listen(address, e))
+}
+
+/// Every route of the API's listener: the JSON API (with its OpenAPI document), sign-in, the
+/// pages, the workspace gateway and the health endpoints. The only place that knows them all.
+pub fn router(state: SharedState) -> Router {
+    let (api, openapi) = crate::http::api_routes();
+    let openapi = Arc::new(openapi);
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { Problem::not_found("no such API endpoint") })
+        .method_not_allowed_fallback(|method: Method| async move {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!("{method} is not allowed on this endpoint"),
+            )
+        })
+        .layer(DefaultBodyLimit::max(state.config.limits.json_body_bytes));
+    Router::new()
+        .merge(crate::http::auth::routes())
+        .merge(crate::gateway::routes())
+        .merge(crate::web::routes())
+        .merge(crate::ops::health_routes())
+        .merge(api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::gateway::origin::separate,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Counts and times every request by route (never by raw path, which would explode the series).
+async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }

@@ -2,13 +2,11 @@
 //! them, and the controllers that turn Projects into isolated, governed namespaces.
 #![forbid(unsafe_code)]
 
-pub mod apply;
-pub mod cache;
-pub mod conditions;
 pub mod config;
 pub mod crd;
 pub mod metrics;
 pub mod project;
+pub mod reconcile;
 pub mod resources;
 pub mod server;
 pub mod workspace;

@@ -193,7 +193,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         info!(%identity, "became the leader; starting controllers");
         metrics.leader.set(1);
-        let recorder = Recorder::new(client.clone(), controller::reporter(&identity));
+        let recorder = Recorder::new(
+            client.clone(),
+            trellis_operator::reconcile::events::reporter(&identity),
+        );
         let stop = |mut shutdown: watch::Receiver<bool>| async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         };

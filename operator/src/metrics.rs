@@ -139,7 +139,7 @@ impl Metrics {
                     .count();
                 self.projects
                     .get_or_create(&PhaseLabels {
-                        phase: format!("{phase:?}"),
+                        phase: phase.as_str().to_owned(),
                     })
                     .set(i64::try_from(count).unwrap_or(i64::MAX));
             }

@@ -3,12 +3,13 @@
 //! change, its history entry and its audit record commit together.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::state::{Direction, Request, State, Vote, VoteKind};
+use crate::disclosure::DisclosureRecord;
 use crate::store::{StoreError, timestamp};
 
 /// The serde name of an enum value (`in_review`, `egress`…), as stored.
@@ -24,6 +25,41 @@ fn parse<T: DeserializeOwned>(stored: &str) -> Result<T, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("unknown stored value `{stored}`")))
 }
 
+/// What the checks at submission (`airlock::checks`) found in one file: its disclosure record and, for ACRO's `results.json`,
+/// ACRO's verdicts (or why they could not be read).
+///
+/// Stored and served as one JSON object: the record's fields with `acro` beside them, keys in
+/// sorted order (the form these records had when they were passed around as JSON values, so the
+/// stored rows and the API's answers are unchanged).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct FileChecks {
+    #[serde(flatten)]
+    pub disclosure: DisclosureRecord,
+    #[serde(default)]
+    pub acro: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct FileChecksFields<'a> {
+    #[serde(flatten)]
+    disclosure: &'a DisclosureRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acro: &'a Option<Value>,
+}
+
+impl Serialize for FileChecks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Through a JSON value, whose maps keep their keys sorted.
+        let fields = FileChecksFields {
+            disclosure: &self.disclosure,
+            acro: &self.acro,
+        };
+        serde_json::to_value(fields)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
 /// A file of a request, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileRecord {
@@ -32,7 +68,7 @@ pub struct FileRecord {
     pub size: i64,
     /// The disclosure record from the checks at submission.
     #[schema(value_type = Object)]
-    pub disclosure: Option<Value>,
+    pub disclosure: Option<FileChecks>,
 }
 
 /// A step in a request's history.
@@ -49,9 +85,18 @@ pub struct HistoryEntry {
     pub detail: Value,
 }
 
-/// Everything stored about a request.
+/// A reviewer's comment on one file in one round.
 #[derive(Clone, Debug)]
-pub struct Stored {
+pub struct Comment {
+    pub round: u32,
+    pub reviewer: String,
+    pub file: String,
+    pub text: String,
+}
+
+/// Everything stored about a request: its state, its files and the reviewers' comments.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
     pub id: String,
     pub project: String,
     pub title: String,
@@ -61,7 +106,7 @@ pub struct Stored {
     pub created_at: String,
     pub request: Request,
     pub files: Vec<FileRecord>,
-    pub comments: Vec<(u32, String, String, String)>,
+    pub comments: Vec<Comment>,
 }
 
 pub struct NewRequest<'a> {
@@ -101,7 +146,7 @@ pub async fn load(
     conn: &mut AnyConnection,
     project: &str,
     id: &str,
-) -> Result<Option<Stored>, StoreError> {
+) -> Result<Option<RequestRecord>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT id, project, direction, title, context, controls, author, state, round, reviews_required, created_at \
          FROM airlock_requests WHERE id = $1 AND project = $2",
@@ -147,19 +192,19 @@ pub async fn load(
             file: r.try_get("file")?,
             vote: parse::<VoteKind>(&vote)?,
         };
-        comments.push((
-            vote.round,
-            vote.reviewer.clone(),
-            vote.file.clone(),
-            r.try_get("comment")?,
-        ));
+        comments.push(Comment {
+            round: vote.round,
+            reviewer: vote.reviewer.clone(),
+            file: vote.file.clone(),
+            text: r.try_get("comment")?,
+        });
         votes.push(vote);
     }
     let state: String = row.try_get("state")?;
     let direction: String = row.try_get("direction")?;
     let round: i64 = row.try_get("round")?;
     let required: i64 = row.try_get("reviews_required")?;
-    Ok(Some(Stored {
+    Ok(Some(RequestRecord {
         id: row.try_get("id")?,
         project: row.try_get("project")?,
         title: row.try_get("title")?,
@@ -286,10 +331,12 @@ pub async fn set_disclosure(
     conn: &mut AnyConnection,
     id: &str,
     name: &str,
-    record: &Value,
+    record: &FileChecks,
 ) -> Result<(), StoreError> {
+    let record = serde_json::to_string(record)
+        .map_err(|e| StoreError::Corrupt(format!("a file's checks do not serialize: {e}")))?;
     sqlx::query("UPDATE airlock_files SET disclosure = $1 WHERE request_id = $2 AND name = $3")
-        .bind(record.to_string())
+        .bind(record)
         .bind(id)
         .bind(name)
         .execute(&mut *conn)

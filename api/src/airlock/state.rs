@@ -158,16 +158,33 @@ pub fn eligible_reviewer(
     actor: &Actor,
     policy: ReviewPolicy,
 ) -> Result<(), Refusal> {
-    if actor.subject == request.author {
+    may_review(
+        &request.author,
+        request.direction,
+        actor,
+        policy.members_may_review,
+    )
+}
+
+/// The one rule of who reviews a request by `author` in `direction`: never its author, only the
+/// direction's reviewer role, and not the project's members unless they may. The review queue,
+/// the pages and the notices ask it too (through `policy::may_review`).
+pub fn may_review(
+    author: &str,
+    direction: Direction,
+    actor: &Actor,
+    members_may_review: bool,
+) -> Result<(), Refusal> {
+    if actor.subject == author {
         return Err(forbidden("nobody reviews their own request"));
     }
     if !actor.reviewer_role {
-        return Err(forbidden(match request.direction {
+        return Err(forbidden(match direction {
             Direction::Egress => "only output checkers review egress requests",
             Direction::Ingress => "only data stewards review ingress requests",
         }));
     }
-    if actor.project_member && !policy.members_may_review {
+    if actor.project_member && !members_may_review {
         return Err(forbidden(
             "members of the project do not review its requests",
         ));

@@ -23,22 +23,23 @@ use axum::http::{HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::any;
 use axum::{Extension, Router};
-use axum_extra::extract::CookieJar;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::json;
-use trellis_operator::project::builders::{PROJECT_LABEL, namespace_name};
-use trellis_operator::workspace::builders::{LAST_ACTIVITY_ANNOTATION, WORKSPACE_LABEL};
 
+use crate::app::SharedState;
 use crate::config::GatewayConfig;
-use crate::http::SharedState;
 use crate::identity::Principal;
-use crate::identity::session::{SESSION_COOKIE, safe_return_path};
+use crate::identity::extract::session_of;
+use crate::identity::session::safe_return_path;
 use crate::policy::{self, Decision};
 use crate::problem::Problem;
+use crate::resources::names::{
+    LAST_ACTIVITY_ANNOTATION, PROJECT_LABEL, WORKSPACE_LABEL, namespace_name,
+};
 use crate::resources::{Workspace, WorkspacePhase};
 use crate::store::audit::{Event, Outcome};
 
@@ -273,13 +274,7 @@ async fn signed_in(
     if state.config.gateway.public_url.is_some() {
         return Ok(origin::signed_in(state, headers).await?);
     }
-    let jar = CookieJar::from_headers(headers);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    Ok(state
-        .sessions
-        .get(cookie.value())
+    Ok(session_of(state, headers)
         .await?
         .map(|session| session.principal))
 }
@@ -386,7 +381,7 @@ async fn handle(
 
     let phase = workspace.status.as_ref().and_then(|s| s.phase);
     if phase != Some(WorkspacePhase::Running) {
-        let shown = phase.map_or_else(|| "not yet started".to_string(), |p| format!("{p:?}"));
+        let shown = phase.map_or("not yet started", |p| p.as_str());
         return Err(unavailable(Problem::unavailable(format!(
             "the workspace is {shown}; it opens once it is Running"
         ))));

@@ -19,7 +19,7 @@ use serde_json::json;
 use sqlx::Row;
 use url::Url;
 
-use crate::http::SharedState;
+use crate::app::SharedState;
 use crate::identity::Principal;
 use crate::identity::session::{SESSION_COOKIE, digest, random_token, safe_return_path};
 use crate::problem::Problem;

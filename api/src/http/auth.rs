@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::SharedState;
+use crate::app::SharedState;
 use crate::identity::Credential;
 use crate::identity::session::{LOGIN_COOKIE, SESSION_COOKIE, safe_return_path, same_secret};
 use crate::problem::Problem;

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::projects::MemberBody;
 use super::{ApiResult, Caller, SessionCsrf, SharedState};
 use crate::identity::{Credential, PlatformRole};
 use crate::policy;
+use crate::projects::MemberBody;
 
 pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new().routes(routes!(me))

@@ -1,12 +1,10 @@
 //! `/api/v1/projects`: admins create and govern projects; members see their own.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,11 +13,11 @@ use utoipa_axum::routes;
 use super::json::StrictJson;
 use super::{ApiResult, Caller, SharedState, created};
 use crate::identity::valid_subject;
-use crate::policy::{self, Action, Target};
+use crate::policy::{Action, Target};
 use crate::problem::Problem;
+use crate::projects::{self, DatasetBody, MemberBody, ProjectView, ResourcesBody, view};
 use crate::resources::{
-    Approval, Dataset, EgressSettings, Member, MemberRole, Project, ProjectResources, ProjectSpec,
-    TemplateName,
+    Approval, Dataset, EgressSettings, Member, Project, ProjectResources, ProjectSpec, TemplateName,
 };
 
 pub fn routes() -> OpenApiRouter<SharedState> {
@@ -31,36 +29,6 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(suspend_project))
         .routes(routes!(resume_project))
         .routes(routes!(close_project))
-}
-
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct MemberBody {
-    /// The member's identity (the provider's subject claim, e.g. a username).
-    pub subject: String,
-    /// `owner` or `researcher`.
-    #[schema(value_type = String, example = "researcher")]
-    pub role: MemberRole,
-}
-
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct DatasetBody {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct ResourcesBody {
-    /// Kubernetes quantities, e.g. `"4"`, `"16Gi"`.
-    pub cpu: String,
-    pub memory: String,
-    pub storage: String,
-    #[serde(default)]
-    pub gpus: u32,
-    pub max_workspaces: u32,
 }
 
 #[derive(Deserialize, ToSchema, Debug)]
@@ -97,108 +65,6 @@ pub struct ApproveBody {
 #[serde(rename_all = "camelCase")]
 pub struct MembersBody {
     pub members: Vec<MemberBody>,
-}
-
-#[derive(Serialize, ToSchema, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalView {
-    pub reference: String,
-    pub approved_by: String,
-    pub approved_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Serialize, ToSchema, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct ConditionView {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
-}
-
-#[derive(Serialize, ToSchema, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectView {
-    pub name: String,
-    pub title: String,
-    pub purpose: String,
-    pub approval: Option<ApprovalView>,
-    pub start_date: NaiveDate,
-    pub end_date: NaiveDate,
-    pub members: Vec<MemberBody>,
-    pub datasets: Vec<DatasetBody>,
-    pub resources: ResourcesBody,
-    pub templates: Vec<String>,
-    pub reviews_required: u32,
-    pub suspended: bool,
-    pub closed: bool,
-    /// `Pending`, `Active`, `Suspended`, `Expired`, `Closing`, `Closed` or `Failed`; absent
-    /// until the operator has seen the project.
-    pub phase: Option<String>,
-    pub namespace: Option<String>,
-    pub conditions: Vec<ConditionView>,
-}
-
-pub fn conditions_view(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Vec<ConditionView> {
-    conditions
-        .iter()
-        .map(|c| ConditionView {
-            kind: c.type_.clone(),
-            status: c.status.clone(),
-            reason: c.reason.clone(),
-            message: c.message.clone(),
-        })
-        .collect()
-}
-
-pub fn view(project: &Project) -> ProjectView {
-    let spec = &project.spec;
-    let status = project.status.clone().unwrap_or_default();
-    ProjectView {
-        name: project.metadata.name.clone().unwrap_or_default(),
-        title: spec.title.clone(),
-        purpose: spec.purpose.clone(),
-        approval: spec.approval.as_ref().map(|a| ApprovalView {
-            reference: a.reference.clone(),
-            approved_by: a.approved_by.clone(),
-            approved_at: a.approved_at,
-        }),
-        start_date: spec.start_date,
-        end_date: spec.end_date,
-        members: spec
-            .members
-            .iter()
-            .map(|m| MemberBody {
-                subject: m.subject.clone(),
-                role: m.role,
-            })
-            .collect(),
-        datasets: spec
-            .datasets
-            .iter()
-            .map(|d| DatasetBody {
-                name: d.name.clone(),
-                description: d.description.clone(),
-            })
-            .collect(),
-        resources: ResourcesBody {
-            cpu: spec.resources.cpu.0.clone(),
-            memory: spec.resources.memory.0.clone(),
-            storage: spec.resources.storage.0.clone(),
-            gpus: spec.resources.gpus,
-            max_workspaces: spec.resources.max_workspaces,
-        },
-        templates: spec.templates.iter().map(|t| t.0.clone()).collect(),
-        reviews_required: spec.egress.reviews_required,
-        suspended: spec.suspended,
-        closed: spec.closed,
-        phase: status.phase.map(|p| format!("{p:?}")),
-        namespace: status.namespace.clone(),
-        conditions: conditions_view(&status.conditions),
-    }
 }
 
 fn members_of(body: &[MemberBody]) -> Result<Vec<Member>, Problem> {
@@ -243,39 +109,15 @@ pub fn check_name(kind: &str, name: &str, max: usize) -> Result<(), Problem> {
     }
 }
 
-/// The project in the cache, or 404.
-pub fn cached_project(state: &SharedState, name: &str) -> Result<Arc<Project>, Problem> {
-    state
-        .cluster
-        .project(name)
-        .ok_or_else(|| Problem::not_found(format!("there is no project named `{name}`")))
-}
-
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, description = "Projects the caller may see: all for admins, their own for members", body = [ProjectView]),
               (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn list_projects(
+async fn list_projects(
     State(state): State<SharedState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<Vec<ProjectView>>> {
-    state
-        .authorize(
-            &who,
-            Action::ListProjects,
-            Target::Platform,
-            "projects",
-            None,
-        )
-        .await?;
-    Ok(Json(
-        state
-            .cluster
-            .projects()
-            .iter()
-            .filter(|p| policy::can_see_project(&who, p))
-            .map(|p| view(p))
-            .collect(),
-    ))
+    let projects = projects::visible(&state, &who).await?;
+    Ok(Json(projects.iter().map(|p| view(p)).collect()))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectBody,
@@ -354,21 +196,12 @@ async fn create_project(
     responses((status = 200, body = ProjectView),
               (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn get_project(
+async fn get_project(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    let project = cached_project(&state, &name)?;
-    state
-        .authorize(
-            &who,
-            Action::ReadProject,
-            Target::Project(&project),
-            &format!("project/{name}"),
-            Some(&name),
-        )
-        .await?;
+    let project = projects::get(&state, &who, &name).await?;
     Ok(Json(view(&project)))
 }
 
@@ -381,7 +214,7 @@ async fn change_project(
     spec: serde_json::Value,
     precondition: impl FnOnce(&Project) -> Result<(), Problem>,
 ) -> ApiResult<Json<ProjectView>> {
-    let project = cached_project(state, name)?;
+    let project = projects::cached(state, name)?;
     let target = format!("project/{name}");
     state
         .authorize(who, action, Target::Project(&project), &target, Some(name))
@@ -540,6 +373,7 @@ async fn close_project(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::MemberRole;
 
     #[test]
     fn names_are_dns_labels() {

@@ -6,20 +6,22 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json::StrictJson;
-use super::projects::{ConditionView, cached_project, check_name, conditions_view};
+use super::projects::check_name;
 use super::{ApiResult, Caller, SharedState, created};
 use crate::identity::Principal;
-use crate::policy::{self, Action, Target};
+use crate::policy::{Action, Target};
 use crate::problem::Problem;
+use crate::projects::cached as cached_project;
 use crate::resources::{Project, ProjectPhase};
 use crate::resources::{Workspace, WorkspaceResources, WorkspaceSpec};
+use crate::workspaces::{self, WorkspaceView, view};
 
 pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -54,36 +56,6 @@ pub struct CreateWorkspaceBody {
     pub running: Option<bool>,
 }
 
-#[derive(Serialize, ToSchema, Debug)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkspaceView {
-    pub project: String,
-    pub name: String,
-    pub owner: String,
-    pub template: String,
-    pub running: bool,
-    /// `Pending`, `Starting`, `Running`, `Stopping`, `Stopped` or `Failed`.
-    pub phase: Option<String>,
-    pub url: Option<String>,
-    pub last_activity: Option<chrono::DateTime<chrono::Utc>>,
-    pub conditions: Vec<ConditionView>,
-}
-
-pub fn view(project: &str, workspace: &Workspace) -> WorkspaceView {
-    let status = workspace.status.clone().unwrap_or_default();
-    WorkspaceView {
-        project: project.to_string(),
-        name: workspace.metadata.name.clone().unwrap_or_default(),
-        owner: workspace.spec.owner.clone(),
-        template: workspace.spec.template.clone(),
-        running: workspace.spec.running,
-        phase: status.phase.map(|p| format!("{p:?}")),
-        url: status.url.clone(),
-        last_activity: status.last_activity,
-        conditions: conditions_view(&status.conditions),
-    }
-}
-
 fn target(project: &str, workspace: &str) -> String {
     format!("workspace/{project}/{workspace}")
 }
@@ -94,7 +66,10 @@ fn require_active(project: &Project) -> Result<(), Problem> {
     if phase == Some(ProjectPhase::Active) {
         Ok(())
     } else {
-        let shown = phase.map_or_else(|| "not yet provisioned".to_string(), |p| format!("{p:?}"));
+        let shown = phase.map_or_else(
+            || "not yet provisioned".to_string(),
+            |p| p.as_str().to_owned(),
+        );
         Err(Problem::conflict(format!(
             "the project is {shown}; workspaces run only while it is Active"
         )))
@@ -106,31 +81,12 @@ fn require_active(project: &Project) -> Result<(), Problem> {
     responses((status = 200, description = "All the project's workspaces for its owners and admins; the caller's own for researchers", body = [WorkspaceView]),
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn list_workspaces(
+async fn list_workspaces(
     State(state): State<SharedState>,
     Caller(who): Caller,
     Path(project_name): Path<String>,
 ) -> ApiResult<Json<Vec<WorkspaceView>>> {
-    let project = cached_project(&state, &project_name)?;
-    state
-        .authorize(
-            &who,
-            Action::ListWorkspaces,
-            Target::Project(&project),
-            &format!("project/{project_name}"),
-            Some(&project_name),
-        )
-        .await?;
-    let all = policy::workspace_view(&who, &project) == policy::WorkspaceView::All;
-    Ok(Json(
-        state
-            .cluster
-            .workspaces(&project_name)
-            .iter()
-            .filter(|w| all || w.spec.owner == who.subject)
-            .map(|w| view(&project_name, w))
-            .collect(),
-    ))
+    Ok(Json(workspaces::list(&state, &who, &project_name).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces", request_body = CreateWorkspaceBody,

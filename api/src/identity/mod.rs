@@ -3,6 +3,7 @@
 //! [`Principal`]; what a principal may do is decided in [`crate::policy`] alone.
 
 pub mod bearer;
+pub mod extract;
 pub mod oidc;
 pub mod session;
 pub mod workspace_token;

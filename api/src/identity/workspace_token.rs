@@ -146,7 +146,7 @@ impl WorkspaceTokens {
         // The labels are only trusted together with the namespace the operator made for them.
         let owned = cluster
             .workspace(&project, &workspace)
-            .filter(|_| trellis_operator::project::builders::namespace_name(&project) == namespace)
+            .filter(|_| crate::resources::names::namespace_name(&project) == namespace)
             .ok_or(WorkspaceTokenError::NotAWorkspace)?;
         Ok(WorkspaceIdentity {
             owner: owned.spec.owner.clone(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use url::Url;
 
-use crate::airlock::state::{Direction, State};
+use crate::airlock::state::{Actor, Direction, State, may_review};
 use crate::identity::PlatformRole;
 
 /// The steps of a request that people are told about.
@@ -116,9 +116,19 @@ pub fn audience<'p>(notice: &Notice, people: &'p [Person]) -> Audience<'p> {
         let to = people
             .iter()
             .filter(|p| {
-                p.roles.contains(&role)
-                    && p.subject != notice.author
-                    && (notice.members_may_review || !notice.members.contains(&p.subject))
+                let actor = Actor {
+                    subject: p.subject.clone(),
+                    reviewer_role: p.roles.contains(&role),
+                    project_member: notice.members.contains(&p.subject),
+                    admin: false,
+                };
+                may_review(
+                    &notice.author,
+                    notice.direction,
+                    &actor,
+                    notice.members_may_review,
+                )
+                .is_ok()
             })
             .collect();
         return Audience {

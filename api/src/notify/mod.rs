@@ -25,7 +25,7 @@ use url::Url;
 pub use message::{Kind, Notice, Person};
 pub use people::People;
 
-use crate::airlock::repo::Stored;
+use crate::airlock::repo::RequestRecord;
 use crate::airlock::state::Request;
 use crate::config::{Config, ConfigError, SmtpConfig, SmtpTls};
 use crate::metrics::NotificationLabels;
@@ -166,7 +166,7 @@ impl Notifier {
     /// it), in the background. Call it after the steps' transaction has committed.
     pub fn airlock_changed<'a>(
         &self,
-        stored: &Stored,
+        stored: &RequestRecord,
         project: Option<&Project>,
         steps: impl IntoIterator<Item = (&'a Request, &'a Request)>,
     ) {

@@ -9,8 +9,7 @@ use maud::html;
 
 use super::layout::{badge, page, when};
 use super::{PageError, PageResult, Viewer, html};
-use crate::http::audit::AuditQuery;
-use crate::http::{Caller, SharedState};
+use crate::app::SharedState;
 use crate::identity::PlatformRole;
 use crate::problem::Problem;
 use crate::resources::WorkspaceTemplate;
@@ -60,18 +59,10 @@ pub async fn templates(State(state): State<SharedState>, viewer: Viewer) -> Page
 }
 
 pub async fn audit(State(state): State<SharedState>, viewer: Viewer, uri: Uri) -> PageResult {
-    let records = match crate::http::audit::search(
-        State(state.clone()),
-        Caller(viewer.who.clone()),
-        uri.clone(),
-    )
-    .await
-    {
-        Ok(records) => records.0,
+    let (query, records) = match crate::audit::search(&state, &viewer.who, uri.query()).await {
+        Ok(found) => found,
         Err(problem) => return Err(PageError(problem, Some(Box::new(viewer)))),
     };
-    // The search above has already parsed the query.
-    let query = AuditQuery::parse(uri.query()).unwrap_or_default();
     let export = format!("/api/v1/audit/export?{}", uri.query().unwrap_or(""));
     let older = records.last().map(|r| {
         let mut next = url::form_urlencoded::Serializer::new(String::new());

@@ -12,10 +12,11 @@ use super::layout::{badge, bytes, form_error, page, segment, when};
 use super::preview::{self, Kind};
 use super::{PageError, PageResult, Viewer, html};
 use crate::airlock::repo::{self, FileRecord};
+use crate::airlock::service;
 use crate::airlock::state::{Direction, State as AirlockState};
+use crate::airlock::view::RequestView;
+use crate::app::SharedState;
 use crate::disclosure::record::{DisclosureRecord, Outcome};
-use crate::http::airlock::RequestView;
-use crate::http::{Caller, SharedState};
 use crate::identity::PlatformRole;
 use crate::policy::{self, Decision};
 
@@ -27,7 +28,7 @@ pub fn state_name(state: AirlockState) -> String {
     }
 }
 
-fn direction_name(direction: Direction) -> &'static str {
+pub fn direction_name(direction: Direction) -> &'static str {
     match direction {
         Direction::Egress => "egress",
         Direction::Ingress => "ingress",
@@ -56,12 +57,13 @@ fn abilities(state: &SharedState, viewer: &Viewer, request: &RequestView) -> Abi
         request.direction,
         request.state,
     ) == Decision::Allow;
-    let member = project
-        .as_deref()
-        .is_some_and(|p| policy::membership(who, p).is_some());
-    let reviewer = policy::reviewer_role(who, request.direction)
-        && !author
-        && (!member || state.config.airlock.members_may_review);
+    let reviewer = policy::may_review(
+        who,
+        request.direction,
+        &request.author,
+        project.as_deref(),
+        state.config.airlock.members_may_review,
+    );
     let voted_this_round = request
         .votes
         .iter()
@@ -80,14 +82,8 @@ pub async fn request(
     viewer: Viewer,
     Path((project, id)): Path<(String, String)>,
 ) -> PageResult {
-    let request = match crate::http::airlock::get_request(
-        State(state.clone()),
-        Caller(viewer.who.clone()),
-        Path((project.clone(), id.clone())),
-    )
-    .await
-    {
-        Ok(r) => r.0,
+    let request = match service::get(&state, &viewer.who, &project, &id).await {
+        Ok(r) => r,
         Err(problem) => return Err(PageError(problem, Some(Box::new(viewer)))),
     };
     let can = abilities(&state, &viewer, &request);
@@ -168,15 +164,8 @@ async fn file_section(
     file: &FileRecord,
     see_contents: bool,
 ) -> Markup {
-    let record: Option<DisclosureRecord> = file
-        .disclosure
-        .as_ref()
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
-    let acro = file
-        .disclosure
-        .as_ref()
-        .and_then(|v| v.get("acro"))
-        .cloned();
+    let record: Option<&DisclosureRecord> = file.disclosure.as_ref().map(|c| &c.disclosure);
+    let acro = file.disclosure.as_ref().and_then(|c| c.acro.clone());
     let kind = preview::kind_of(&file.name);
     let view_url = format!(
         "/projects/{}/airlock/{}/files/{}",
@@ -185,18 +174,7 @@ async fn file_section(
         segment(&file.name)
     );
     let content = if see_contents {
-        Some(
-            file_preview(
-                state,
-                viewer,
-                request,
-                file,
-                kind,
-                record.as_ref(),
-                &view_url,
-            )
-            .await,
-        )
+        Some(file_preview(state, viewer, request, file, kind, record, &view_url).await)
     } else {
         None
     };
@@ -263,15 +241,15 @@ async fn read_start(
     request: &RequestView,
     file: &FileRecord,
 ) -> Result<(Vec<u8>, bool), crate::problem::Problem> {
-    let (_, mut stream) = state
-        .open_file(
-            &viewer.who,
-            &request.project,
-            &request.id,
-            &file.name,
-            "airlock.file.view",
-        )
-        .await?;
+    let (_, mut stream) = service::open_file(
+        state,
+        &viewer.who,
+        &request.project,
+        &request.id,
+        &file.name,
+        "airlock.file.view",
+    )
+    .await?;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| crate::problem::Problem::internal(e.to_string()))?;
@@ -544,9 +522,15 @@ pub async fn view_file(
             Some(Box::new(viewer)),
         ));
     };
-    let (_, stream) = match state
-        .open_file(&viewer.who, &project, &id, &name, "airlock.file.view")
-        .await
+    let (_, stream) = match service::open_file(
+        &state,
+        &viewer.who,
+        &project,
+        &id,
+        &name,
+        "airlock.file.view",
+    )
+    .await
     {
         Ok(found) => found,
         Err(problem) => return Err(PageError(problem, Some(Box::new(viewer)))),
@@ -566,75 +550,4 @@ pub async fn view_file(
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-pub async fn queue(State(state): State<SharedState>, viewer: Viewer) -> PageResult {
-    let items =
-        match crate::http::airlock::queue(State(state.clone()), Caller(viewer.who.clone())).await {
-            Ok(items) => items.0,
-            Err(problem) => return Err(PageError(problem, Some(Box::new(viewer)))),
-        };
-    let mut rows = Vec::new();
-    for item in &items {
-        if let Ok(request) = crate::http::airlock::get_request(
-            State(state.clone()),
-            Caller(viewer.who.clone()),
-            Path((item.project.clone(), item.id.clone())),
-        )
-        .await
-        {
-            rows.push(request.0);
-        }
-    }
-    let steward = viewer.who.has(PlatformRole::DataSteward);
-    let projects: Vec<String> = state
-        .cluster
-        .projects()
-        .iter()
-        .filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .map(|p| format!("{p:?}"))
-                .as_deref()
-                == Some("Active")
-        })
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
-    let body = html! {
-        h1 { "Review queue" }
-        @if rows.is_empty() { p #queue-empty { "Nothing awaits your review." } }
-        @else {
-            table.list #queue {
-                thead { tr { th scope="col" { "Request" } th scope="col" { "Project" } th scope="col" { "Direction" } th scope="col" { "State" } th scope="col" { "Files" } th scope="col" { "Round" } th scope="col" { "Opened" } } }
-                tbody { @for r in &rows {
-                    tr data-request=(r.id) {
-                        td { a href={ "/projects/" (r.project) "/airlock/" (r.id) } { (r.title) } }
-                        td { (r.project) }
-                        td { (direction_name(r.direction)) }
-                        td { (badge(&state_name(r.state))) }
-                        td { (r.files.len()) }
-                        td { (r.round) }
-                        td { (when(&r.created_at)) }
-                    }
-                } }
-            }
-        }
-        @if steward {
-            section aria-labelledby="bring-in" {
-                h2 #bring-in { "Bring data in" }
-                p { "Open an ingress request for a project, then upload the files on its page. Another data steward reviews it." }
-                form #new-ingress data-api="POST" data-project-field="project" action="/api/v1/projects/{project}/airlock" data-next="/projects/{project}/airlock/{id}" {
-                    input type="hidden" name="direction" value="ingress";
-                    div.field { label for="in-project" { "Project" }
-                        select #in-project name="project" data-path-only required { @for p in &projects { option value=(p) { (p) } } } }
-                    div.field { label for="in-title" { "Title" } input #in-title name="title" required maxlength="200"; }
-                    div.field { label for="in-context" { "What the data is and where it comes from" } textarea #in-context name="context" rows="3" {} }
-                    (form_error())
-                    button type="submit" { "Open ingress request" }
-                }
-            }
-        }
-    };
-    html(page(Some(&viewer), "Review queue", body))
 }

@@ -5,7 +5,7 @@ use maud::html;
 
 use super::layout::{badge, page};
 use super::{MaybeViewer, PageResult, Viewer, html};
-use crate::http::{Caller, SharedState};
+use crate::app::SharedState;
 use crate::identity::PlatformRole;
 use crate::policy;
 
@@ -22,9 +22,9 @@ pub async fn page_for(
         .collect();
     let reviewer = who.has(PlatformRole::OutputChecker) || who.has(PlatformRole::DataSteward);
     let queue = if reviewer {
-        crate::http::airlock::queue(axum::extract::State(state.clone()), Caller(who.clone()))
+        crate::airlock::service::queue(state, who)
             .await
-            .map(|q| q.0.len())
+            .map(|q| q.len())
             .ok()
     } else {
         None
@@ -51,7 +51,7 @@ pub async fn page_for(
                         @let name = project.metadata.name.clone().unwrap_or_default();
                         li {
                             a href={ "/projects/" (name) } { (project.spec.title) }
-                            " " (badge(&project.status.as_ref().and_then(|s| s.phase).map(|p| format!("{p:?}")).unwrap_or_else(|| "Pending".into())))
+                            " " (badge(project.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str())))
                             " — you are " (format!("{role:?}").to_lowercase())
                         }
                     }

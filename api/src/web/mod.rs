@@ -12,19 +12,16 @@ mod layout;
 pub mod preview;
 mod projects;
 mod register;
+mod review;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum_extra::extract::CookieJar;
 use maud::Markup;
 
-use crate::http::SharedState;
-use crate::identity::Principal;
-use crate::identity::session::SESSION_COOKIE;
+use crate::app::SharedState;
+use crate::identity::extract::ViewerRejection;
 use crate::problem::Problem;
 
 /// Pages may run the one script and style sheet served from `/static/`, and talk only to this
@@ -43,7 +40,7 @@ pub fn routes() -> Router<SharedState> {
             "/projects/{project}/airlock/{id}/files/{name}",
             get(airlock::view_file),
         )
-        .route("/review", get(airlock::queue))
+        .route("/review", get(review::queue))
         .route("/admin/templates", get(admin::templates))
         .route("/admin/audit", get(admin::audit))
         .route("/register", get(register::page_handler))
@@ -52,54 +49,20 @@ pub fn routes() -> Router<SharedState> {
         .route("/static/favicon.svg", get(favicon))
 }
 
-/// A signed-in browser user. Pages that need one send everyone else to sign in and come back.
-pub struct Viewer {
-    pub who: Principal,
-    pub csrf: String,
-}
+pub use crate::identity::extract::{MaybeViewer, Viewer};
 
-impl FromRequestParts<SharedState> for Viewer {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
-        match MaybeViewer::from_request_parts(parts, state).await?.0 {
-            Some(viewer) => Ok(viewer),
-            None => {
-                let back = parts
-                    .uri
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .to_string();
+impl IntoResponse for ViewerRejection {
+    fn into_response(self) -> Response {
+        match self {
+            ViewerRejection::SignIn { return_to } => {
                 let target = format!(
                     "/auth/login?return_to={}",
-                    url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+                    url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
                 );
-                Err(Redirect::to(&target).into_response())
+                Redirect::to(&target).into_response()
             }
+            ViewerRejection::Store(error) => PageError(Problem::from(error), None).into_response(),
         }
-    }
-}
-
-/// The signed-in browser user, if any (the home page and the register work without one).
-pub struct MaybeViewer(pub Option<Viewer>);
-
-impl FromRequestParts<SharedState> for MaybeViewer {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let Some(cookie) = jar.get(SESSION_COOKIE) else {
-            return Ok(MaybeViewer(None));
-        };
-        let session = state
-            .sessions
-            .get(cookie.value())
-            .await
-            .map_err(|e| PageError(Problem::from(e), None).into_response())?;
-        Ok(MaybeViewer(session.map(|s| Viewer {
-            who: s.principal,
-            csrf: s.csrf_token,
-        })))
     }
 }
 

@@ -6,17 +6,20 @@ use maud::{Markup, html};
 
 use super::layout::{badge, form_error, page, segment, when};
 use super::{PageError, PageResult, Viewer, html};
-use crate::http::projects::ProjectView;
-use crate::http::workspaces::WorkspaceView;
-use crate::http::{Caller, SharedState};
+use crate::airlock::view::RequestView;
+use crate::app::SharedState;
 use crate::identity::PlatformRole;
+use crate::projects::ProjectView;
+use crate::resources::ProjectPhase;
+use crate::workspaces::WorkspaceView;
 
 pub async fn list(State(state): State<SharedState>, viewer: Viewer) -> PageResult {
-    let projects =
-        crate::http::projects::list_projects(State(state.clone()), Caller(viewer.who.clone()))
-            .await
-            .map_err(|p| PageError(p, None))?
-            .0;
+    let projects: Vec<ProjectView> = crate::projects::visible(&state, &viewer.who)
+        .await
+        .map_err(|p| PageError(p, None))?
+        .iter()
+        .map(|p| crate::projects::view(p))
+        .collect();
     let admin = viewer.who.has(PlatformRole::Admin);
     let body = html! {
         h1 { "Projects" }
@@ -78,31 +81,17 @@ pub async fn detail(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> PageResult {
-    let caller = || Caller(viewer.who.clone());
-    let project = match crate::http::projects::get_project(
-        State(state.clone()),
-        caller(),
-        Path(name.clone()),
-    )
-    .await
-    {
-        Ok(p) => p.0,
+    let project = match crate::projects::get(&state, &viewer.who, &name).await {
+        Ok(p) => crate::projects::view(&p),
         Err(problem) => return Err(PageError(problem, Some(Box::new(viewer)))),
     };
-    let workspaces = crate::http::workspaces::list_workspaces(
-        State(state.clone()),
-        caller(),
-        Path(name.clone()),
-    )
-    .await
-    .map(|w| w.0)
-    .unwrap_or_default();
+    let workspaces = crate::workspaces::list(&state, &viewer.who, &name)
+        .await
+        .unwrap_or_default();
     // Members and admins list requests; the policy decides, the page shows what it allows.
-    let requests =
-        crate::http::airlock::list_requests(State(state.clone()), caller(), Path(name.clone()))
-            .await
-            .map(|r| Some(r.0))
-            .unwrap_or(None);
+    let requests = crate::airlock::service::list(&state, &viewer.who, &name)
+        .await
+        .ok();
     let admin = viewer.who.has(PlatformRole::Admin);
     let member_role = project
         .members
@@ -237,7 +226,7 @@ fn workspaces_section(
                     }
                 }
             }
-            @if member && project.phase.as_deref() == Some("Active") {
+            @if member && project.phase.as_deref() == Some(ProjectPhase::Active.as_str()) {
                 form #new-workspace data-api="POST" action={ "/api/v1/projects/" (project.name) "/workspaces" } data-next="reload" {
                     h3 { "Request a workspace" }
                     div.row {
@@ -253,11 +242,7 @@ fn workspaces_section(
     }
 }
 
-fn requests_section(
-    project: &ProjectView,
-    requests: &[crate::http::airlock::RequestView],
-    member: bool,
-) -> Markup {
+fn requests_section(project: &ProjectView, requests: &[RequestView], member: bool) -> Markup {
     html! {
         section aria-labelledby="airlock" {
             h2 #airlock { "Airlock requests" }
@@ -289,7 +274,7 @@ fn requests_section(
                     }
                 }
             }
-            @if member && project.phase.as_deref() == Some("Active") {
+            @if member && project.phase.as_deref() == Some(ProjectPhase::Active.as_str()) {
                 (new_request_form(&project.name, true))
             }
         }

@@ -7,7 +7,7 @@ use maud::html;
 
 use super::layout::{badge, page};
 use super::{MaybeViewer, PageResult, html};
-use crate::http::SharedState;
+use crate::app::SharedState;
 
 pub async fn page_handler(
     State(state): State<SharedState>,

@@ -19,26 +19,10 @@ use kube_quantity::ParsedQuantity;
 
 use crate::config::{Labels, OperatorConfig};
 use crate::resources::Project;
-
-/// The one field manager the operator applies with.
-pub const FIELD_MANAGER: &str = "trellis-operator";
-/// Marks every object the operator owns; its watches select on it.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "trellis-operator";
-/// The project an object belongs to.
-pub const PROJECT_LABEL: &str = "trellis.dev/project";
-/// What a pod is within a project; NetworkPolicies select workspace pods by it.
-pub const COMPONENT_LABEL: &str = "trellis.dev/component";
-pub const WORKSPACE_COMPONENT: &str = "workspace";
-/// The ServiceAccount workspace pods run as.
-pub const WORKSPACE_SERVICE_ACCOUNT: &str = "workspace";
-pub const QUOTA_NAME: &str = "trellis-quota";
-pub const LIMIT_RANGE_NAME: &str = "trellis-limits";
-
-/// The namespace a project's workspaces live in.
-pub fn namespace_name(project: &str) -> String {
-    format!("trellis-{project}")
-}
+use crate::resources::names::{
+    COMPONENT_LABEL, LIMIT_RANGE_NAME, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, QUOTA_NAME,
+    WORKSPACE_COMPONENT, WORKSPACE_SERVICE_ACCOUNT, namespace_name,
+};
 
 /// Everything the operator owns for one provisioned project.
 #[derive(Clone, Debug, PartialEq)]

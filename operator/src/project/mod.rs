@@ -1,9 +1,12 @@
-//! Projects: the lifecycle (pure), the guardrails built for them (pure), and the controller that
-//! applies them.
+//! Projects: the lifecycle, the guardrails built for them and the plan of each reconcile (all
+//! pure), the controller that carries the plan out, and the teardown.
 
 pub mod builders;
+mod context;
 pub mod controller;
 pub mod lifecycle;
+pub mod plan;
+mod teardown;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -4,6 +4,7 @@
 //! CRDs are generated from them (`trellis-operator crd`), and validation that must hold whoever
 //! writes the object lives in the schema as CEL rules, so the apiserver enforces it.
 
+pub mod names;
 mod project;
 mod schema;
 mod template;

@@ -210,6 +210,25 @@ impl ProjectPhase {
         Self::Closed,
         Self::Failed,
     ];
+
+    /// The phase as the status, the API and the pages write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Active => "Active",
+            Self::Suspended => "Suspended",
+            Self::Expired => "Expired",
+            Self::Closing => "Closing",
+            Self::Closed => "Closed",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ProjectPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

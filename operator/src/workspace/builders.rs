@@ -18,18 +18,12 @@ use kube::{Resource, ResourceExt};
 
 use super::validate::Resolved;
 use crate::config::OperatorConfig;
-use crate::project::builders::{
-    COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, WORKSPACE_COMPONENT,
-    WORKSPACE_SERVICE_ACCOUNT,
+use crate::resources::names::{
+    COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, TOKEN_AUDIENCE,
+    WORKSPACE_COMPONENT, WORKSPACE_LABEL, WORKSPACE_SERVICE_ACCOUNT,
 };
 use crate::resources::{Workspace, WorkspaceTemplate};
 
-/// Names the workspace a pod, Service or volume belongs to.
-pub const WORKSPACE_LABEL: &str = "trellis.dev/workspace";
-/// Set by the gateway (RFC 3339) whenever it proxies traffic; drives idle shutdown.
-pub const LAST_ACTIVITY_ANNOTATION: &str = "trellis.dev/last-activity";
-/// Audience of the workspace's token for the Trellis API; checked with TokenReview.
-pub const TOKEN_AUDIENCE: &str = "trellis";
 /// Lifetime of that token; the kubelet renews it well before it expires.
 pub const TOKEN_SECONDS: i64 = 3600;
 pub const HOME: &str = "/home/workspace";

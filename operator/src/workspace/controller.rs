@@ -1,5 +1,5 @@
-//! The Workspace controller: dereference (project, template, siblings) → validate → build →
-//! apply → status. Invalid workspaces are `Failed` with a reason and never run; valid ones get a
+//! The Workspace controller: observe (project, template, siblings) → validate → build → apply →
+//! plan the status (`plan.rs`) → write it. Invalid workspaces are `Failed` with a reason and never run; valid ones get a
 //! home volume, a one-replica StatefulSet (zero when stopped) and a Service.
 
 use std::sync::Arc;
@@ -12,24 +12,27 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
 
-use super::builders::{self, LAST_ACTIVITY_ANNOTATION};
-use super::status::{idle_deadline, phase};
+use super::builders;
+use super::plan::{self, Requeue, idle_deadline};
 use super::validate::validate;
-use crate::apply::apply_if_changed;
-use crate::cache::{WrittenStatuses, cached_or_live, reflect};
-use crate::conditions::{condition, settle};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
-use crate::project::builders::{
-    COMPONENT_LABEL, FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
+use crate::reconcile::apply::{apply_if_changed, stop_workspace};
+use crate::reconcile::cache::{WrittenStatuses, cached_or_live, reflect};
+use crate::reconcile::conditions::settle;
+use crate::reconcile::events::publish;
+use crate::reconcile::status;
+use crate::resources::names::{
+    COMPONENT_LABEL, LAST_ACTIVITY_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_COMPONENT,
+    namespace_name, project_of_namespace,
 };
 use crate::resources::{
     Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceStatus, WorkspaceTemplate,
@@ -59,7 +62,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn wrote(&self) {
+    fn count_write(&self) {
         self.metrics.wrote(CONTROLLER);
     }
 }
@@ -128,7 +131,7 @@ pub async fn run(
         .owns_stream(service_events)
         .owns_stream(claim_events)
         .watches_stream(project_events, move |project: Project| {
-            let namespace = crate::project::builders::namespace_name(&project.name_any());
+            let namespace = namespace_name(&project.name_any());
             by_project
                 .state()
                 .into_iter()
@@ -187,7 +190,7 @@ enum Owner {
 async fn owner_of(workspace: &Workspace, context: &Context) -> Result<Owner, Error> {
     let Some(name) = workspace
         .namespace()
-        .and_then(|ns| ns.strip_prefix("trellis-").map(str::to_owned))
+        .and_then(|ns| project_of_namespace(&ns).map(str::to_owned))
     else {
         return Ok(Owner::NoProject);
     };
@@ -265,28 +268,11 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
                 statefulsets
                     .patch(&name, &PatchParams::default(), &Patch::Merge(&stop))
                     .await?;
-                context.wrote();
+                context.count_write();
             }
-            let conditions = vec![
-                condition("Ready", false, refusal.reason, &refusal.message, generation),
-                condition("Valid", false, refusal.reason, &refusal.message, generation),
-            ];
-            let status = WorkspaceStatus {
-                phase: Some(WorkspacePhase::Failed),
-                url: None,
-                conditions,
-                observed_generation: generation,
-                started_at: None,
-                last_activity,
-            };
+            let (status, requeue) = plan::refused(&refusal, generation, last_activity);
             write_status(workspace, context, status).await?;
-            // Room under maxWorkspaces is also re-checked now and then, should a sibling's
-            // deletion have been missed.
-            return Ok(if refusal.reason == "TooManyWorkspaces" {
-                Action::requeue(Duration::from_secs(15))
-            } else {
-                Action::await_change()
-            });
+            return Ok(action(requeue));
         }
     };
     let (project, template, resolved) = (valid.project, valid.template, valid.resolved);
@@ -301,25 +287,11 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         last_activity,
         previous.started_at,
     );
-    if running && deadline.is_some_and(|deadline| deadline <= now) {
-        let workspaces: Api<Workspace> = Api::namespaced(context.client.clone(), &namespace);
-        let stop = json!({"spec": {"running": false}});
-        workspaces
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&stop))
-            .await?;
-        context.wrote();
+    if plan::idle_stop(running, deadline, now) {
+        stop_idle(workspace, context).await?;
         running = false;
-        let timeout = workspace.spec.idle_timeout.clone().unwrap_or_default();
-        publish(
-            context,
-            workspace,
-            EventType::Normal,
-            "IdleShutdown",
-            format!("no activity for {timeout}: stopped"),
-        )
-        .await;
     }
-    let wants_running = running && project_active;
+    let wants_running = plan::wants_running(running, project_active);
     let objects = builders::build(
         workspace,
         &project_name,
@@ -328,14 +300,76 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
         i32::from(wants_running),
         &context.config,
     );
+    let statefulset = apply_objects(context, &namespace, &name, &objects).await?;
 
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), &namespace);
-    let services: Api<Service> = Api::namespaced(context.client.clone(), &namespace);
-    let home_name = objects.home.name_any();
+    let status = plan::status(&plan::Observed {
+        project: &project_name,
+        running,
+        project_active,
+        statefulset: statefulset.as_deref(),
+        previous: &previous,
+        generation,
+        url: builders::url(&project_name, &name),
+        last_activity,
+        now,
+    });
+    let requeue = plan::next_check(
+        workspace.spec.idle_timeout.as_deref(),
+        &status,
+        wants_running,
+        now,
+    );
+    let phase = status.phase;
+    write_status(workspace, context, status).await?;
+    if previous.phase != phase {
+        info!(to = ?phase, "workspace phase changed");
+    }
+    Ok(action(requeue))
+}
+
+fn action(requeue: Requeue) -> Action {
+    match requeue {
+        Requeue::OnChange => Action::await_change(),
+        Requeue::After(wait) => Action::requeue(wait),
+    }
+}
+
+/// Turns `spec.running` off for a workspace idle past its deadline, and says so.
+async fn stop_idle(workspace: &Workspace, context: &Context) -> Result<(), Error> {
+    let workspaces: Api<Workspace> = Api::namespaced(
+        context.client.clone(),
+        &workspace.namespace().unwrap_or_default(),
+    );
+    stop_workspace(&workspaces, &workspace.name_any()).await?;
+    context.count_write();
+    let timeout = workspace.spec.idle_timeout.clone().unwrap_or_default();
+    publish(
+        &context.recorder,
+        workspace,
+        EventType::Normal,
+        "IdleShutdown",
+        "Reconcile",
+        format!("no activity for {timeout}: stopped"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Applies the workspace's home volume, Service and StatefulSet where they drifted. Returns the
+/// StatefulSet as it was observed before (None before it exists): the phase is read from it.
+async fn apply_objects(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    objects: &builders::WorkspaceObjects,
+) -> Result<Option<Arc<StatefulSet>>, Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), namespace);
+    let services: Api<Service> = Api::namespaced(context.client.clone(), namespace);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(context.client.clone(), namespace);
     let cached = cached_or_live(
         &context.claims,
         &claims,
-        &ObjectRef::new(&home_name).within(&namespace),
+        &ObjectRef::new(&objects.home.name_any()).within(namespace),
     )
     .await?;
     // A claim's size can only grow and the rest of its spec is fixed once made: apply it whole
@@ -351,101 +385,25 @@ async fn reconcile_workspace(workspace: &Workspace, context: &Context) -> Result
     let cached = cached_or_live(
         &context.services,
         &services,
-        &ObjectRef::new(&name).within(&namespace),
+        &ObjectRef::new(name).within(namespace),
     )
     .await?;
     writes += u32::from(apply_if_changed(&services, cached.as_deref(), &objects.service).await?);
     let cached = cached_or_live(
         &context.statefulsets,
         &statefulsets,
-        &ObjectRef::new(&name).within(&namespace),
+        &ObjectRef::new(name).within(namespace),
     )
     .await?;
     writes +=
         u32::from(apply_if_changed(&statefulsets, cached.as_deref(), &objects.statefulset).await?);
     for _ in 0..writes {
-        context.wrote();
+        context.count_write();
     }
-
-    // Asked to run while its project may not: refused, with the reason (the home volume stays).
-    let refused = running && !project_active;
-    let phase = if refused {
-        WorkspacePhase::Failed
-    } else {
-        phase(wants_running, cached.as_deref())
-    };
-    let started_at = match phase {
-        WorkspacePhase::Running => previous.started_at.or(Some(now)),
-        WorkspacePhase::Starting | WorkspacePhase::Pending => previous.started_at,
-        _ => None,
-    };
-    let (ready_reason, ready_message) = match phase {
-        WorkspacePhase::Running => ("Running", "the workspace is running".to_owned()),
-        WorkspacePhase::Starting | WorkspacePhase::Pending => {
-            ("Starting", "waiting for the workspace pod".to_owned())
-        }
-        WorkspacePhase::Failed => (
-            "ProjectNotActive",
-            format!("project {project_name} is not active: its workspaces cannot run"),
-        ),
-        WorkspacePhase::Stopping => ("Stopping", "the workspace is stopping".to_owned()),
-        _ => (
-            "Stopped",
-            "the workspace is stopped; its home volume is kept".to_owned(),
-        ),
-    };
-    let conditions = vec![
-        condition(
-            "Ready",
-            phase == WorkspacePhase::Running,
-            ready_reason,
-            ready_message,
-            generation,
-        ),
-        if refused {
-            condition(
-                "Valid",
-                false,
-                "ProjectNotActive",
-                format!("project {project_name} is not active"),
-                generation,
-            )
-        } else {
-            condition(
-                "Valid",
-                true,
-                "Valid",
-                "owner, template and resources are allowed",
-                generation,
-            )
-        },
-    ];
-    let status = WorkspaceStatus {
-        phase: Some(phase),
-        url: Some(builders::url(&project_name, &name)),
-        conditions,
-        observed_generation: generation,
-        started_at,
-        last_activity,
-    };
-    let previous_phase = previous.phase;
-    write_status(workspace, context, status).await?;
-    if previous_phase != Some(phase) {
-        info!(to = ?phase, "workspace phase changed");
-    }
-    let next_idle_check = idle_deadline(
-        workspace.spec.idle_timeout.as_deref(),
-        last_activity,
-        started_at,
-    )
-    .filter(|_| wants_running)
-    .and_then(|deadline| (deadline - now).to_std().ok());
-    Ok(match next_idle_check {
-        Some(wait) => Action::requeue(wait + Duration::from_secs(1)),
-        None => Action::await_change(),
-    })
+    Ok(cached)
 }
 
+/// Writes the status when it differs from what is there, and announces a phase change.
 async fn write_status(
     workspace: &Workspace,
     context: &Context,
@@ -453,71 +411,36 @@ async fn write_status(
 ) -> Result<(), Error> {
     let previous = workspace.status.clone().unwrap_or_default();
     next.conditions = settle(&previous.conditions, next.conditions, Utc::now());
-    if next == previous {
-        return Ok(());
-    }
-    let key = format!(
-        "{}/{}",
-        workspace.namespace().unwrap_or_default(),
-        workspace.name_any()
-    );
-    if context
-        .written
-        .already(&key, workspace.resource_version().as_deref(), &next)
-    {
-        return Ok(());
-    }
     let api: Api<Workspace> = Api::namespaced(
         context.client.clone(),
         &workspace.namespace().unwrap_or_default(),
     );
-    let patch = json!({"apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace", "status": next});
-    api.patch_status(
-        &workspace.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    context.wrote();
-    if previous.phase != next.phase && next.phase.is_some() {
-        let to = next.phase.map(|p| format!("{p:?}")).unwrap_or_default();
+    if !status::write_status(&api, workspace, &context.written, &previous, &next).await? {
+        return Ok(());
+    }
+    context.count_write();
+    if let Some(phase) = next.phase
+        && previous.phase != next.phase
+    {
         let message = next
             .conditions
             .first()
             .map(|c| c.message.clone())
             .unwrap_or_default();
-        let kind = if next.phase == Some(WorkspacePhase::Failed) {
+        let kind = if phase == WorkspacePhase::Failed {
             EventType::Warning
         } else {
             EventType::Normal
         };
-        publish(context, workspace, kind, &to, message).await;
+        publish(
+            &context.recorder,
+            workspace,
+            kind,
+            phase.as_str(),
+            "Reconcile",
+            message,
+        )
+        .await;
     }
-    context
-        .written
-        .record(key, workspace.resource_version(), next);
     Ok(())
-}
-
-async fn publish(
-    context: &Context,
-    workspace: &Workspace,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = context
-        .recorder
-        .publish(&event, &workspace.object_ref(&()))
-        .await
-    {
-        warn!(%error, reason, "could not publish an event");
-    }
 }

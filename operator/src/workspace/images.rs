@@ -16,11 +16,11 @@ use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event, watcher};
 use tracing::{info, warn};
 
-use crate::apply::apply_if_changed;
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
-use crate::project::builders::{MANAGED_BY, MANAGED_BY_LABEL};
+use crate::reconcile::apply::apply_if_changed;
 use crate::resources::WorkspaceTemplate;
+use crate::resources::names::{MANAGED_BY, MANAGED_BY_LABEL};
 
 /// The ConfigMap the admission policy takes as its parameter.
 pub const ALLOWED_IMAGES: &str = "trellis-workspace-images";

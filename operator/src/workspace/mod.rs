@@ -1,8 +1,8 @@
-//! Workspaces: validation, the objects built for them and their status (pure), and the
+//! Workspaces: validation, the objects built for them and the plan of each reconcile (pure), and the
 //! controller that applies them.
 
 pub mod builders;
 pub mod controller;
 pub mod images;
-pub mod status;
+pub mod plan;
 pub mod validate;

@@ -57,6 +57,8 @@ pub async fn postgres_database() -> String {
 
 pub struct ApiServer {
     pub url: String,
+    /// The operational listener: `/metrics`, which the public `url` does not serve.
+    pub ops_url: String,
     /// The database the server writes, for tests that inspect or tamper with it.
     pub database_url: String,
     /// The server's data directory (the SQLite file and the airlock's object store).
@@ -85,8 +87,9 @@ impl ApiServer {
             Database::Postgres(url) => (format!("database:\n  url: {url}\n"), url.clone()),
         };
         let leeway = options.leeway.as_deref().unwrap_or("5s");
+        let ops_port = free_port();
         let yaml = format!(
-            "listen: 127.0.0.1:{port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
+            "listen: 127.0.0.1:{port}\nops_listen: 127.0.0.1:{ops_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
              oidc:\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n\
              session:\n  secure_cookie: false\n{extra}",
             data = dir.join("data").display(),
@@ -123,6 +126,7 @@ impl ApiServer {
             .expect("starting trellis-api");
         let server = Self {
             url: format!("http://127.0.0.1:{port}"),
+            ops_url: format!("http://127.0.0.1:{ops_port}"),
             database_url,
             data_dir: dir.join("data"),
             config,

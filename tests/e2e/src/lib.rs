@@ -310,7 +310,7 @@ pub async fn workspace_token(client: &Client, project: &str, workspace: &str) ->
         BoundObjectReference, TokenRequest, TokenRequestSpec,
     };
     use k8s_openapi::api::core::v1::Pod;
-    let namespace = trellis_operator::project::builders::namespace_name(project);
+    let namespace = trellis_operator::resources::names::namespace_name(project);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let pod_name = format!("{workspace}-0");
     let pod = wait_for(

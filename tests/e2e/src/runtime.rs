@@ -465,7 +465,7 @@ pub fn expand(text: &str, env: &[(String, String)]) -> String {
 pub fn project_selector(project: &str) -> String {
     format!(
         "{}={project}",
-        trellis_operator::project::builders::PROJECT_LABEL
+        trellis_operator::resources::names::PROJECT_LABEL
     )
 }
 
@@ -473,8 +473,8 @@ pub fn project_selector(project: &str) -> String {
 pub fn all_workspaces_selector() -> String {
     format!(
         "{}={}",
-        trellis_operator::project::builders::COMPONENT_LABEL,
-        trellis_operator::project::builders::WORKSPACE_COMPONENT
+        trellis_operator::resources::names::COMPONENT_LABEL,
+        trellis_operator::resources::names::WORKSPACE_COMPONENT
     )
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use trellis_e2e::api::{Database, Trellis};
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::{client, ensure_namespace, install_crds, unique_name};
-use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::names::namespace_name;
 use trellis_operator::resources::{
     Project, ProjectPhase, Workspace, WorkspacePhase, WorkspaceTemplate,
 };

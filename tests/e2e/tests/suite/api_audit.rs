@@ -398,8 +398,14 @@ async fn the_openapi_document_describes_every_endpoint() {
         .await;
     assert_eq!((status, problem["status"].clone()), (405, json!(405)));
 
-    // Metrics count requests by route.
-    let (_, metrics) = trellis.call(Method::GET, "/metrics", None, None).await;
-    let text = metrics.as_str().unwrap_or_default();
+    // Metrics count requests by route, and are served only on the operational listener.
+    let (status, _) = trellis.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, 404, "no metrics on the public listener");
+    let text = reqwest::get(format!("{}/metrics", trellis.api.ops_url))
+        .await
+        .expect("the operational listener answers")
+        .text()
+        .await
+        .expect("metrics text");
     assert!(text.contains("trellis_api_http_requests_total{method=\"GET\",route=\"/api/v1/openapi.json\",status=\"200\"} 1"), "{text}");
 }

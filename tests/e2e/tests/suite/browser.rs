@@ -20,9 +20,9 @@ use trellis_e2e::{
     client, ensure_namespace, install_crds, repo_root, state_dir, target_profile_dir, unique_name,
     wait_for, workspace_token,
 };
-use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::names::LAST_ACTIVITY_ANNOTATION;
+use trellis_operator::resources::names::namespace_name;
 use trellis_operator::resources::{Project, Workspace};
-use trellis_operator::workspace::builders::LAST_ACTIVITY_ANNOTATION;
 
 /// Where every run leaves its screenshots (named in the README and the closing notes).
 fn screenshots() -> PathBuf {

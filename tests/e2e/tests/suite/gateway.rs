@@ -25,9 +25,9 @@ use trellis_e2e::{
     client, create_active_project, ensure_namespace, install_crds, repo_root, state_dir,
     unique_name, wait_for,
 };
-use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::names::LAST_ACTIVITY_ANNOTATION;
+use trellis_operator::resources::names::namespace_name;
 use trellis_operator::resources::{Workspace, WorkspacePhase, WorkspaceTemplate};
-use trellis_operator::workspace::builders::LAST_ACTIVITY_ANNOTATION;
 
 /// The chart's `jupyter` template (charts/trellis/values.yaml), under a unique name: the test
 /// runs what a cluster would.
@@ -800,7 +800,7 @@ async fn activity_is_written_at_most_once_per_interval() {
 async fn activity_writes(setup: &Setup, expected: f64) -> f64 {
     let mut seen = 0.0;
     for _ in 0..50 {
-        let metrics = reqwest::get(format!("{}/metrics", setup.trellis.api.url))
+        let metrics = reqwest::get(format!("{}/metrics", setup.trellis.api.ops_url))
             .await
             .expect("metrics")
             .text()

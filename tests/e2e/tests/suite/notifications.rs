@@ -253,7 +253,7 @@ async fn airlock_steps_are_mailed_to_the_right_people() {
 
 /// A counter of `/metrics`: notifications of `event` by `transport` with `outcome`.
 async fn metric(trellis: &Trellis, event: &str, transport: &str, outcome: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", trellis.api.url))
+    let text = reqwest::get(format!("{}/metrics", trellis.api.ops_url))
         .await
         .expect("metrics")
         .text()

@@ -16,9 +16,10 @@ use trellis_e2e::{
     client, create_namespace, ensure_namespace, install_crds, refusal, unique_name, wait_deleted,
     wait_for,
 };
-use trellis_operator::apply::contains;
 use trellis_operator::config::OperatorConfig;
 use trellis_operator::project::builders;
+use trellis_operator::reconcile::apply::contains;
+use trellis_operator::resources::names;
 use trellis_operator::resources::{Project, ProjectPhase, Workspace};
 
 const SETTLE: Duration = Duration::from_secs(30);
@@ -90,7 +91,7 @@ impl Harness {
     /// Whether the project's namespace exists.
     async fn has_namespace(&self, project: &str) -> bool {
         Api::<Namespace>::all(self.client.clone())
-            .get_opt(&builders::namespace_name(project))
+            .get_opt(&names::namespace_name(project))
             .await
             .expect("reading a namespace")
             .is_some()
@@ -111,7 +112,7 @@ impl Harness {
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     {
-        Api::namespaced(self.client.clone(), &builders::namespace_name(project))
+        Api::namespaced(self.client.clone(), &names::namespace_name(project))
     }
 }
 
@@ -132,7 +133,7 @@ async fn assert_guardrails(harness: &Harness, project: &Project, allow_workloads
     let json = |object: &dyn erased::Json| object.json();
     let namespaces: Api<Namespace> = Api::all(harness.client.clone());
     let namespace = namespaces
-        .get(&builders::namespace_name(&name))
+        .get(&names::namespace_name(&name))
         .await
         .expect("the project namespace");
     assert!(
@@ -154,7 +155,7 @@ async fn assert_guardrails(harness: &Harness, project: &Project, allow_workloads
 
     let quota = harness
         .namespaced::<ResourceQuota>(&name)
-        .get(builders::QUOTA_NAME)
+        .get(names::QUOTA_NAME)
         .await
         .expect("the quota");
     assert!(
@@ -166,7 +167,7 @@ async fn assert_guardrails(harness: &Harness, project: &Project, allow_workloads
     assert_eq!(hard["requests.memory"].0, "32Gi");
     let limits = harness
         .namespaced::<LimitRange>(&name)
-        .get(builders::LIMIT_RANGE_NAME)
+        .get(names::LIMIT_RANGE_NAME)
         .await
         .expect("limits");
     assert!(
@@ -240,7 +241,7 @@ async fn a_project_becomes_active_with_every_guardrail_and_restricted_pods() {
     let status = project.status.as_ref().expect("status");
     assert_eq!(
         status.namespace.as_deref(),
-        Some(builders::namespace_name(&name).as_str())
+        Some(names::namespace_name(&name).as_str())
     );
     assert_eq!(status.observed_generation, project.metadata.generation);
     for type_ in ["Ready", "NamespaceReady", "IsolationReady", "QuotaReady"] {
@@ -331,7 +332,7 @@ async fn a_namespace_that_is_not_the_projects_fails_it_and_is_left_alone() {
     let name = unique_name("e2e-conflict");
     create_namespace(
         &harness.client,
-        &builders::namespace_name(&name),
+        &names::namespace_name(&name),
         &[("owner", "someone-else")],
     )
     .await;
@@ -346,7 +347,7 @@ async fn a_namespace_that_is_not_the_projects_fails_it_and_is_left_alone() {
         "{ready:?}"
     );
     let namespace = Api::<Namespace>::all(harness.client.clone())
-        .get(&builders::namespace_name(&name))
+        .get(&names::namespace_name(&name))
         .await
         .expect("still there");
     assert_eq!(
@@ -377,14 +378,14 @@ async fn guardrails_deleted_or_edited_by_hand_are_put_back() {
     let quotas = harness.namespaced::<ResourceQuota>(&name);
     quotas
         .patch(
-            builders::QUOTA_NAME,
+            names::QUOTA_NAME,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"hard": {"pods": "1000"}}})),
         )
         .await
         .expect("editing the quota");
     let namespaces: Api<Namespace> = Api::all(harness.client.clone());
-    let namespace = builders::namespace_name(&name);
+    let namespace = names::namespace_name(&name);
     namespaces
         .patch(
             &namespace,
@@ -409,7 +410,7 @@ async fn guardrails_deleted_or_edited_by_hand_are_put_back() {
     .await;
     wait_for(
         &quotas,
-        builders::QUOTA_NAME,
+        names::QUOTA_NAME,
         SETTLE,
         "the quota restored",
         |q: Option<&ResourceQuota>| {
@@ -627,7 +628,7 @@ async fn closing_deletes_the_namespace_and_everything_in_it_and_keeps_a_record()
 
     harness.patch_spec(&name, json!({"closed": true})).await;
     let project = harness.wait_phase(&name, ProjectPhase::Closed).await;
-    let namespace = builders::namespace_name(&name);
+    let namespace = names::namespace_name(&name);
     assert!(
         !harness.has_namespace(&name).await,
         "the namespace is confirmed gone"
@@ -721,7 +722,7 @@ async fn a_deleted_project_keeps_its_finalizer_until_the_namespace_is_really_gon
     let _operator = Operator::start(&harness.settings);
     let name = harness.create_named("e2e-delete").await;
     harness.wait_phase(&name, ProjectPhase::Active).await;
-    let namespace = builders::namespace_name(&name);
+    let namespace = names::namespace_name(&name);
     hold_namespace(&harness.client, &namespace).await;
 
     harness
@@ -799,7 +800,7 @@ async fn an_operator_killed_while_provisioning_converges_when_restarted_with_not
     }
     for name in &names {
         assert!(
-            ours.contains(&builders::namespace_name(name)),
+            ours.contains(&names::namespace_name(name)),
             "{name} has its namespace"
         );
     }
@@ -811,7 +812,7 @@ async fn an_operator_killed_during_teardown_finishes_it_when_restarted() {
     let operator = Operator::start(&harness.settings);
     let name = harness.create_named("e2e-crash-close").await;
     harness.wait_phase(&name, ProjectPhase::Active).await;
-    let namespace = builders::namespace_name(&name);
+    let namespace = names::namespace_name(&name);
     hold_namespace(&harness.client, &namespace).await;
     harness.patch_spec(&name, json!({"closed": true})).await;
     harness.wait_phase(&name, ProjectPhase::Closing).await;

@@ -12,7 +12,7 @@ use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings,
 use trellis_e2e::{
     client, create_template, ensure_namespace, install_crds, unique_name, wait_deleted, wait_for,
 };
-use trellis_operator::project::builders::namespace_name;
+use trellis_operator::resources::names::namespace_name;
 use trellis_operator::resources::{Project, ProjectPhase, Workspace, WorkspacePhase};
 
 const SETTLE: Duration = Duration::from_secs(45);

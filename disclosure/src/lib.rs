@@ -12,8 +12,12 @@
 //! if record.blocked { /* the request goes to `blocked` */ }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod acro;
 mod content;
+mod headers;
 mod identifiers;
 pub mod policy;
 pub mod record;
@@ -27,7 +31,7 @@ pub use record::{DisclosureRecord, Finding, Outcome, RuleResult, TableSummary, a
 
 use content::{Bom, Utf8Tracker};
 use identifiers::{IdFindings, IdKind, Scan, TextScanner};
-use record::{Findings, n_of};
+use record::{Findings, plural};
 use table::{TableChecker, TableReport};
 
 /// How the body of the file is being read.
@@ -60,6 +64,7 @@ pub struct Checker<'p> {
 }
 
 impl<'p> Checker<'p> {
+    /// A checker of the named file under the policy.
     pub fn new(policy: &'p Policy, file_name: &str) -> Checker<'p> {
         let ext = policy::extension(file_name).map(str::to_ascii_lowercase);
         let allowed = policy.file_type(file_name).cloned();
@@ -390,14 +395,14 @@ fn identifier_result(
         IdKind::Email => ("e-mail address", "e-mail addresses"),
     };
     let mut message = if found.total > 0 {
-        format!("{} found", n_of(found.total, one, many))
+        format!("{} found", plural(found.total, one, many))
     } else {
         format!("no {many} found")
     };
     if kind == IdKind::Nhs && ids.invalid_nhs > 0 {
         message.push_str(&format!(
             "; {} with an invalid check digit not counted",
-            n_of(ids.invalid_nhs, "ten-digit number", "ten-digit numbers")
+            plural(ids.invalid_nhs, "ten-digit number", "ten-digit numbers")
         ));
     }
     let outcome = if found.total > 0 {

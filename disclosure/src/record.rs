@@ -9,9 +9,11 @@ use super::policy::{Action, Content, RuleId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// The rule found nothing.
     Pass,
     /// Not a failure, but something reviewers must look at by hand (never blocks).
     Warn,
+    /// The rule failed; whether that blocks is the policy's action.
     Fail,
 }
 
@@ -27,16 +29,22 @@ pub const MAX_LISTED_FINDINGS: usize = 1000;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// The table row (1-based; row 1 is the header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<u64>,
+    /// The text line (1-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The column: a table's (1-based), or a byte in a line (1-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<u64>,
+    /// The column's header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
+    /// What the cell or text holds (identifiers masked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Why it was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -45,13 +53,17 @@ pub struct Finding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleResult {
+    /// The rule.
     pub rule: RuleId,
+    /// What it found.
     pub outcome: Outcome,
     /// The policy's action for this rule (`block` or `inform`).
     pub action: Action,
     /// `outcome == fail` and `action == block`.
     pub blocking: bool,
+    /// What it found, in a sentence.
     pub message: String,
+    /// Where (at most [`MAX_LISTED_FINDINGS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// All findings, including those past the listed ones.
@@ -67,6 +79,7 @@ pub struct TableSummary {
     pub delimiter: String,
     /// Rows after the header.
     pub data_rows: u64,
+    /// Fields in the header row.
     pub columns: u64,
     /// Headers of the columns read as counts.
     pub count_columns: Vec<String>,
@@ -76,7 +89,9 @@ pub struct TableSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisclosureRecord {
+    /// The file's name.
     pub file: String,
+    /// Its size in bytes.
     pub size: u64,
     /// How the file was read (`table`, `text`, `binary`), from its extension.
     pub content: Content,
@@ -86,8 +101,10 @@ pub struct DisclosureRecord {
     pub outcome: Outcome,
     /// Whether a blocking rule failed: the submission must not go on.
     pub blocked: bool,
+    /// How a CSV/TSV file was read as a table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<TableSummary>,
+    /// Every rule that ran, in [`RuleId::ALL`] order.
     pub rules: Vec<RuleResult>,
     /// Rules that are on but do not apply to this kind of file (e.g. table rules for a `.txt`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +112,7 @@ pub struct DisclosureRecord {
 }
 
 impl DisclosureRecord {
+    /// The result of one rule, if it ran.
     pub fn rule(&self, rule: RuleId) -> Option<&RuleResult> {
         self.rules.iter().find(|r| r.rule == rule)
     }
@@ -128,7 +146,7 @@ impl Findings {
 }
 
 /// "1 count", "3 counts".
-pub(crate) fn n_of(n: impl Into<u64>, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -175,9 +193,9 @@ mod tests {
 
     #[test]
     fn plurals() {
-        assert_eq!(n_of(1u64, "count", "counts"), "1 count");
-        assert_eq!(n_of(0u64, "count", "counts"), "0 counts");
-        assert_eq!(n_of(2u64, "count", "counts"), "2 counts");
+        assert_eq!(plural(1u64, "count", "counts"), "1 count");
+        assert_eq!(plural(0u64, "count", "counts"), "0 counts");
+        assert_eq!(plural(2u64, "count", "counts"), "2 counts");
     }
 
     #[test]

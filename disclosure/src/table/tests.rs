@@ -1,7 +1,8 @@
+use super::classify::normalise;
 use super::*;
 
-fn cfg() -> Config {
-    Config::new(&Policy::with_defaults("t"))
+fn cfg() -> PreparedPolicy {
+    PreparedPolicy::new(&Policy::with_defaults("t"))
 }
 
 fn class(s: &str) -> Cell {
@@ -93,7 +94,7 @@ fn cells_are_classified() {
 fn less_than_markers_can_be_switched_off() {
     let mut p = Policy::with_defaults("t");
     p.suppression.less_than_markers = false;
-    assert_eq!(classify(b"<10", &Config::new(&p)), Cell::Text);
+    assert_eq!(classify(b"<10", &PreparedPolicy::new(&p)), Cell::Text);
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn normalised_labels() {
 
 #[test]
 fn judging_totals() {
-    let v = |rows, sum, suppressed| View {
+    let v = |rows, sum, suppressed| RowSpan {
         rows,
         sum,
         suppressed,
@@ -205,5 +206,5 @@ fn candidates_are_capped_but_tallies_are_exact() {
         .find(|r| r.0 == RuleId::MinCellCount)
         .unwrap();
     assert_eq!(min.3.total, MAX_CANDIDATES as u64 + 10);
-    assert!(min.3.list.len() <= crate::disclosure::record::MAX_LISTED_FINDINGS);
+    assert!(min.3.list.len() <= crate::record::MAX_LISTED_FINDINGS);
 }

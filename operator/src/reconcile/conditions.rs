@@ -5,6 +5,25 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+/// One condition as a plan decides it: whether it holds, why, and what to tell people. The
+/// controller dates it with [`condition`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Check {
+    pub fn new(ok: bool, reason: &str, message: impl Into<String>) -> Check {
+        Check {
+            ok,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A condition as decided now; `lastTransitionTime` is settled by [`settle`].
 pub fn condition(
     type_: &str,

@@ -1,4 +1,6 @@
-//! Health, readiness and metrics, for the kubelet and Prometheus.
+//! Health, readiness and metrics, for the kubelet and Prometheus. Metrics are served only on the
+//! operational listener (`ops_listen`), never on the public one that the Ingress exposes; health
+//! and readiness on both (the kubelet probes the public port).
 
 use axum::Router;
 use axum::extract::State;
@@ -6,14 +8,19 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::SharedState;
+use crate::app::SharedState;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<SharedState> {
+/// Health and readiness, on the public listener.
+pub fn health_routes() -> Router<SharedState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+}
+
+/// Everything operational, on the operational listener.
+pub fn ops_routes() -> Router<SharedState> {
+    health_routes().route("/metrics", get(metrics))
 }
 
 /// Ready when the watch caches are filled (authorization depends on them) and the database

@@ -9,14 +9,24 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Why ACRO's results could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AcroError {
+    /// The file is not JSON.
     #[error("ACRO results.json is not valid JSON: {0}")]
     Json(String),
+    /// The JSON does not have the shape ACRO writes.
     #[error("ACRO results.json: {0}")]
     Format(String),
+    /// One output is malformed: which one, and how.
     #[error("ACRO results.json: output \"{uid}\": {message}")]
-    Output { uid: String, message: String },
+    Output {
+        /// ACRO's name for the output.
+        uid: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A checksum file is not a SHA-256.
     #[error("ACRO checksum file: {0}")]
     Checksum(String),
 }
@@ -25,14 +35,19 @@ pub enum AcroError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AcroStatus {
+    /// Every check passed.
     Pass,
+    /// A check failed.
     Fail,
+    /// No check failed, and one asks for a person to look.
     Review,
 }
 
+/// A file of one ACRO output, with the cells ACRO flagged in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcroFile {
+    /// The file's name, as ACRO wrote it.
     pub name: String,
     /// Per check, how many cells it flagged (`sdc.summary`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -48,35 +63,48 @@ pub struct AcroFile {
     pub checksum_valid: Option<bool>,
 }
 
+/// One output ACRO checked (a table, a regression, ...), with its verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcroOutput {
+    /// ACRO's name for the output.
     pub uid: String,
+    /// ACRO's verdict.
     pub status: AcroStatus,
     /// `table`, `regression`, `histogram`, `custom`, ...
     pub output_type: String,
+    /// The statistical method that produced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// ACRO's summary of its checks.
     pub summary: String,
     /// The researcher's request for an exception, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
+    /// The researcher's comments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<String>,
+    /// The command that produced the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// When ACRO produced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// The files the output was written to.
     pub files: Vec<AcroFile>,
 }
 
+/// ACRO's `results.json`: every output it checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcroResults {
+    /// The version of the results format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The version of ACRO that wrote them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acro_version: Option<String>,
+    /// The outputs, in ACRO's order.
     pub outputs: Vec<AcroOutput>,
 }
 

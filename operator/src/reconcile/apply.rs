@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::project::builders::FIELD_MANAGER;
+use crate::resources::names::FIELD_MANAGER;
 
 /// Whether `observed` already has every field of `desired` with the same value. Fields only in
 /// `observed` (defaults, status, other managers' fields) do not matter; lists must match
@@ -55,6 +55,20 @@ where
     )
     .await?;
     Ok(true)
+}
+
+/// Turns a workspace's `spec.running` off: the project controller does it when its project
+/// stops, the workspace controller when the workspace has been idle too long. The workspace
+/// controller then scales it down.
+pub async fn stop_workspace(
+    workspaces: &Api<crate::resources::Workspace>,
+    name: &str,
+) -> Result<(), kube::Error> {
+    let stop = serde_json::json!({"spec": {"running": false}});
+    workspaces
+        .patch(name, &PatchParams::default(), &Patch::Merge(&stop))
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
