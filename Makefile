@@ -42,6 +42,7 @@ real-node: build ## The real-node lane: the chart from local images on a cluster
 	tests/system-packages.sh test
 	tests/system-packages.sh images
 	tests/system-packages.sh node
+	images/test.sh
 	tests/real-node/run.sh
 
 bench: ## Measure the performance targets of DESIGN.md and print a report (with the real node's figures)

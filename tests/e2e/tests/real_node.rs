@@ -804,6 +804,15 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
         ip(&nb, "b1-0").await,
     );
     let pods: Api<Pod> = Api::namespaced(kube.clone(), NAMESPACE);
+    let api_pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-api"))
+        .await
+        .expect("API pods")
+        .items[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("an address");
     let operator = pods
         .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-operator"))
         .await
@@ -836,6 +845,7 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
         (OUTSIDE, "80"),
         (METADATA, "80"),
         (operator.as_str(), "8080"),
+        (api_pod.as_str(), "9090"),
         ("10.244.64.1", "443"),
     ] {
         assert_eq!(
@@ -894,6 +904,12 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
             &["tcp", "trellis-api.trellis-system.svc", "8443"],
         ),
         true,
+    );
+    cell(
+        "workspace a1",
+        "the API pod's other port (metrics, 9090)",
+        probe(&na, "a1-0", &["tcp", &api_pod, "9090"]),
+        false,
     );
     cell(
         "workspace a1",
