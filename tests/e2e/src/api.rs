@@ -265,20 +265,7 @@ impl Trellis {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.api.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        call(&self.http, &self.api.url, method, path, token, body).await
     }
 }
 
@@ -312,4 +299,30 @@ pub async fn sign_in(
         .send()
         .await
         .expect("Dex accepts the password and redirects back")
+}
+
+/// A request to the Trellis at `api_url` as `token`'s holder (no token: anonymous): the status and
+/// the body as JSON (or as a string when it is not JSON).
+pub async fn call(
+    http: &reqwest::Client,
+    api_url: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, format!("{api_url}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }

@@ -79,20 +79,7 @@ impl Lane {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        trellis_e2e::api::call(&self.http, &self.url, method, path, Some(token), body).await
     }
 
     /// The directory of the containerd task state, where each container's init pid is recorded.
@@ -541,21 +528,7 @@ async fn a_workspace_is_a_real_pod_with_its_inputs_and_jupyterlab_through_the_ga
     assert!(home.is_dir(), "a stopped workspace keeps its home");
 
     // Idle shutdown: a workspace nobody uses stops by itself.
-    let workspaces: Api<Workspace> = Api::namespaced(kube.clone(), &namespace);
-    let idle: Workspace = serde_json::from_value(json!({
-        "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
-        "metadata": {"name": "idle", "namespace": namespace},
-        "spec": {"owner": "alice", "template": "jupyter", "idleTimeout": "1m"},
-    }))
-    .expect("a workspace");
-    workspaces
-        .patch(
-            "idle",
-            &PatchParams::apply("trellis-e2e"),
-            &Patch::Apply(&idle),
-        )
-        .await
-        .expect("creating the workspace");
+    apply_workspace(&kube, &namespace, "idle", "alice", Some("1m")).await;
     wait_workspace(&kube, &namespace, "idle", WorkspacePhase::Running, 120).await;
     let idle_home = volume_dir(&kube, &namespace, "home-idle").await;
     // The shortest idle timeout is a minute.
@@ -713,12 +686,23 @@ async fn bystander(kube: &kube::Client, namespace: &str, name: &str) {
     .await;
 }
 
-async fn running_workspace(kube: &kube::Client, namespace: &str, name: &str, owner: &str) {
+/// Creates (server-side apply) a workspace of the `jupyter` template.
+async fn apply_workspace(
+    kube: &kube::Client,
+    namespace: &str,
+    name: &str,
+    owner: &str,
+    idle_timeout: Option<&str>,
+) {
     let workspaces: Api<Workspace> = Api::namespaced(kube.clone(), namespace);
+    let mut spec = json!({"owner": owner, "template": "jupyter"});
+    if let Some(timeout) = idle_timeout {
+        spec["idleTimeout"] = json!(timeout);
+    }
     let workspace: Workspace = serde_json::from_value(json!({
         "apiVersion": "trellis.dev/v1alpha1", "kind": "Workspace",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"owner": owner, "template": "jupyter"},
+        "spec": spec,
     }))
     .expect("a workspace");
     workspaces
@@ -729,6 +713,10 @@ async fn running_workspace(kube: &kube::Client, namespace: &str, name: &str, own
         )
         .await
         .expect("creating the workspace");
+}
+
+async fn running_workspace(kube: &kube::Client, namespace: &str, name: &str, owner: &str) {
+    apply_workspace(kube, namespace, name, owner, None).await;
     wait_workspace(kube, namespace, name, WorkspacePhase::Running, 120).await;
 }
 
