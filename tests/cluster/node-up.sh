@@ -100,7 +100,7 @@ node)
     setsid nohup "$@" >"$logs/$name.log" 2>&1 8>&- &
     echo $! >"$pids/$name.pid"
   }
-  alive() { [ -d "/proc/$(cat "$pids/$1.pid")" ] || fail "$1 exited; see $logs/$1.log"; }
+  alive() { [ -d "/proc/$(cat "$pids/$1.pid")" ] || fail "$1 exited; the end of $logs/$1.log: $(tail -n 5 "$logs/$1.log")"; }
   wait_for() { # wait_for SECONDS WHAT COMMAND...
     local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
     until "$@" >/dev/null 2>&1; do
@@ -368,10 +368,18 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: trellis-
 subjects: [{kind: User, name: trellis-kube-router, apiGroup: rbac.authorization.k8s.io}]
 YAML
   write_kubeconfig "$node_state/kube-router.kubeconfig" trellis-kube-router "$(client_certificate kube-router)"
-  launch kube-router "$bin/kube-router" --run-firewall=true --run-router=false --run-service-proxy=false \
-    --enable-cni=false --enable-ipv6=false --hostname-override "$real_node" \
-    --kubeconfig "$node_state/kube-router.kubeconfig" --service-cluster-ip-range "$real_service_cidr" \
-    --health-port 0 --metrics-port 0 --v=1
+  # Its first sync can lose a race with kube-proxy for the xtables lock on a busy machine, and it
+  # then exits: give it three tries, keeping each try's log.
+  for try in 1 2 3; do
+    launch kube-router "$bin/kube-router" --run-firewall=true --run-router=false --run-service-proxy=false \
+      --enable-cni=false --enable-ipv6=false --hostname-override "$real_node" \
+      --kubeconfig "$node_state/kube-router.kubeconfig" --service-cluster-ip-range "$real_service_cidr" \
+      --health-port 0 --metrics-port 0 --v=1
+    sleep 3
+    [ -d "/proc/$(cat "$pids/kube-router.pid")" ] && break
+    say "kube-router exited (try $try): $(tail -n 3 "$logs/kube-router.log")"
+    cp "$logs/kube-router.log" "$logs/kube-router.$try.log"
+  done
 
   wait_for 60 "CoreDNS to be ready" kubectl -n kube-system wait pod/coredns --for condition=Ready --timeout 1s
 

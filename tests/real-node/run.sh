@@ -36,7 +36,7 @@ stop() {
   [ $status -ne 0 ] || status=$rc
   [ $status -eq 0 ] || {
     say "failed; the last lines of the node's and Trellis's logs:"
-    for log in "$logs"/{kubelet,containerd,kube-proxy,coredns,local-path-provisioner}.log "$lane"/*.log; do
+    for log in "$logs"/{kubelet,containerd,kube-proxy,kube-router,local-path-provisioner}*.log "$lane"/*.log; do
       [ -f "$log" ] && { echo "--- $log" >&2; tail -n 15 "$log" >&2; }
     done
     kubectl -n "$namespace" get pods -o wide >&2 2>/dev/null || true
@@ -45,7 +45,8 @@ stop() {
     done
   }
   for pid in "${helpers[@]}"; do kill "$pid" 2>/dev/null || true; done
-  "$cluster/down.sh" || status=$?
+  # The logs stay for a post-mortem when something failed.
+  if [ $status -eq 0 ]; then "$cluster/down.sh" || status=$?; else "$cluster/down.sh" --keep-logs || true; fi
   exit $status
 }
 trap stop EXIT
