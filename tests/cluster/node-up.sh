@@ -94,6 +94,9 @@ NFT
 
 node)
   belt_check || fail "refusing to start the node without the belt"
+  for binary in containerd containerd-shim-runc-v2 ctr kubelet kube-proxy kube-router coredns local-path-provisioner; do
+    [ -x "$bin/$binary" ] || fail "$bin/$binary is missing (up.sh --real-node builds it with build-tools.sh)"
+  done
   mkdir -p "$node_state"/{containerd,cni/net.d,cni/ipam,kubelet/pki,kubelet/root,kubelet/pod-logs,kube-proxy,coredns,local-path,volumes} "$shim_dir"
   launch() { # launch NAME BINARY ARGS...: a daemon in its own session, pid recorded
     local name=$1; shift

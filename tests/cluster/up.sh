@@ -18,7 +18,7 @@ start_ns=$(date +%s%N)
 
 "$here/build-tools.sh" kubernetes etcd kwok helm dex
 if $real; then
-  "$here/build-tools.sh" kubelet containerd cni coredns local-path-provisioner
+  "$here/build-tools.sh" kubelet containerd cni coredns local-path-provisioner kube-router
   # Pods cannot reach addresses on the machine's loopback: with the real node, Services get
   # addresses kube-proxy translates on the node, and the API server is advertised at the node
   # address (node-up.sh relays it to loopback).
