@@ -21,6 +21,9 @@ if [ "$need" = test ]; then
   # The web UI's browser tests drive Debian's headless Chromium with playwright-core (npm).
   [ -x /usr/bin/chromium ] || { missing+=(chromium); packages+=(chromium chromium-driver fonts-dejavu-core); }
   command -v npm >/dev/null || { missing+=(npm); packages+=(nodejs npm); }
+  # DataSHIELD's tests take base R (and jsonlite, the encoder Opal's results come from) as the
+  # oracle for every statistic and every result's encoding.
+  Rscript -e 'library(jsonlite)' >/dev/null 2>&1 || { missing+=(r-base-core); packages+=(r-base-core r-cran-jsonlite); }
 fi
 if [ "$need" = test ] || [ "$need" = node ]; then
   # The real node (tests/cluster/node-up.sh): Debian's runc under containerd, nft for the belt,
