@@ -5,6 +5,7 @@
 //! symbols; `functions/` holds the server-side functions; `encode/` writes results as jsonlite's
 //! JSON and R's serialization; `value` is R's object model they share.
 
+pub mod encode;
 pub mod error;
 pub mod eval;
 pub mod functions;
