@@ -5,7 +5,7 @@
 mod common;
 
 use trellis_datashield::encode::{to_json, to_rds};
-use trellis_datashield::value::{na_real, RObject, Vector};
+use trellis_datashield::value::{RObject, Vector, na_real};
 
 struct Case {
     name: &'static str,
@@ -14,7 +14,11 @@ struct Case {
 }
 
 fn case(name: &'static str, rust: RObject, r: impl Into<String>) -> Case {
-    Case { name, rust, r: r.into() }
+    Case {
+        name,
+        rust,
+        r: r.into(),
+    }
 }
 
 fn strs(xs: &[&str]) -> Vec<String> {
@@ -22,13 +26,19 @@ fn strs(xs: &[&str]) -> Vec<String> {
 }
 
 fn chars(xs: &[Option<&str>]) -> RObject {
-    RObject::new(Vector::Character(xs.iter().map(|s| s.map(str::to_owned)).collect()))
+    RObject::new(Vector::Character(
+        xs.iter().map(|s| s.map(str::to_owned)).collect(),
+    ))
 }
 
 /// A double as an R hexadecimal literal, so R reads exactly the same bits.
 fn r_hex(x: f64) -> String {
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let bits = x.to_bits();
     let sign = if bits >> 63 == 1 { "-" } else { "" };
@@ -62,17 +72,36 @@ fn many_doubles() -> Vec<f64> {
         };
         out.push(if r & (1 << 40) != 0 { -x } else { x });
     }
-    out.extend([1234567890123445.0, 1234567890123455.0, 0.5, 2.5, 1e-5, 1.00000000000001e-5, 2147483646.5, 2147483647.0]);
+    out.extend([
+        1234567890123445.0,
+        1234567890123455.0,
+        0.5,
+        2.5,
+        1e-5,
+        1.00000000000001e-5,
+        2147483646.5,
+        2147483647.0,
+    ]);
     out
 }
 
 fn corpus() -> Vec<Case> {
     let doubles = many_doubles();
-    let doubles_r = format!("c({})", doubles.iter().map(|x| r_hex(*x)).collect::<Vec<_>>().join(", "));
+    let doubles_r = format!(
+        "c({})",
+        doubles
+            .iter()
+            .map(|x| r_hex(*x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let data_frame = RObject::data_frame(
         [
             ("age", RObject::doubles(vec![30.0, na_real(), 45.5])),
-            ("sex", RObject::factor(vec![Some(2), Some(1), None], strs(&["F", "M"]))),
+            (
+                "sex",
+                RObject::factor(vec![Some(2), Some(1), None], strs(&["F", "M"])),
+            ),
             ("name", chars(&[Some("a"), None, Some("c\"q")])),
             ("ok", RObject::logicals(vec![Some(true), None, Some(false)])),
             ("n", RObject::integers(vec![Some(1), None, Some(3)])),
@@ -92,45 +121,100 @@ fn corpus() -> Vec<Case> {
     let histogram_r = r#"structure(list(breaks = c(0, 2.5, 5), counts = c(3L, 7L), density = c(0.12, 0.28), mids = c(1.25, 3.75), xname = "xvect", equidist = TRUE), class = "histogram")"#;
     let table1 = RObject::integers(vec![Some(2), Some(1)])
         .with_attr("dim", RObject::integers(vec![Some(2)]))
-        .with_attr("dimnames", RObject::named_list([("", RObject::strings(["a", "b"]))]))
+        .with_attr(
+            "dimnames",
+            RObject::named_list([("", RObject::strings(["a", "b"]))]),
+        )
         .with_attr("class", RObject::string("table"));
     let table2 = RObject::integers(vec![Some(1), Some(0), Some(1), Some(1)])
         .with_attr("dim", RObject::integers(vec![Some(2), Some(2)]))
         .with_attr(
             "dimnames",
-            RObject::named_list([("", RObject::strings(["1", "2"])), ("", RObject::strings(["x", "y"]))]),
+            RObject::named_list([
+                ("", RObject::strings(["1", "2"])),
+                ("", RObject::strings(["x", "y"])),
+            ]),
         )
         .with_attr("class", RObject::string("table"));
     let strings = [
-        "plain", "quote\"", "back\\slash", "new\nline", "tab\there", "\r\u{8}\u{c}", "\u{1}\u{1f}\u{7f}", "</script>", "a/b",
-        "é", "漢字", "😀", "",
+        "plain",
+        "quote\"",
+        "back\\slash",
+        "new\nline",
+        "tab\there",
+        "\r\u{8}\u{c}",
+        "\u{1}\u{1f}\u{7f}",
+        "</script>",
+        "a/b",
+        "é",
+        "漢字",
+        "😀",
+        "",
     ];
     let strings_r = r#"c("plain", "quote\"", "back\\slash", "new\nline", "tab\there", "\r\b\f", "\x01\x1f\x7f", "</script>", "a/b", "\u00e9", "\u6f22\u5b57", "\U0001F600", "")"#;
 
     vec![
         case("null", RObject::null(), "NULL"),
         case("double scalar", RObject::double(1.0), "1"),
-        case("doubles", RObject::doubles(vec![1.5, -2.25, 0.1 + 0.2]), "c(1.5, -2.25, 0.1 + 0.2)"),
+        case(
+            "doubles",
+            RObject::doubles(vec![1.5, -2.25, 0.1 + 0.2]),
+            "c(1.5, -2.25, 0.1 + 0.2)",
+        ),
         case(
             "special doubles",
-            RObject::doubles(vec![na_real(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0]),
+            RObject::doubles(vec![
+                na_real(),
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                -0.0,
+                0.0,
+            ]),
             "c(NA, NaN, Inf, -Inf, -0, 0)",
         ),
         case("NA_real_ alone", RObject::double(na_real()), "NA_real_"),
         case(
             "extreme doubles",
-            RObject::doubles(vec![1e-300, 1e300, 1e15, 1e16, 123456789012345678.0, 1.0 / 3.0, 2.0 / 3.0, std::f64::consts::PI, 1e-5, 0.0001, 100000.0, 123456.7]),
+            RObject::doubles(vec![
+                1e-300,
+                1e300,
+                1e15,
+                1e16,
+                123456789012345678.0,
+                1.0 / 3.0,
+                2.0 / 3.0,
+                std::f64::consts::PI,
+                1e-5,
+                0.0001,
+                100000.0,
+                123456.7,
+            ]),
             "c(1e-300, 1e300, 1e15, 1e16, 123456789012345678, 1/3, 2/3, pi, 1e-5, 0.0001, 100000, 123456.7)",
         ),
-        case("many doubles", RObject::doubles(doubles.clone()), doubles_r.clone()),
+        case(
+            "many doubles",
+            RObject::doubles(doubles.clone()),
+            doubles_r.clone(),
+        ),
         case(
             "integers",
-            RObject::integers(vec![Some(0), Some(-1), Some(i32::MAX), Some(-i32::MAX), None]),
+            RObject::integers(vec![
+                Some(0),
+                Some(-1),
+                Some(i32::MAX),
+                Some(-i32::MAX),
+                None,
+            ]),
             "c(0L, -1L, 2147483647L, -2147483647L, NA)",
         ),
         case("integer scalar", RObject::integer(42), "42L"),
         case("integer NA", RObject::integers(vec![None]), "NA_integer_"),
-        case("logicals", RObject::logicals(vec![Some(true), Some(false), None]), "c(TRUE, FALSE, NA)"),
+        case(
+            "logicals",
+            RObject::logicals(vec![Some(true), Some(false), None]),
+            "c(TRUE, FALSE, NA)",
+        ),
         case("logical scalar", RObject::logical(true), "TRUE"),
         case("logical NA", RObject::logicals(vec![None]), "NA"),
         case("strings", RObject::strings(strings), strings_r),
@@ -138,10 +222,18 @@ fn corpus() -> Vec<Case> {
         case("string NA", chars(&[Some("x"), None]), r#"c("x", NA)"#),
         case("empty double", RObject::doubles(vec![]), "numeric(0)"),
         case("empty integer", RObject::integers(vec![]), "integer(0)"),
-        case("empty character", RObject::strings(Vec::<String>::new()), "character(0)"),
+        case(
+            "empty character",
+            RObject::strings(Vec::<String>::new()),
+            "character(0)",
+        ),
         case("empty logical", RObject::logicals(vec![]), "logical(0)"),
         case("empty list", RObject::list(vec![]), "list()"),
-        case("empty named list", RObject::list(vec![]).with_attr("names", RObject::strings(Vec::<String>::new())), "setNames(list(), character(0))"),
+        case(
+            "empty named list",
+            RObject::list(vec![]).with_attr("names", RObject::strings(Vec::<String>::new())),
+            "setNames(list(), character(0))",
+        ),
         case(
             "named doubles",
             RObject::doubles(vec![1.0, 2.5]).with_attr("names", RObject::strings(["5%", "Mean"])),
@@ -160,35 +252,108 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "unnamed list",
-            RObject::list(vec![RObject::double(1.0), RObject::string("a"), RObject::null(), RObject::doubles(vec![1.0, 2.0])]),
+            RObject::list(vec![
+                RObject::double(1.0),
+                RObject::string("a"),
+                RObject::null(),
+                RObject::doubles(vec![1.0, 2.0]),
+            ]),
             r#"list(1, "a", NULL, c(1, 2))"#,
         ),
         case(
             "nested lists",
             RObject::named_list([
-                ("a", RObject::named_list([("b", RObject::named_list([("c", RObject::integers(vec![Some(1), Some(2)]))]))])),
+                (
+                    "a",
+                    RObject::named_list([(
+                        "b",
+                        RObject::named_list([("c", RObject::integers(vec![Some(1), Some(2)]))]),
+                    )]),
+                ),
                 ("d", RObject::list(vec![])),
-                ("e", RObject::list(vec![RObject::list(vec![RObject::null()])])),
+                (
+                    "e",
+                    RObject::list(vec![RObject::list(vec![RObject::null()])]),
+                ),
             ]),
             "list(a = list(b = list(c = c(1L, 2L))), d = list(), e = list(list(NULL)))",
         ),
         case(
             "partly named list",
-            RObject::list(vec![RObject::double(1.0), RObject::double(2.0), RObject::double(3.0), RObject::double(4.0)])
-                .with_attr("names", chars(&[Some("a"), Some(""), Some("a"), Some("a.1")])),
+            RObject::list(vec![
+                RObject::double(1.0),
+                RObject::double(2.0),
+                RObject::double(3.0),
+                RObject::double(4.0),
+            ])
+            .with_attr(
+                "names",
+                chars(&[Some("a"), Some(""), Some("a"), Some("a.1")]),
+            ),
             r#"structure(list(1, 2, 3, 4), names = c("a", "", "a", "a.1"))"#,
         ),
         case(
             "odd names",
-            RObject::named_list([("a\"b", RObject::double(1.0)), ("é", RObject::double(2.0)), ("x/y", RObject::double(3.0))]),
+            RObject::named_list([
+                ("a\"b", RObject::double(1.0)),
+                ("é", RObject::double(2.0)),
+                ("x/y", RObject::double(3.0)),
+            ]),
             r#"setNames(list(1, 2, 3), c("a\"b", "\u00e9", "x/y"))"#,
+        ),
+        case(
+            "NA and empty names",
+            RObject::list(vec![
+                RObject::double(1.0),
+                RObject::double(2.0),
+                RObject::double(3.0),
+            ])
+            .with_attr("names", chars(&[Some("a"), None, Some("")])),
+            r#"structure(list(1, 2, 3), names = c("a", NA, ""))"#,
+        ),
+        case(
+            "data frame shorter than its row names",
+            RObject::named_list([("a", RObject::integers(vec![Some(1), Some(2)]))])
+                .with_attr("class", RObject::string("data.frame"))
+                .with_attr("row.names", RObject::integers(vec![None, Some(-3)])),
+            r#"structure(list(a = c(1L, 2L)), class = "data.frame", row.names = c(NA, -3L))"#,
+        ),
+        case(
+            "data frame with integer row names",
+            RObject::named_list([("a", RObject::strings(["x", "y"]))])
+                .with_attr("class", RObject::string("data.frame"))
+                .with_attr("row.names", RObject::integers(vec![Some(4), Some(9)])),
+            r#"structure(list(a = c("x", "y")), class = "data.frame", row.names = c(4L, 9L))"#,
+        ),
+        case(
+            "list column and data frame column",
+            RObject::named_list([
+                (
+                    "l",
+                    RObject::named_list([
+                        ("p", RObject::double(1.0)),
+                        ("q", RObject::doubles(vec![2.0, 3.0])),
+                    ]),
+                ),
+                (
+                    "d",
+                    RObject::data_frame([("z", RObject::logicals(vec![Some(true), None]))], 2),
+                ),
+            ])
+            .with_attr("class", RObject::string("data.frame"))
+            .with_attr("row.names", RObject::integers(vec![None, Some(-2)])),
+            r#"structure(list(l = list(p = 1, q = c(2, 3)), d = data.frame(z = c(TRUE, NA))), class = "data.frame", row.names = c(NA, -2L))"#,
         ),
         case(
             "factor with NA",
             RObject::factor(vec![Some(2), Some(1), None, Some(2)], strs(&["a", "b"])),
             r#"factor(c("b", "a", NA, "b"))"#,
         ),
-        case("factor scalar", RObject::factor(vec![Some(1)], strs(&["x"])), r#"factor("x")"#),
+        case(
+            "factor scalar",
+            RObject::factor(vec![Some(1)], strs(&["x"])),
+            r#"factor("x")"#,
+        ),
         case(
             "ordered factor",
             RObject::integers(vec![Some(1), Some(2)])
@@ -220,47 +385,79 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "data frame in a list",
-            RObject::named_list([("df", RObject::data_frame([("v", RObject::integers(vec![Some(5)]))], 1)), ("n", RObject::integer(1))]),
+            RObject::named_list([
+                (
+                    "df",
+                    RObject::data_frame([("v", RObject::integers(vec![Some(5)]))], 1),
+                ),
+                ("n", RObject::integer(1)),
+            ]),
             "list(df = data.frame(v = 5L), n = 1L)",
         ),
-        case("matrix", RObject::matrix(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5], 2, 3), "matrix(c(1, 2, 3, 4, 5, 6.5), 2, 3)"),
-        case("p x 1 matrix", RObject::matrix(vec![0.5, -1.25, 3.0], 3, 1), "matrix(c(0.5, -1.25, 3), 3, 1)"),
-        case("1 x 1 matrix", RObject::matrix(vec![7.0], 1, 1), "matrix(7, 1, 1)"),
+        case(
+            "matrix",
+            RObject::matrix(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5], 2, 3),
+            "matrix(c(1, 2, 3, 4, 5, 6.5), 2, 3)",
+        ),
+        case(
+            "p x 1 matrix",
+            RObject::matrix(vec![0.5, -1.25, 3.0], 3, 1),
+            "matrix(c(0.5, -1.25, 3), 3, 1)",
+        ),
+        case(
+            "1 x 1 matrix",
+            RObject::matrix(vec![7.0], 1, 1),
+            "matrix(7, 1, 1)",
+        ),
         case(
             "matrix with dimnames",
             RObject::matrix(vec![1.0, 2.0, 3.0, na_real()], 2, 2).with_attr(
                 "dimnames",
-                RObject::list(vec![RObject::strings(["a", "b"]), RObject::strings(["x", "y"])]),
+                RObject::list(vec![
+                    RObject::strings(["a", "b"]),
+                    RObject::strings(["x", "y"]),
+                ]),
             ),
             r#"matrix(c(1, 2, 3, NA), 2, 2, dimnames = list(c("a", "b"), c("x", "y")))"#,
         ),
         case(
             "integer matrix",
-            RObject::integers(vec![Some(1), None, Some(3), Some(4)]).with_attr("dim", RObject::integers(vec![Some(2), Some(2)])),
+            RObject::integers(vec![Some(1), None, Some(3), Some(4)])
+                .with_attr("dim", RObject::integers(vec![Some(2), Some(2)])),
             "matrix(c(1L, NA, 3L, 4L), 2, 2)",
         ),
         case(
             "character matrix",
-            chars(&[Some("a"), None, Some("c"), Some("d"), Some("e"), Some("f")]).with_attr("dim", RObject::integers(vec![Some(3), Some(2)])),
+            chars(&[Some("a"), None, Some("c"), Some("d"), Some("e"), Some("f")])
+                .with_attr("dim", RObject::integers(vec![Some(3), Some(2)])),
             r#"matrix(c("a", NA, "c", "d", "e", "f"), 3, 2)"#,
         ),
         case(
             "logical matrix",
-            RObject::logicals(vec![Some(true), Some(false)]).with_attr("dim", RObject::integers(vec![Some(1), Some(2)])),
+            RObject::logicals(vec![Some(true), Some(false)])
+                .with_attr("dim", RObject::integers(vec![Some(1), Some(2)])),
             "matrix(c(TRUE, FALSE), 1, 2)",
         ),
         case(
             "3-d array",
-            RObject::doubles((1..=12).map(f64::from).collect()).with_attr("dim", RObject::integers(vec![Some(2), Some(3), Some(2)])),
+            RObject::doubles((1..=12).map(f64::from).collect())
+                .with_attr("dim", RObject::integers(vec![Some(2), Some(3), Some(2)])),
             "array(c(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), c(2L, 3L, 2L))",
         ),
         case("histogram", histogram.clone(), histogram_r),
         case("table", table1.clone(), r#"table(c("a", "b", "a"))"#),
-        case("2-d table", table2, r#"table(c(1, 1, 2), c("x", "y", "y"))"#),
+        case(
+            "2-d table",
+            table2,
+            r#"table(c(1, 1, 2), c("x", "y", "y"))"#,
+        ),
         case(
             "family",
-            RObject::named_list([("family", RObject::string("binomial")), ("link", RObject::string("logit"))])
-                .with_attr("class", RObject::string("family")),
+            RObject::named_list([
+                ("family", RObject::string("binomial")),
+                ("link", RObject::string("logit")),
+            ])
+            .with_attr("class", RObject::string("family")),
             r#"structure(list(family = "binomial", link = "logit"), class = "family")"#,
         ),
         case(
@@ -274,8 +471,25 @@ fn corpus() -> Vec<Case> {
                 (
                     "v",
                     RObject::doubles(vec![
-                        1.0 / 3.0, 2.0 / 3.0, 1e-6, 3e9, -0.0, 0.0, na_real(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY,
-                        123456789.123456789, 0.000012345678, 1e-20, 1e20, -5.5, 2147483646.5, 0.5, 0.125, 1.000000005,
+                        1.0 / 3.0,
+                        2.0 / 3.0,
+                        1e-6,
+                        3e9,
+                        -0.0,
+                        0.0,
+                        na_real(),
+                        f64::NAN,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        123_456_789.123_456_79,
+                        0.000012345678,
+                        1e-20,
+                        1e20,
+                        -5.5,
+                        2147483646.5,
+                        0.5,
+                        0.125,
+                        1.000000005,
                     ]),
                 ),
                 ("many", RObject::doubles(doubles)),
@@ -291,10 +505,15 @@ fn corpus() -> Vec<Case> {
                 r#"structure(list(v = c(1/3, 2/3, 1e-6, 3e9, -0, 0, NA, NaN, Inf, -Inf, 123456789.123456789, 0.000012345678, 1e-20, 1e20, -5.5, 2147483646.5, 0.5, 0.125, 1.000000005), many = {doubles_r}, i = c(1L, NA), s = c("a\n", NA), l = c(TRUE, NA), n = NULL, df = {data_frame_r}, m = matrix(c(1, 2), 1, 2)), class = "histogram")"#
             ),
         ),
-        case("AsIs scalar", RObject::double(1.0).with_attr("class", RObject::string("AsIs")), "I(1)"),
+        case(
+            "AsIs scalar",
+            RObject::double(1.0).with_attr("class", RObject::string("AsIs")),
+            "I(1)",
+        ),
         case(
             "extra class on a list",
-            RObject::named_list([("a", RObject::double(1.0))]).with_attr("class", RObject::strings(["myresult", "list"])),
+            RObject::named_list([("a", RObject::double(1.0))])
+                .with_attr("class", RObject::strings(["myresult", "list"])),
             r#"structure(list(a = 1), class = c("myresult", "list"))"#,
         ),
         case(
@@ -305,7 +524,10 @@ fn corpus() -> Vec<Case> {
                     "coefficients",
                     RObject::matrix(vec![1.5, -0.25, 0.1, 0.05], 2, 2).with_attr(
                         "dimnames",
-                        RObject::list(vec![RObject::strings(["(Intercept)", "age"]), RObject::strings(["Estimate", "Std. Error"])]),
+                        RObject::list(vec![
+                            RObject::strings(["(Intercept)", "age"]),
+                            RObject::strings(["Estimate", "Std. Error"]),
+                        ]),
                     ),
                 ),
                 ("family", RObject::string("gaussian")),
@@ -337,15 +559,28 @@ fn json_equals_jsonlite_with_opal_fallback() {
     );
     let output = rscript_long("encode-json.R", &script);
     let lines: Vec<&str> = output.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "R printed one line per case:\n{output}");
+    assert_eq!(
+        lines.len(),
+        cases.len(),
+        "R printed one line per case:\n{output}"
+    );
     let mut failures = Vec::new();
     for (case, expected) in cases.iter().zip(&lines) {
         let ours = to_json(&case.rust);
         if ours != *expected {
-            failures.push(format!("{}:\n  R:    {expected}\n  ours: {ours}", case.name));
+            failures.push(format!(
+                "{}:\n  R:    {expected}\n  ours: {ours}",
+                case.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -354,9 +589,17 @@ fn rds_equals_r_serialize_and_unserializes_identical() {
     let paths: Vec<String> = cases
         .iter()
         .enumerate()
-        .map(|(i, case)| common::scratch_file(&format!("encode-{i}.rds"), &to_rds(&case.rust)).display().to_string())
+        .map(|(i, case)| {
+            common::scratch_file(&format!("encode-{i}.rds"), &to_rds(&case.rust))
+                .display()
+                .to_string()
+        })
         .collect();
-    let paths_r = paths.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+    let paths_r = paths
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let script = format!(
         "{}paths <- c({paths_r})\n\
          for (i in seq_along(xs)) {{\n\
@@ -367,24 +610,45 @@ fn rds_equals_r_serialize_and_unserializes_identical() {
     );
     let output = rscript_long("encode-rds.R", &script);
     let lines: Vec<&str> = output.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "R printed one line per case:\n{output}");
+    assert_eq!(
+        lines.len(),
+        cases.len(),
+        "R printed one line per case:\n{output}"
+    );
     let mut failures = Vec::new();
     for (case, line) in cases.iter().zip(&lines) {
         let mut fields = line.split_whitespace();
         let expected = fields.next().unwrap_or_default();
         let identical = fields.next().unwrap_or_default();
-        let ours: String = to_rds(&case.rust).iter().map(|b| format!("{b:02x}")).collect();
+        let ours: String = to_rds(&case.rust)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         // Bytes 6..10 (hex 12..20) name the writing R's version; ours names 4.2.2 whatever R runs here.
         let (ours_head, ours_rest) = ours.split_at(12.min(ours.len()));
-        let same = expected.len() == ours.len() && expected.starts_with(ours_head) && expected.get(20..) == ours_rest.get(8..);
+        let same = expected.len() == ours.len()
+            && expected.starts_with(ours_head)
+            && expected.get(20..) == ours_rest.get(8..);
         if !same {
-            failures.push(format!("{}: bytes differ\n  R:    {expected}\n  ours: {ours}", case.name));
+            failures.push(format!(
+                "{}: bytes differ\n  R:    {expected}\n  ours: {ours}",
+                case.name
+            ));
         }
         if identical != "TRUE" {
-            failures.push(format!("{}: unserialize(ours) is not identical to R's object", case.name));
+            failures.push(format!(
+                "{}: unserialize(ours) is not identical to R's object",
+                case.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failures over {} cases:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures over {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -392,5 +656,9 @@ fn rds_header_names_the_r_release_it_reproduces() {
     let version = common::rscript("cat(R.version$major, R.version$minor)");
     let bytes = to_rds(&RObject::null());
     let ours = format!("{} {}.{}", bytes[7], bytes[8], bytes[9]);
-    assert_eq!(ours, version.trim(), "the header's writer version should be the oracle R's own");
+    assert_eq!(
+        ours,
+        version.trim(),
+        "the header's writer version should be the oracle R's own"
+    );
 }

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::value::{is_na_real, RObject, Vector};
+use crate::value::{RObject, Vector, is_na_real};
 
 /// `toJSON` stopped: some (nested) object has a class jsonlite cannot encode, or a data frame's
 /// columns do not match its row count.
@@ -74,11 +74,20 @@ fn as_json(x: &RObject, unbox: bool) -> Result<String, NoMethod> {
         Kind::Null => Ok("null".to_owned()),
         Kind::Atomic | Kind::Factor => {
             let items = elements(x)?;
-            Ok(if unbox && items.len() == 1 { items.into_iter().collect() } else { array(&items) })
+            Ok(if unbox && items.len() == 1 {
+                items.into_iter().collect()
+            } else {
+                array(&items)
+            })
         }
         Kind::List => {
-            let Vector::List(items) = &x.vector else { return Ok("null".to_owned()) };
-            let values = items.iter().map(|item| as_json(item, true)).collect::<Result<Vec<_>, _>>()?;
+            let Vector::List(items) = &x.vector else {
+                return Ok("null".to_owned());
+            };
+            let values = items
+                .iter()
+                .map(|item| as_json(item, true))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(match x.attr("names") {
                 Some(names) => object(&clean_names(names, values.len()), &values),
                 None => array(&values),
@@ -88,7 +97,8 @@ fn as_json(x: &RObject, unbox: bool) -> Result<String, NoMethod> {
         Kind::Array => array_json(x),
         Kind::AsIs => {
             let inner = without_class(x, "AsIs");
-            let atomic_scalar = !matches!(inner.vector, Vector::List(_) | Vector::Null) && inner.len() == 1;
+            let atomic_scalar =
+                !matches!(inner.vector, Vector::List(_) | Vector::Null) && inner.len() == 1;
             as_json(&inner, unbox && !atomic_scalar)
         }
     }
@@ -99,17 +109,37 @@ fn as_json(x: &RObject, unbox: bool) -> Result<String, NoMethod> {
 fn elements(x: &RObject) -> Result<Vec<String>, NoMethod> {
     match kind(x)? {
         Kind::Null => Ok(vec!["null".to_owned()]),
-        Kind::Factor => Ok(factor_labels(x).iter().map(|label| label.map_or_else(null, escape)).collect()),
+        Kind::Factor => Ok(factor_labels(x)
+            .iter()
+            .map(|label| label.map_or_else(null, escape))
+            .collect()),
         Kind::Atomic => Ok(match &x.vector {
             Vector::Null => Vec::new(),
-            Vector::Logical(v) => v.iter().map(|b| b.map_or("null", |b| if b { "true" } else { "false" }).to_owned()).collect(),
-            Vector::Integer(v) => v.iter().map(|i| i.map_or_else(null, |i| i.to_string())).collect(),
+            Vector::Logical(v) => v
+                .iter()
+                .map(|b| {
+                    b.map_or("null", |b| if b { "true" } else { "false" })
+                        .to_owned()
+                })
+                .collect(),
+            Vector::Integer(v) => v
+                .iter()
+                .map(|i| i.map_or_else(null, |i| i.to_string()))
+                .collect(),
             Vector::Double(v) => v.iter().map(|d| format_double_15(*d)).collect(),
-            Vector::Character(v) => v.iter().map(|s| s.as_deref().map_or_else(null, escape)).collect(),
-            Vector::List(v) => v.iter().map(|item| as_json(item, true)).collect::<Result<_, _>>()?,
+            Vector::Character(v) => v
+                .iter()
+                .map(|s| s.as_deref().map_or_else(null, escape))
+                .collect(),
+            Vector::List(v) => v
+                .iter()
+                .map(|item| as_json(item, true))
+                .collect::<Result<_, _>>()?,
         }),
         Kind::List => {
-            let Vector::List(items) = &x.vector else { return Ok(Vec::new()) };
+            let Vector::List(items) = &x.vector else {
+                return Ok(Vec::new());
+            };
             items.iter().map(|item| as_json(item, true)).collect()
         }
         Kind::DataFrame => data_frame_rows(x),
@@ -119,7 +149,16 @@ fn elements(x: &RObject) -> Result<Vec<String>, NoMethod> {
             if dim.len() < 2 {
                 return Ok(cells);
             }
-            Ok(nest(&cells, &dim, 0, 0, 1).map(|rows| rows.into_iter().map(|row| row.unwrap_or_default()).collect()).unwrap_or_default())
+            if cell_count(&dim) != Some(cells.len()) {
+                return Err(NoMethod);
+            }
+            Ok(nest(&cells, &dim, 0, 0, 1)
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|row| row.unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default())
         }
         Kind::AsIs => elements(&without_class(x, "AsIs")),
     }
@@ -137,15 +176,28 @@ fn array_json(x: &RObject) -> Result<String, NoMethod> {
     if dim.len() < 2 {
         return Ok(array(&cells));
     }
-    if cells.len() != dim.iter().product::<usize>() {
+    if cell_count(&dim) != Some(cells.len()) {
         return Err(NoMethod);
     }
-    Ok(nest(&cells, &dim, 0, 0, 1).map(|rows| array(&rows.into_iter().flatten().collect::<Vec<_>>())).unwrap_or_default())
+    Ok(nest(&cells, &dim, 0, 0, 1)
+        .map(|rows| array(&rows.into_iter().flatten().collect::<Vec<_>>()))
+        .unwrap_or_default())
+}
+
+/// `prod(dim)`, or `None` if it overflows (R would have refused such a `dim` anyway).
+fn cell_count(dim: &[usize]) -> Option<usize> {
+    dim.iter().try_fold(1usize, |n, d| n.checked_mul(*d))
 }
 
 /// The JSON arrays for the sub-array at `offset` (column-major) from dimension `level` on:
 /// index 1 varies slowest in the output, as jsonlite's `row_collapse`/`collapse_array` nest.
-fn nest(cells: &[String], dim: &[usize], level: usize, offset: usize, stride: usize) -> Option<Vec<Option<String>>> {
+fn nest(
+    cells: &[String],
+    dim: &[usize],
+    level: usize,
+    offset: usize,
+    stride: usize,
+) -> Option<Vec<Option<String>>> {
     let n = *dim.get(level)?;
     let inner_stride = stride * n;
     let mut out = Vec::with_capacity(n);
@@ -167,14 +219,24 @@ fn strip_array(x: &RObject) -> RObject {
     let mut bare = RObject::new(x.vector.clone());
     // A factor matrix keeps its labels; other attributes do not matter to the cells.
     if x.is_factor() {
-        bare.attributes = x.attributes.iter().filter(|(k, _)| k == "levels" || k == "class").cloned().collect();
+        bare.attributes = x
+            .attributes
+            .iter()
+            .filter(|(k, _)| k == "levels" || k == "class")
+            .cloned()
+            .collect();
     }
     bare
 }
 
 fn without_class(x: &RObject, class: &str) -> RObject {
     let mut out = x.clone();
-    let rest: Vec<String> = x.explicit_class().into_iter().filter(|c| *c != class).map(str::to_owned).collect();
+    let rest: Vec<String> = x
+        .explicit_class()
+        .into_iter()
+        .filter(|c| *c != class)
+        .map(str::to_owned)
+        .collect();
     out.attributes.retain(|(k, _)| k != "class");
     if !rest.is_empty() {
         out.set_attr("class", RObject::strings(rest));
@@ -194,7 +256,16 @@ fn factor_labels(x: &RObject) -> Vec<Option<&str>> {
     };
     match &x.vector {
         Vector::Integer(v) => v.iter().map(|c| label(c.map(i64::from))).collect(),
-        Vector::Double(v) => v.iter().map(|d| if d.is_finite() { label(Some(*d as i64)) } else { None }).collect(),
+        Vector::Double(v) => v
+            .iter()
+            .map(|d| {
+                if d.is_finite() {
+                    label(Some(*d as i64))
+                } else {
+                    None
+                }
+            })
+            .collect(),
         other => vec![None; other.len()],
     }
 }
@@ -202,7 +273,9 @@ fn factor_labels(x: &RObject) -> Vec<Option<&str>> {
 /// A data frame's rows as JSON objects: one member per column, in column order, plus `_row`
 /// (last) when the row names are character and not all digits.
 fn data_frame_rows(x: &RObject) -> Result<Vec<String>, NoMethod> {
-    let Vector::List(columns) = &x.vector else { return Err(NoMethod) };
+    let Vector::List(columns) = &x.vector else {
+        return Err(NoMethod);
+    };
     let nrow = x.nrow().unwrap_or(0);
     let mut names: Vec<Option<String>> = match x.attr("names").map(|n| &n.vector) {
         Some(Vector::Character(v)) => v.clone(),
@@ -213,8 +286,15 @@ fn data_frame_rows(x: &RObject) -> Result<Vec<String>, NoMethod> {
         return Err(NoMethod);
     }
     let mut columns: Vec<RObject> = columns.clone();
-    if let Some(RObject { vector: Vector::Character(row_names), .. }) = x.attr("row.names") {
-        let all_digits = row_names.iter().all(|r| r.as_deref().is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit())));
+    if let Some(RObject {
+        vector: Vector::Character(row_names),
+        ..
+    }) = x.attr("row.names")
+    {
+        let all_digits = row_names.iter().all(|r| {
+            r.as_deref()
+                .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        });
         if !all_digits {
             let column = RObject::new(Vector::Character(row_names.clone()));
             match names.iter().position(|n| n.as_deref() == Some("_row")) {
@@ -233,7 +313,10 @@ fn data_frame_rows(x: &RObject) -> Result<Vec<String>, NoMethod> {
     let mut cells = Vec::with_capacity(columns.len());
     for column in &columns {
         // A named list column is unnamed first (jsonlite's `is.namedlistnotdf`).
-        let column = if matches!(column.vector, Vector::List(_)) && !column.is_data_frame() && column.attr("names").is_some() {
+        let column = if matches!(column.vector, Vector::List(_))
+            && !column.is_data_frame()
+            && column.attr("names").is_some()
+        {
             let mut c = column.clone();
             c.attributes.retain(|(k, _)| k != "names");
             c
@@ -260,7 +343,11 @@ fn array(items: &[String]) -> String {
 
 /// `{key:value,…}` from already-escaped keys.
 fn object(keys: &[String], values: &[String]) -> String {
-    let members: Vec<String> = keys.iter().zip(values).map(|(k, v)| format!("{k}:{v}")).collect();
+    let members: Vec<String> = keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
     format!("{{{}}}", members.join(","))
 }
 
@@ -343,7 +430,9 @@ fn format_double_15(x: f64) -> String {
 pub(crate) fn format_g(x: f64, precision: usize) -> String {
     let precision = precision.max(1);
     let scientific = format!("{:.*e}", precision - 1, x);
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific.as_str(), "0"));
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .unwrap_or((scientific.as_str(), "0"));
     let exponent: i64 = exponent.parse().unwrap_or(0);
     let p = i64::try_from(precision).unwrap_or(17);
     if exponent < -4 || exponent >= p {
@@ -368,9 +457,20 @@ fn trim_fraction(s: &str) -> &str {
 /// `jsonlite::serializeJSON(x)` (digits = 8): `{"type":…,"attributes":{…},"value":[…]}`
 /// recursively, with the attributes as `attributes(x)` lists them (compact row names expanded).
 pub fn serialize_json(x: &RObject) -> String {
-    let Some(value) = packed_value(x) else { return "{\"type\":\"NULL\"}".to_owned() };
-    let attributes: Vec<String> = x.attributes.iter().map(|(k, a)| serialize_json(&expanded(k, a))).collect();
-    let keys: Vec<String> = x.attributes.iter().map(|(k, _)| k.as_str()).map(escape).collect();
+    let Some(value) = packed_value(x) else {
+        return "{\"type\":\"NULL\"}".to_owned();
+    };
+    let attributes: Vec<String> = x
+        .attributes
+        .iter()
+        .map(|(k, a)| serialize_json(&expanded(k, a)))
+        .collect();
+    let keys: Vec<String> = x
+        .attributes
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .map(escape)
+        .collect();
     format!(
         "{{\"type\":{},\"attributes\":{},\"value\":{}}}",
         escape(x.vector.type_name()),
@@ -394,10 +494,22 @@ fn expanded(name: &str, attribute: &RObject) -> RObject {
 fn packed_value(x: &RObject) -> Option<String> {
     let items: Vec<String> = match &x.vector {
         Vector::Null => return None,
-        Vector::Logical(v) => v.iter().map(|b| b.map_or("null", |b| if b { "true" } else { "false" }).to_owned()).collect(),
-        Vector::Integer(v) => v.iter().map(|i| i.map_or_else(|| "\"NA\"".to_owned(), |i| i.to_string())).collect(),
+        Vector::Logical(v) => v
+            .iter()
+            .map(|b| {
+                b.map_or("null", |b| if b { "true" } else { "false" })
+                    .to_owned()
+            })
+            .collect(),
+        Vector::Integer(v) => v
+            .iter()
+            .map(|i| i.map_or_else(|| "\"NA\"".to_owned(), |i| i.to_string()))
+            .collect(),
         Vector::Double(v) => v.iter().map(|d| format_double_8(*d)).collect(),
-        Vector::Character(v) => v.iter().map(|s| s.as_deref().map_or_else(null, escape)).collect(),
+        Vector::Character(v) => v
+            .iter()
+            .map(|s| s.as_deref().map_or_else(null, escape))
+            .collect(),
         Vector::List(v) => v.iter().map(serialize_json).collect(),
     };
     Some(array(&items))
@@ -437,7 +549,9 @@ fn fixed_decimals(x: f64, precision: u32) -> String {
     let scaled = (value - whole as f64) * scale;
     let mut frac = scaled as u64;
     let diff = scaled - frac as f64;
-    let round_up = diff > 0.5 || (diff == 0.5 && precision > 0 && frac & 1 == 1) || (diff == 0.5 && precision == 0 && whole & 1 == 1);
+    let round_up = diff > 0.5
+        || (diff == 0.5 && precision > 0 && frac & 1 == 1)
+        || (diff == 0.5 && precision == 0 && whole & 1 == 1);
     if round_up {
         frac += 1;
         if frac as f64 >= scale {
@@ -447,7 +561,7 @@ fn fixed_decimals(x: f64, precision: u32) -> String {
     }
     let mut count = precision;
     if precision > 0 {
-        while count > 0 && frac % 10 == 0 {
+        while count > 0 && frac.is_multiple_of(10) {
             count -= 1;
             frac /= 10;
         }
@@ -493,20 +607,62 @@ mod tests {
 
     #[test]
     fn escape_follows_jsonlite() {
-        assert_eq!(escape("a\"b\\c\n\t\u{1}</x/é"), "\"a\\\"b\\\\c\\n\\t\\u0001<\\/x/é\"");
+        assert_eq!(
+            escape("a\"b\\c\n\t\u{1}</x/é"),
+            "\"a\\\"b\\\\c\\n\\t\\u0001<\\/x/é\""
+        );
     }
 
     #[test]
     fn make_unique_skips_taken_names() {
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(make_unique(names(&["a", "a", "a.1", "a"])), names(&["a", "a.2", "a.1", "a.3"]));
+        assert_eq!(
+            make_unique(names(&["a", "a", "a.1", "a"])),
+            names(&["a", "a.2", "a.1", "a.3"])
+        );
+    }
+
+    #[test]
+    fn malformed_objects_do_not_panic() {
+        let dim = |d: Vec<Option<i32>>| RObject::integers(d);
+        let odd = [
+            // dim that does not match the length, negative, NA, or whose product overflows
+            RObject::doubles(vec![1.0, 2.0, 3.0]).with_attr("dim", dim(vec![Some(2), Some(2)])),
+            RObject::doubles(vec![1.0]).with_attr("dim", dim(vec![Some(-1), None])),
+            RObject::doubles(vec![1.0]).with_attr(
+                "dim",
+                dim(vec![Some(i32::MAX), Some(i32::MAX), Some(i32::MAX)]),
+            ),
+            // factor codes outside the levels, and a factor without levels
+            RObject::factor(vec![Some(0), Some(5), Some(-3), None], vec!["a".into()]),
+            RObject::integers(vec![Some(1)]).with_attr("class", RObject::string("factor")),
+            // data frames with missing names, a non-list body, a column too short
+            RObject::list(vec![RObject::double(1.0)])
+                .with_attr("class", RObject::string("data.frame")),
+            RObject::double(1.0).with_attr("class", RObject::string("data.frame")),
+            RObject::data_frame([("a", RObject::doubles(vec![1.0]))], 4),
+            // a class attribute that is not character, and names that are not
+            RObject::double(1.0).with_attr("class", RObject::double(2.0)),
+            RObject::list(vec![RObject::null()]).with_attr("names", RObject::double(1.0)),
+        ];
+        for x in &odd {
+            let json = to_json(x);
+            assert!(!json.is_empty());
+            let _ = serialize_json(x);
+        }
+        // The short data frame makes toJSON stop, so the result is serializeJSON's form.
+        assert!(to_json(&odd[7]).starts_with("{\"type\":\"list\""));
+        assert_eq!(to_json(&odd[3]), "[null,null,null,null]");
     }
 
     #[test]
     fn unknown_class_falls_back_to_serialize_json() {
-        let h = RObject::named_list([("a", RObject::double(1.0))]).with_attr("class", RObject::string("histogram"));
+        let h = RObject::named_list([("a", RObject::double(1.0))])
+            .with_attr("class", RObject::string("histogram"));
         assert!(to_json(&h).starts_with("{\"type\":\"list\""));
-        let nested = RObject::list(vec![RObject::integer(1).with_attr("class", RObject::string("table"))]);
+        let nested = RObject::list(vec![
+            RObject::integer(1).with_attr("class", RObject::string("table")),
+        ]);
         assert!(to_json(&nested).starts_with("{\"type\":\"list\""));
         let two = RObject::double(1.0).with_attr("class", RObject::strings(["foo", "numeric"]));
         assert_eq!(to_json(&two), "1");

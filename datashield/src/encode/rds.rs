@@ -38,7 +38,10 @@ const NA_LENGTH: i32 = -1;
 
 /// `serialize(x, NULL)`'s bytes for `x` (native encoding "UTF-8").
 pub fn to_rds(x: &RObject) -> Vec<u8> {
-    let mut writer = Writer { out: Vec::new(), symbols: Vec::new() };
+    let mut writer = Writer {
+        out: Vec::new(),
+        symbols: Vec::new(),
+    };
     writer.out.extend_from_slice(b"X\n");
     writer.int(3);
     writer.version(WRITER_R_VERSION);
@@ -157,7 +160,11 @@ impl Writer {
                 self.int(NA_LENGTH);
             }
             Some(s) => {
-                let level = if s.is_ascii() { ASCII_LEVEL } else { UTF8_LEVEL };
+                let level = if s.is_ascii() {
+                    ASCII_LEVEL
+                } else {
+                    UTF8_LEVEL
+                };
                 self.word(CHARSXP | level);
                 self.length(s.len());
                 self.out.extend_from_slice(s.as_bytes());
@@ -183,7 +190,10 @@ mod tests {
 
     #[test]
     fn repeated_symbols_are_references() {
-        let x = RObject::list(vec![RObject::named_list([("a", RObject::null())]), RObject::named_list([("b", RObject::null())])]);
+        let x = RObject::list(vec![
+            RObject::named_list([("a", RObject::null())]),
+            RObject::named_list([("b", RObject::null())]),
+        ]);
         let bytes = to_rds(&x);
         let names = bytes.windows(5).filter(|w| w == b"names").count();
         assert_eq!(names, 1);
