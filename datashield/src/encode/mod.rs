@@ -1,4 +1,8 @@
-//! TEMPORARY placeholder until the encoders land (replaced by encode/{json,rds}.rs).
-use crate::value::RObject;
-pub fn to_json(_x: &RObject) -> String { unimplemented!("encoder lands with the encode branch") }
-pub fn to_rds(_x: &RObject) -> Vec<u8> { unimplemented!("encoder lands with the encode branch") }
+//! Results as the clients receive them from Opal/Rock: jsonlite's JSON for the Python clients
+//! (`application/json`) and R's own serialization for R clients (`application/octet-stream`).
+
+mod json;
+mod rds;
+
+pub use json::{serialize_json, to_json};
+pub use rds::to_rds;
