@@ -31,7 +31,8 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit: ## Unit tests (no cluster needed)
+unit: ## Unit tests (no cluster needed; DataSHIELD's take base R as their oracle)
+	tests/system-packages.sh unit
 	$(CARGO) test --workspace --locked --exclude trellis-e2e
 
 e2e: build ## End-to-end tests: starts a local control plane, runs the tests, always stops it

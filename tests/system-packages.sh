@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages `make dev` or `make test` needs and a fresh machine lacks (it has
 # only the toolchains), so that those two commands are the whole set-up. Nothing is installed
-# when everything is present. Usage: tests/system-packages.sh dev|test|images|node
+# when everything is present. Usage: tests/system-packages.sh dev|unit|test|images|node
 set -euo pipefail
-need=${1:?usage: tests/system-packages.sh dev|test|images|node}
+need=${1:?usage: tests/system-packages.sh dev|unit|test|images|node}
 missing=()
 packages=()
 # What the local control plane and Dex need: the scripts' tools, and gcc for Dex's cgo (sqlite3).
@@ -21,6 +21,8 @@ if [ "$need" = test ]; then
   # The web UI's browser tests drive Debian's headless Chromium with playwright-core (npm).
   [ -x /usr/bin/chromium ] || { missing+=(chromium); packages+=(chromium chromium-driver fonts-dejavu-core); }
   command -v npm >/dev/null || { missing+=(npm); packages+=(nodejs npm); }
+fi
+if [ "$need" = test ] || [ "$need" = unit ]; then
   # DataSHIELD's tests take base R (and jsonlite, the encoder Opal's results come from) as the
   # oracle for every statistic and every result's encoding.
   Rscript -e 'library(jsonlite)' >/dev/null 2>&1 || { missing+=(r-base-core); packages+=(r-base-core r-cran-jsonlite); }
