@@ -174,12 +174,16 @@ fn x_session(x: Vec<f64>, seed: i32) -> Session {
 }
 
 fn hist1(method: f64, noise: f64) -> Expr {
+    hist1_k(method, 3.0, noise)
+}
+
+fn hist1_k(method: f64, k: f64, noise: f64) -> Expr {
     call(
         "histogramDS1",
         vec![
             positional(Expr::Symbol("x".into())),
             named("method.indicator", num(method)),
-            named("k", num(3.0)),
+            named("k", num(k)),
             named("noise", num(noise)),
         ],
     )
@@ -233,10 +237,7 @@ fn non_numeric_vectors_get_dsbase_message_and_bad_methods_fail() {
     assert_eq!(text.str_values(), vec!["The input vector is not a numeric!"]);
 
     let session = x_session((0..40).map(f64::from).collect(), 1);
-    let knn = session.run(&hist1(2.0, 0.25)).expect_err("method 2 refused");
-    assert!(knn.to_string().contains("not supported"), "{knn}");
     assert!(session.run(&hist1(4.0, 0.25)).is_err());
-    assert!(session.run(&hist2(10.0, 0.0, 40.0, 2.0, 0.25)).is_err());
     assert!(session.run(&hist2(10.0, 0.0, 40.0, 5.0, 0.25)).is_err());
     // Missing arguments and a missing object.
     assert!(session.run(&call("histogramDS2", vec![positional(Expr::Symbol("x".into()))])).is_err());
@@ -297,7 +298,13 @@ fn r_histogram(
     method: u8,
     seed: i32,
 ) -> BTreeMap<String, Vec<String>> {
-    let prepare = if method == 3 {
+    let prepare = if method == 2 {
+        "x <- stats::na.omit(xvect); z <- (x-mean(x))/sd(x); \
+         idx <- t(sapply(seq_along(z), function(i) order(abs(z - z[i]))[1:3])); \
+         cent <- sapply(seq_along(z), function(i) mean(z[idx[i, ]])); \
+         x.new <- (cent * (sd(z)/sd(cent))) * sd(x) + mean(x); h <- hist(x.new, breaks=brks, plot=FALSE); inv <- 0;"
+            .to_owned()
+    } else if method == 3 {
         format!(
             "x <- stats::na.omit(xvect); set.seed({seed}L); x.new <- x + rnorm(length(x), 0, sqrt(0.25*var(x))); h <- hist(x.new, breaks=brks, plot=FALSE); inv <- 0;"
         )
@@ -599,5 +606,38 @@ fn table_ds_bad_arguments_fail() {
         table_call("v", None, None, ["a", "", ""], [Some("zzz"), Some("no"), None]),
     ] {
         assert!(session.run(&bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn centroid_method_matches_r_nearest_neighbours_and_k_is_bounded_by_nfilter_knn() {
+    let mut data = TestData(13);
+    for (n, num_breaks) in [(80usize, 12.0), (300, 25.0)] {
+        let values = data.normalish(n, 100.0, 15.0);
+        let session = x_session(values.clone(), 1);
+        let range = double_values(&session.run(&hist1_k(2.0, 3.0, 0.25)).expect("centroid range"));
+        let r = r_lines(&format!(
+            "{PUT} x <- {}; z <- (x-mean(x))/sd(x); \
+             idx <- t(sapply(seq_along(z), function(i) order(abs(z - z[i]))[1:3])); \
+             cent <- sapply(seq_along(z), function(i) mean(z[idx[i, ]])); \
+             x.new <- (cent * (sd(z)/sd(cent))) * sd(x) + mean(x); put('range', c(min(x.new), max(x.new)))",
+            r_vector(&values)
+        ));
+        assert_close(&range, &doubles(&r["range"]), "centroid range");
+        let (min, max) = (range[0].floor(), range[1].ceil());
+        let ours = hist_parts(&session.run(&hist2(num_breaks, min, max, 2.0, 0.25)).expect("centroid histogram"));
+        assert_histogram_matches(&ours, &r_histogram(&values, num_breaks, min, max, 2, 1));
+    }
+    // 40 values and an NA: k from 3 to 37.
+    let mut values = data.normalish(40, 0.0, 1.0);
+    values.push(trellis_datashield::value::na_real());
+    let session = x_session(values, 1);
+    for k in [3.0, 37.0] {
+        assert!(session.run(&hist1_k(2.0, k, 0.25)).is_ok(), "k = {k}");
+    }
+    for k in [2.0, 38.0] {
+        let refused = session.run(&hist1_k(2.0, k, 0.25)).expect_err("k out of bounds");
+        assert_eq!(refused.rule(), Some("nfilter.kNN"));
+        assert_eq!(refused.to_string(), "k must be greater than or equal to 3 and less than or equal to 37.");
     }
 }

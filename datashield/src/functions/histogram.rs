@@ -63,6 +63,7 @@ fn range_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HistMethod {
     SmallCells,
+    Centroids,
     Noise,
 }
 
@@ -73,12 +74,7 @@ fn method_arg(call: &Invocation<'_>, position: usize, missing_result: &str) -> R
     } else if method == 3.0 {
         Ok(HistMethod::Noise)
     } else if method == 2.0 {
-        // dsBase uses RANN's kd-tree for the neighbours; its choice among equidistant neighbours
-        // (ties are common in 1-D data) cannot be reproduced, so the method is refused outright.
-        Err(DsError::failed(format!(
-            "{}: method.indicator=2 (the k-nearest-neighbour method) is not supported by this server; use 1 or 3",
-            call.function
-        )))
+        Ok(HistMethod::Centroids)
     } else {
         // dsBase falls through every branch and fails on the missing result.
         Err(DsError::failed(format!("object '{missing_result}' not found")))
@@ -108,6 +104,82 @@ fn noisy_vector(call: &Invocation<'_>, values: &[Option<f64>], noise_position: u
     Ok(x.iter().map(|v| v + rng.rnorm(0.0, sd)).collect())
 }
 
+/// Method 2's check and masked vector: each value of `na.omit(x)`, standardised, is replaced by
+/// the centroid of its `k` nearest neighbours (itself included); the centroids are rescaled to the
+/// standardised values' SD and mapped back to x's scale. Refused unless
+/// `nfilter.kNN <= k <= N - nfilter.kNN`.
+///
+/// dsBase finds the neighbours with RANN's kd-tree. In one dimension the k nearest values form a
+/// run of the sorted values, found here by a sliding window; only when two candidates are exactly
+/// equally far can the choice differ from RANN's (the result is then still a centroid of k values).
+fn centroid_vector(call: &Invocation<'_>, values: &[Option<f64>], k_position: usize) -> Result<Vec<f64>, DsError> {
+    let x: Vec<f64> = values.iter().flatten().copied().collect();
+    let n = x.len() as f64;
+    let k = call.number(k_position, "k", None)?;
+    let threshold = call.env.settings.nfilter_knn;
+    if k.is_nan() || k < threshold || k > n - threshold {
+        return Err(DsError::disclosure(
+            "nfilter.kNN",
+            format!(
+                "k must be greater than or equal to {} and less than or equal to {}.",
+                setting_text(threshold),
+                setting_text(n - threshold)
+            ),
+        ));
+    }
+    // RANN takes k as a whole number of neighbours.
+    let k = k as usize;
+    let (mean, sd) = (r_mean(&x), variance(&x).sqrt());
+    let standardised: Vec<f64> = x.iter().map(|v| (v - mean) / sd).collect();
+    let centroids = knn_centroids(&standardised, k);
+    let scaling = variance(&standardised).sqrt() / variance(&centroids).sqrt();
+    Ok(centroids.iter().map(|c| (c * scaling) * sd + mean).collect())
+}
+
+/// The mean of each value's `k` nearest values (itself included), in one dimension.
+fn knn_centroids(z: &[f64], k: usize) -> Vec<f64> {
+    let n = z.len();
+    if k == 0 || k > n {
+        return vec![f64::NAN; n];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| z[*a].total_cmp(&z[*b]));
+    let sorted: Vec<f64> = order.iter().map(|i| z[*i]).collect();
+    // Prefix sums in double-double (TwoSum), so a window's sum keeps full precision.
+    let mut prefix = Vec::with_capacity(n + 1);
+    prefix.push((0.0f64, 0.0f64));
+    for v in &sorted {
+        let (hi, lo) = prefix[prefix.len() - 1];
+        let s = hi + v;
+        let bb = s - hi;
+        let err = (hi - (s - bb)) + (v - bb);
+        prefix.push((s, lo + err));
+    }
+    let mut centroids = vec![0.0; n];
+    let mut start = 0usize;
+    for (j, &value) in sorted.iter().enumerate() {
+        // Slide right until the window holds this value and the next value beyond it is no
+        // nearer than the window's first.
+        while start + k < n && (j >= start + k || sorted[start + k] - value < value - sorted[start]) {
+            start += 1;
+        }
+        let (hi1, lo1) = prefix[start + k];
+        let (hi0, lo0) = prefix[start];
+        centroids[order[j]] = ((hi1 - hi0) + (lo1 - lo0)) / k as f64;
+    }
+    centroids
+}
+
+/// R's `mean(x)`: the sum over n, corrected by the mean residual (R sums in long double).
+pub(crate) fn r_mean(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mut mean = neumaier(x.iter().copied()) / n;
+    if mean.is_finite() {
+        mean += neumaier(x.iter().map(|v| v - mean)) / n;
+    }
+    mean
+}
+
 /// R's `var(x)` (NA for fewer than two values): the mean with R's correction pass, then the sum
 /// of squared deviations. R accumulates in long double; compensated sums come within an ulp.
 pub(crate) fn variance(x: &[f64]) -> f64 {
@@ -116,10 +188,7 @@ pub(crate) fn variance(x: &[f64]) -> f64 {
         return crate::value::na_real();
     }
     let nf = n as f64;
-    let mut mean = neumaier(x.iter().copied()) / nf;
-    if mean.is_finite() {
-        mean += neumaier(x.iter().map(|v| v - mean)) / nf;
-    }
+    let mean = r_mean(x);
     neumaier(x.iter().map(|v| (v - mean) * (v - mean))) / (nf - 1.0)
 }
 
@@ -144,7 +213,8 @@ fn min_max(x: &[f64]) -> (f64, f64) {
 
 /// `histogramDS1(x, method.indicator, k, noise)`: the range the client builds common breaks from.
 /// Method 1 widens `c(min, max)` outward by seeded factors in [1.01, 1.05] (or shrinks toward
-/// zero by [0.95, 0.99] for a bound on the other side of zero); method 3 gives the noisy range.
+/// zero by [0.95, 0.99] for a bound on the other side of zero); methods 2 and 3 give the range of
+/// the masked vector.
 fn histogram_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = vector_arg(call)?;
     let Some(values) = numeric_values(&x) else {
@@ -159,6 +229,11 @@ fn histogram_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
             let hi = if hi < 0.0 { hi * rng.runif(0.95, 0.99) } else { hi * rng.runif(1.01, 1.05) };
             Ok(RObject::doubles(vec![lo, hi]))
         }
+        HistMethod::Centroids => {
+            let masked = centroid_vector(call, &values, 2)?;
+            let (lo, hi) = min_max(&masked);
+            Ok(RObject::doubles(vec![lo, hi]))
+        }
         HistMethod::Noise => {
             let noisy = noisy_vector(call, &values, 3)?;
             let (lo, hi) = min_max(&noisy);
@@ -170,7 +245,8 @@ fn histogram_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
 /// `histogramDS2(x, num.breaks, min, max, method.indicator, k, noise)`:
 /// `list(histobject = hist(x, breaks = seq(min, max, by = (max - min)/num.breaks), plot = FALSE),
 /// invalidcells)`. Refused when `num.breaks > nfilter.levels.density * length(x)`. Method 1 sets
-/// the counts and densities of bins holding 1..nfilter.tab-1 values to 0 and reports how many.
+/// the counts and densities of bins holding 1..nfilter.tab-1 values to 0 and reports how many;
+/// methods 2 and 3 bin the masked vector (`x.new`) and report 0.
 fn histogram_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = vector_arg(call)?;
     let num_breaks = call.number(1, "num.breaks", None)?;
@@ -213,11 +289,15 @@ fn histogram_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
             let invalid = i32::try_from(invalid.len()).unwrap_or(i32::MAX);
             Ok(RObject::named_list([("histobject", object), ("invalidcells", RObject::integer(invalid))]))
         }
-        HistMethod::Noise => {
+        HistMethod::Centroids | HistMethod::Noise => {
             let values = numeric_values(&x).ok_or_else(not_numeric)?;
-            let noisy = noisy_vector(call, &values, 6)?;
+            let masked = if method == HistMethod::Noise {
+                noisy_vector(call, &values, 6)?
+            } else {
+                centroid_vector(call, &values, 5)?
+            };
             let breaks = check_breaks()?;
-            let finite: Vec<f64> = noisy.into_iter().filter(|v| v.is_finite()).collect();
+            let finite: Vec<f64> = masked.into_iter().filter(|v| v.is_finite()).collect();
             let hist = Histogram::compute(&finite, breaks)?;
             Ok(RObject::named_list([("histobject", hist.to_r("x.new", None)), ("invalidcells", RObject::double(0.0))]))
         }
@@ -381,6 +461,13 @@ mod tests {
     fn histogram_refuses_values_outside_the_breaks() {
         assert!(Histogram::compute(&[5.0], vec![0.0, 1.0, 2.0]).is_err());
         assert!(Histogram::compute(&[0.5], vec![0.0]).is_err());
+    }
+
+    #[test]
+    fn centroids_are_means_of_the_nearest_values() {
+        let c = knn_centroids(&[0.0, 10.0, 1.0, 11.0, 2.0, 30.0], 3);
+        assert_eq!(c, vec![1.0, 23.0 / 3.0, 1.0, 23.0 / 3.0, 1.0, 17.0]);
+        assert!(knn_centroids(&[1.0], 2)[0].is_nan());
     }
 
     #[test]
