@@ -641,3 +641,25 @@ fn centroid_method_matches_r_nearest_neighbours_and_k_is_bounded_by_nfilter_knn(
         assert_eq!(refused.to_string(), "k must be greater than or equal to 3 and less than or equal to 37.");
     }
 }
+
+#[test]
+fn table_ds_matches_numbers_to_levels_as_r_prints_them() {
+    // Numbers whose text R shortens, rounds or writes in scientific notation.
+    let distinct = [1e5, 0.1 + 0.2, 1.0 / 3.0, 123456.0, 2.5e-7, 1234567.1, -42.0, 1e15, 0.000123];
+    let values: Vec<f64> = distinct.iter().flat_map(|v| [*v; 3]).collect();
+    let r = r_lines(&format!(
+        "x <- {}; cat('levels', paste(levels(as.factor(x)), collapse=','), '\\n'); \
+         rvar <- factor(as.factor(x), levels=levels(as.factor(x))); t <- table(rvar, exclude=NULL, useNA='no'); \
+         cat('counts', as.vector(t), '\\n')",
+        r_vector(&values)
+    ));
+    let levels = r["levels"].join(" ");
+    let session = x_session(values, 1);
+    let t = session
+        .run(&table_call("x", None, None, [&levels, "", ""], [None, Some("no"), None]))
+        .expect("a table over R's levels");
+    let (counts, _, dimnames) = table_parts(&t);
+    assert_eq!(counts, r["counts"].iter().map(|c| c.parse::<i32>().expect("count")).collect::<Vec<_>>());
+    assert_eq!(counts, vec![3; distinct.len()], "every value found its level");
+    assert_eq!(dimnames[0].1.join(","), levels);
+}
