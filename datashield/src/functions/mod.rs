@@ -1,7 +1,10 @@
 //! The server-side functions: dsBase's, by behaviour and documented rules (dsBase is GPL-3 and
 //! was read for behaviour only), each with its disclosure controls.
 
+mod descriptive;
 mod metadata;
+mod numeric;
+mod tables;
 
 use crate::eval::Method;
 
@@ -9,5 +12,7 @@ use crate::eval::Method;
 pub fn builtins() -> Vec<Method> {
     let mut methods = Vec::new();
     methods.extend(metadata::methods());
+    methods.extend(descriptive::methods());
+    methods.extend(tables::methods());
     methods
 }
