@@ -7,12 +7,13 @@ use crate::settings::{DisclosureSettings, PrivacyControlLevel};
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate = |name: &'static str, target: &'static str, builtin: crate::eval::Builtin| Method {
-        name,
-        kind: MethodKind::Aggregate,
-        target,
-        builtin,
-    };
+    let aggregate =
+        |name: &'static str, target: &'static str, builtin: crate::eval::Builtin| Method {
+            name,
+            kind: MethodKind::Aggregate,
+            target,
+            builtin,
+        };
     vec![
         aggregate("classDS", "dsBase::classDS", class_ds),
         aggregate("dimDS", "dsBase::dimDS", dim_ds),
@@ -23,8 +24,16 @@ pub fn methods() -> Vec<Method> {
         aggregate("numNaDS", "dsBase::numNaDS", num_na_ds),
         aggregate("isNaDS", "dsBase::isNaDS", is_na_ds),
         aggregate("levelsDS", "dsBase::levelsDS", levels_ds),
-        aggregate("testObjExistsDS", "dsBase::testObjExistsDS", test_obj_exists_ds),
-        aggregate("listDisclosureSettingsDS", "dsBase::listDisclosureSettingsDS", list_disclosure_settings_ds),
+        aggregate(
+            "testObjExistsDS",
+            "dsBase::testObjExistsDS",
+            test_obj_exists_ds,
+        ),
+        aggregate(
+            "listDisclosureSettingsDS",
+            "dsBase::listDisclosureSettingsDS",
+            list_disclosure_settings_ds,
+        ),
     ]
 }
 
@@ -73,16 +82,19 @@ fn length_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
 fn colnames_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = call.named_object(0, "x")?;
     if x.is_data_frame() {
-        return Ok(x.attr("names").map(|n| RObject::new(n.vector.clone())).unwrap_or_else(RObject::null));
+        return Ok(x
+            .attr("names")
+            .map(|n| RObject::new(n.vector.clone()))
+            .unwrap_or_else(RObject::null));
     }
-    if x.dim().is_some_and(|d| d.len() == 2) {
-        if let Some(Vector::List(dimnames)) = x.attr("dimnames").map(|d| &d.vector) {
-            if let Some(columns) = dimnames.get(1) {
-                return Ok(RObject::new(columns.vector.clone()));
-            }
-        }
+    let dimnames = x.attr("dimnames").map(|d| &d.vector);
+    match (x.dim().map(|d| d.len()), dimnames) {
+        (Some(2), Some(Vector::List(dimnames))) => Ok(dimnames
+            .get(1)
+            .map(|columns| RObject::new(columns.vector.clone()))
+            .unwrap_or_else(RObject::null)),
+        _ => Ok(RObject::null()),
     }
-    Ok(RObject::null())
 }
 
 /// `namesDS("x")`: the names of a list (anything `is.list`, data frames included).
@@ -93,11 +105,16 @@ fn names_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = call.named_object(0, "xname.transmit")?;
     if !matches!(x.vector, Vector::List(_)) {
         // dsBase pastes the class onto its message, once per class string.
-        let message: String =
-            x.class().iter().map(|class| format!("The input object is not of class <list>{class}")).collect();
+        let message: String = x
+            .class()
+            .iter()
+            .map(|class| format!("The input object is not of class <list>{class}"))
+            .collect();
         return Err(DsError::failed(message));
     }
-    Ok(x.attr("names").map(|n| RObject::new(n.vector.clone())).unwrap_or_else(RObject::null))
+    Ok(x.attr("names")
+        .map(|n| RObject::new(n.vector.clone()))
+        .unwrap_or_else(RObject::null))
 }
 
 /// dsBase's validity rule: an atomic vector is invalid when 0 < length < nfilter.tab, a factor
@@ -107,14 +124,22 @@ pub(crate) fn is_valid(x: &RObject, settings: &DisclosureSettings) -> bool {
     let small = |n: usize| n > 0 && (n as f64) < settings.nfilter_tab;
     let class = x.class();
     let single = |name: &str| class.len() == 1 && class[0] == name;
-    if ["character", "integer", "logical", "numeric"].iter().any(|c| single(c)) {
+    if ["character", "integer", "logical", "numeric"]
+        .iter()
+        .any(|c| single(c))
+    {
         return !small(x.len());
     }
     if single("factor") {
-        let Vector::Integer(codes) = &x.vector else { return false };
+        let Vector::Integer(codes) = &x.vector else {
+            return false;
+        };
         let mut counts = vec![0_usize; x.levels().len()];
         for code in codes.iter().flatten() {
-            if let Some(slot) = usize::try_from(*code).ok().and_then(|c| c.checked_sub(1)).and_then(|c| counts.get_mut(c))
+            if let Some(slot) = usize::try_from(*code)
+                .ok()
+                .and_then(|c| c.checked_sub(1))
+                .and_then(|c| counts.get_mut(c))
             {
                 *slot += 1;
             }
@@ -159,15 +184,24 @@ fn is_na_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
 /// when the levels are more than nfilter.levels.density of the length.
 fn levels_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = call.named_object(0, "x")?;
-    check_privacy_level(call.env.settings, &[PrivacyControlLevel::Permissive, PrivacyControlLevel::Banana])?;
-    let levels = x.attr("levels").map(|l| RObject::new(l.vector.clone())).unwrap_or_else(RObject::null);
+    check_privacy_level(
+        call.env.settings,
+        &[PrivacyControlLevel::Permissive, PrivacyControlLevel::Banana],
+    )?;
+    let levels = x
+        .attr("levels")
+        .map(|l| RObject::new(l.vector.clone()))
+        .unwrap_or_else(RObject::null);
     if (x.len() as f64) * call.env.settings.nfilter_levels_density < levels.len() as f64 {
         return Err(DsError::disclosure(
             "nfilter.levels.density",
             "FAILED: Result length less than nfilter.levels.density of input length.",
         ));
     }
-    Ok(RObject::named_list([("Levels", levels), ("ValidityMessage", RObject::string("VALID ANALYSIS"))]))
+    Ok(RObject::named_list([
+        ("Levels", levels),
+        ("ValidityMessage", RObject::string("VALID ANALYSIS")),
+    ]))
 }
 
 /// `testObjExistsDS("name")`: `list(test.obj.exists, test.obj.class)`, the class NULL when
@@ -177,7 +211,12 @@ fn test_obj_exists_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let found = call.env.symbols.get(&name);
     Ok(RObject::named_list([
         ("test.obj.exists", RObject::logical(found.is_some())),
-        ("test.obj.class", found.map(|x| RObject::strings(x.class())).unwrap_or_else(RObject::null)),
+        (
+            "test.obj.class",
+            found
+                .map(|x| RObject::strings(x.class()))
+                .unwrap_or_else(RObject::null),
+        ),
     ]))
 }
 
@@ -186,14 +225,23 @@ fn test_obj_exists_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
 fn list_disclosure_settings_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let s = call.env.settings;
     Ok(RObject::named_list([
-        ("datashield.privacyControlLevel", RObject::string(s.privacy_control_level.as_str())),
+        (
+            "datashield.privacyControlLevel",
+            RObject::string(s.privacy_control_level.as_str()),
+        ),
         ("nfilter.tab", RObject::double(s.nfilter_tab)),
         ("nfilter.subset", RObject::double(s.nfilter_subset)),
         ("nfilter.glm", RObject::double(s.nfilter_glm)),
         ("nfilter.string", RObject::double(s.nfilter_string)),
-        ("nfilter.stringShort", RObject::double(s.nfilter_string_short)),
+        (
+            "nfilter.stringShort",
+            RObject::double(s.nfilter_string_short),
+        ),
         ("nfilter.kNN", RObject::double(s.nfilter_knn)),
-        ("nfilter.levels.density", RObject::double(s.nfilter_levels_density)),
+        (
+            "nfilter.levels.density",
+            RObject::double(s.nfilter_levels_density),
+        ),
         ("nfilter.levels.max", RObject::double(s.nfilter_levels_max)),
         ("nfilter.noise", RObject::double(s.nfilter_noise)),
         ("nfilter.privacy.old", RObject::double(5.0)),

@@ -80,7 +80,11 @@ pub fn quantile7(values: &[f64], probs: &[f64]) -> Vec<Option<f64>> {
 /// `as.character()` of a double: 15 significant digits, R's way of writing them.
 pub fn number_string(x: f64) -> String {
     if x.is_nan() {
-        return if crate::value::is_na_real(x) { "NA".into() } else { "NaN".into() };
+        return if crate::value::is_na_real(x) {
+            "NA".into()
+        } else {
+            "NaN".into()
+        };
     }
     if x.is_infinite() {
         return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
@@ -129,7 +133,9 @@ pub fn is_na(x: &RObject) -> Vec<bool> {
         Vector::Character(v) => v.iter().map(Option::is_none).collect(),
         Vector::List(items) => items
             .iter()
-            .map(|item| item.len() == 1 && !matches!(item.vector, Vector::List(_)) && is_na(item)[0])
+            .map(|item| {
+                item.len() == 1 && !matches!(item.vector, Vector::List(_)) && is_na(item)[0]
+            })
             .collect(),
     }
 }
@@ -137,8 +143,13 @@ pub fn is_na(x: &RObject) -> Vec<bool> {
 /// The number of NA cells: of a vector, or of every column of a data frame.
 pub fn count_na(x: &RObject) -> Result<usize, DsError> {
     if x.is_data_frame() {
-        let Vector::List(columns) = &x.vector else { return Ok(0) };
-        return Ok(columns.iter().map(|c| is_na(c).into_iter().filter(|na| *na).count()).sum());
+        let Vector::List(columns) = &x.vector else {
+            return Ok(0);
+        };
+        return Ok(columns
+            .iter()
+            .map(|c| is_na(c).into_iter().filter(|na| *na).count())
+            .sum());
     }
     Ok(is_na(x).into_iter().filter(|na| *na).count())
 }
@@ -168,7 +179,10 @@ mod tests {
         assert_eq!(var(&[1.0, 2.0, 3.0, 4.0]), Some(5.0 / 3.0));
         // quantile(1:10, c(0, .05, .5, 1)) in R: 1, 1.45, 5.5, 10
         let xs: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(quantile7(&xs, &[0.0, 0.05, 0.5, 1.0]), vec![Some(1.0), Some(1.45), Some(5.5), Some(10.0)]);
+        assert_eq!(
+            quantile7(&xs, &[0.0, 0.05, 0.5, 1.0]),
+            vec![Some(1.0), Some(1.45), Some(5.5), Some(10.0)]
+        );
         assert_eq!(quantile7(&[], &[0.5]), vec![None]);
         assert_eq!(quantile7(&[3.0], &[0.05, 0.95]), vec![Some(3.0), Some(3.0)]);
     }

@@ -5,12 +5,22 @@
 use crate::error::DsError;
 use crate::eval::{Invocation, Method, MethodKind};
 use crate::functions::numeric::number_string;
-use crate::value::{na_real, RObject, Vector};
+use crate::value::{RObject, Vector, na_real};
 
 pub fn methods() -> Vec<Method> {
     vec![
-        Method { name: "table1DDS", kind: MethodKind::Aggregate, target: "dsBase::table1DDS", builtin: table1d_ds },
-        Method { name: "table2DDS", kind: MethodKind::Aggregate, target: "dsBase::table2DDS", builtin: table2d_ds },
+        Method {
+            name: "table1DDS",
+            kind: MethodKind::Aggregate,
+            target: "dsBase::table1DDS",
+            builtin: table1d_ds,
+        },
+        Method {
+            name: "table2DDS",
+            kind: MethodKind::Aggregate,
+            target: "dsBase::table2DDS",
+            builtin: table2d_ds,
+        },
     ]
 }
 
@@ -21,46 +31,91 @@ const INVALID: &str = "invalid table - invalid counts present";
 /// (empty ones too); otherwise the sorted distinct values, named by `as.character`. Character
 /// values sort by bytes (the C locale's collation). Returns the labels and each element's
 /// category.
-pub(crate) fn categories(x: &RObject, function: &str) -> Result<(Vec<String>, Vec<Option<usize>>), DsError> {
+pub(crate) fn categories(
+    x: &RObject,
+    function: &str,
+) -> Result<(Vec<String>, Vec<Option<usize>>), DsError> {
     if x.is_factor() {
         let levels: Vec<String> = x.levels().into_iter().map(str::to_owned).collect();
         let Vector::Integer(codes) = &x.vector else {
-            return Err(DsError::failed(format!("{function}: a factor must hold integer codes")));
+            return Err(DsError::failed(format!(
+                "{function}: a factor must hold integer codes"
+            )));
         };
         let index = codes
             .iter()
-            .map(|c| c.and_then(|c| usize::try_from(c).ok()).and_then(|c| c.checked_sub(1)).filter(|c| *c < levels.len()))
+            .map(|c| {
+                c.and_then(|c| usize::try_from(c).ok())
+                    .and_then(|c| c.checked_sub(1))
+                    .filter(|c| *c < levels.len())
+            })
             .collect();
         return Ok((levels, index));
     }
     if x.is_data_frame() || x.attr("dim").is_some() {
-        return Err(DsError::failed(format!("{function}: a vector is needed, not a {}", x.class().join("/"))));
+        return Err(DsError::failed(format!(
+            "{function}: a vector is needed, not a {}",
+            x.class().join("/")
+        )));
     }
     // Labels for every element (None for NA); categories are the distinct labels in value order.
     let (labels, order): (Vec<Option<String>>, Vec<usize>) = match &x.vector {
-        Vector::Logical(v) => sorted(v.iter().map(|b| b.map(|b| if b { "TRUE".to_owned() } else { "FALSE".to_owned() })).collect(), v.iter().map(|b| b.map(f64::from)).collect()),
-        Vector::Integer(v) => sorted(v.iter().map(|i| i.map(|i| i.to_string())).collect(), v.iter().map(|i| i.map(f64::from)).collect()),
+        Vector::Logical(v) => sorted(
+            v.iter()
+                .map(|b| {
+                    b.map(|b| {
+                        if b {
+                            "TRUE".to_owned()
+                        } else {
+                            "FALSE".to_owned()
+                        }
+                    })
+                })
+                .collect(),
+            v.iter().map(|b| b.map(f64::from)).collect(),
+        ),
+        Vector::Integer(v) => sorted(
+            v.iter().map(|i| i.map(|i| i.to_string())).collect(),
+            v.iter().map(|i| i.map(f64::from)).collect(),
+        ),
         Vector::Double(v) => {
-            let keys: Vec<Option<f64>> = v.iter().map(|d| if d.is_nan() { None } else { Some(*d) }).collect();
+            let keys: Vec<Option<f64>> = v
+                .iter()
+                .map(|d| if d.is_nan() { None } else { Some(*d) })
+                .collect();
             sorted(keys.iter().map(|d| d.map(number_string)).collect(), keys)
         }
         Vector::Character(v) => {
             let labels: Vec<Option<String>> = v.clone();
-            let mut order: Vec<usize> = (0..labels.len()).filter(|i| labels[*i].is_some()).collect();
+            let mut order: Vec<usize> =
+                (0..labels.len()).filter(|i| labels[*i].is_some()).collect();
             order.sort_by(|a, b| labels[*a].cmp(&labels[*b]));
             (labels, order)
         }
-        _ => return Err(DsError::failed(format!("{function}: a vector is needed, not a {}", x.class().join("/")))),
+        _ => {
+            return Err(DsError::failed(format!(
+                "{function}: a vector is needed, not a {}",
+                x.class().join("/")
+            )));
+        }
     };
     let mut names: Vec<String> = Vec::new();
-    for i in order {
-        if let Some(label) = &labels[i] {
-            if names.last() != Some(label) && !names.contains(label) {
-                names.push(label.clone());
-            }
+    // Distinct labels in value order (two doubles written alike are one category, as in R).
+    for label in order.into_iter().filter_map(|i| labels[i].as_ref()) {
+        // Sorted values put equal labels next to each other.
+        if names.last() != Some(label) {
+            names.push(label.clone());
         }
     }
-    let index = labels.iter().map(|l| l.as_ref().and_then(|l| names.iter().position(|n| n == l))).collect();
+    let position: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let index = labels
+        .iter()
+        .map(|l| l.as_ref().and_then(|l| position.get(l.as_str()).copied()))
+        .collect();
     Ok((names, index))
 }
 
@@ -88,7 +143,9 @@ fn table1d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         counts[i] += 1.0;
     }
     let total: f64 = counts.iter().sum();
-    let invalid = counts.iter().any(|c| small(*c, call.env.settings.nfilter_tab));
+    let invalid = counts
+        .iter()
+        .any(|c| small(*c, call.env.settings.nfilter_tab));
     if invalid {
         counts.iter_mut().for_each(|c| *c = na_real());
     }
@@ -96,11 +153,17 @@ fn table1d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         .into_iter()
         .zip(counts)
         .map(|(name, count)| (name, RObject::double(count)))
-        .chain(std::iter::once(("Total".to_owned(), RObject::double(total))));
+        .chain(std::iter::once((
+            "Total".to_owned(),
+            RObject::double(total),
+        )));
     let table = RObject::data_frame(columns, 1);
     Ok(RObject::named_list([
         ("table", table),
-        ("message", RObject::string(if invalid { INVALID } else { VALID })),
+        (
+            "message",
+            RObject::string(if invalid { INVALID } else { VALID }),
+        ),
     ]))
 }
 
@@ -127,7 +190,9 @@ fn table2d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         }
     }
     let nfilter = call.env.settings.nfilter_tab;
-    let invalid = cells[..k].iter().any(|row| row.iter().any(|c| small(*c, nfilter)));
+    let invalid = cells[..k]
+        .iter()
+        .any(|row| row.iter().any(|c| small(*c, nfilter)));
     if invalid {
         for row in &mut cells[..k] {
             row[..l].iter_mut().for_each(|c| *c = na_real());
@@ -137,12 +202,20 @@ fn table2d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         .into_iter()
         .chain(std::iter::once("Total".to_owned()))
         .enumerate()
-        .map(|(c, name)| (name, RObject::doubles(cells.iter().map(|row| row[c]).collect())));
+        .map(|(c, name)| {
+            (
+                name,
+                RObject::doubles(cells.iter().map(|row| row[c]).collect()),
+            )
+        });
     let row_names = RObject::strings(rows.into_iter().chain(std::iter::once("Total".to_owned())));
     let table = RObject::data_frame(columns, k + 1).with_attr("row.names", row_names);
     Ok(RObject::named_list([
         ("table", table),
-        ("message", RObject::string(if invalid { INVALID } else { VALID })),
+        (
+            "message",
+            RObject::string(if invalid { INVALID } else { VALID }),
+        ),
     ]))
 }
 
@@ -156,8 +229,17 @@ mod tests {
         let (names, index) = categories(&x, "t").unwrap();
         assert_eq!(names, vec!["1.5", "2", "10"]);
         assert_eq!(index, vec![Some(1), Some(2), None, Some(1), Some(0)]);
-        let f = RObject::factor(vec![Some(2), None], vec!["a".into(), "b".into(), "c".into()]);
-        assert_eq!(categories(&f, "t").unwrap(), (vec!["a".into(), "b".into(), "c".into()], vec![Some(1), None]));
+        let f = RObject::factor(
+            vec![Some(2), None],
+            vec!["a".into(), "b".into(), "c".into()],
+        );
+        assert_eq!(
+            categories(&f, "t").unwrap(),
+            (
+                vec!["a".into(), "b".into(), "c".into()],
+                vec![Some(1), None]
+            )
+        );
         let b = RObject::logicals(vec![Some(true), Some(false), None]);
         assert_eq!(categories(&b, "t").unwrap().0, vec!["FALSE", "TRUE"]);
         assert!(categories(&RObject::list(vec![]), "t").is_err());
