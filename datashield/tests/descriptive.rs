@@ -39,6 +39,9 @@ struct Data {
     fac: Vec<Option<i32>>,
     lgl: Vec<Option<bool>>,
     bin: Vec<f64>,
+    /// Large values with a fractional part (num·10⁶ + 0.1, computed alike in R): sums and means
+    /// that plain double summation gets visibly wrong.
+    big: Vec<f64>,
 }
 
 fn data() -> Data {
@@ -49,6 +52,7 @@ fn data() -> Data {
         fac: vec![],
         lgl: vec![],
         bin: vec![],
+        big: vec![],
     };
     for _ in 0..ROWS {
         // Multiples of 1/1024 are written exactly in decimal, so R reads the very same doubles.
@@ -65,6 +69,17 @@ fn data() -> Data {
             .push(if rng.below(20) == 0 { None } else { Some(lgl) });
         d.bin.push(rng.below(2) as f64);
     }
+    d.big = d
+        .num
+        .iter()
+        .map(|x| {
+            if is_na_real(*x) {
+                na_real()
+            } else {
+                x * 1e6 + 0.1
+            }
+        })
+        .collect();
     d
 }
 
@@ -117,6 +132,7 @@ fn data_frame(d: &Data) -> RObject {
             ),
             ("lgl", RObject::logicals(d.lgl.clone())),
             ("bin", RObject::doubles(d.bin.clone())),
+            ("big", RObject::doubles(d.big.clone())),
         ],
         ROWS,
     )
@@ -128,6 +144,7 @@ fn r_prelude(d: &Data) -> String {
         r#"
 D <- data.frame(num = {num}, int = {int}, fac = factor({fac}, levels = 1:4, labels = c("a","b","c","d")),
                 lgl = {lgl}, bin = {bin})
+D$big <- D$num * 1e6 + 0.1
 describe <- function(x) {{
   out <- character()
   rec <- function(x) {{
@@ -459,6 +476,28 @@ fn descriptive_statistics_match_r() {
         ("var_num", "varDS", vec![sym("D$num")], var("D$num")),
         ("var_int", "varDS", vec![sym("D$int")], var("D$int")),
         ("var_lgl", "varDS", vec![sym("D$lgl")], var("D$lgl")),
+        ("mean_big", "meanDS", vec![sym("D$big")], mean("D$big")),
+        ("var_big", "varDS", vec![sym("D$big")], var("D$big")),
+        ("quantile_big", "quantileMeanDS", vec![sym("D$big")], quantile("D$big")),
+        (
+            "meansd_small_groups",
+            "meanSdGpDS",
+            vec![sym("D$num"), sym("D$int")],
+            "{ ok <- complete.cases(D$num, D$int);
+               list(Table_valid = FALSE, Nvalid = sum(ok), Nmissing = sum(!ok), Ntotal = length(ok),
+                    Warning = 'At least one group has between 1 and 2 observations. Please change groups') }"
+                .into(),
+        ),
+        (
+            "meansd_big",
+            "meanSdGpDS",
+            vec![sym("D$big"), sym("D$fac")],
+            "{ ok <- complete.cases(D$big, D$fac); g <- as.integer(D$fac)[ok]; x <- D$big[ok];
+               list(Table_valid = TRUE, Mean_gp = tapply(x, g, mean), StDev_gp = sqrt(tapply(x, g, var)),
+                    N_gp = table(group = as.integer(factor(g))), Nvalid = sum(ok), Nmissing = sum(!ok),
+                    Ntotal = length(ok), Message = 'All tables valid') }"
+                .into(),
+        ),
         ("quantile_num", "quantileMeanDS", vec![sym("D$num")], quantile("D$num")),
         ("quantile_int", "quantileMeanDS", vec![sym("D$int")], quantile("D$int")),
         (
@@ -511,7 +550,20 @@ fn tables_match_r() {
             cc <- as.data.frame(unname(m)); colnames(cc) <- c(colnames(t), 'Total'); rownames(cc) <- c(rownames(t), 'Total');
             list(table = cc, message = 'valid Table') }}")
     };
+    let withheld = |x: &str, y: &str| {
+        format!("{{ t <- table({x}, {y}); m <- unclass(t); m <- rbind(m, colSums(m)); m <- cbind(m, rowSums(m)); storage.mode(m) <- 'double';
+            m[seq_len(nrow(t)), seq_len(ncol(t))] <- NA;
+            cc <- as.data.frame(unname(m)); colnames(cc) <- c(colnames(t), 'Total'); rownames(cc) <- c(rownames(t), 'Total');
+            list(table = cc, message = 'invalid table - invalid counts present') }}")
+    };
     let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
+        (
+            "t2_withheld",
+            "table2DDS",
+            vec![sym("D$fac"), sym("D$int")],
+            withheld("D$fac", "D$int"),
+        ),
+        ("t1_by_name", "table1DDS", vec![s("D$bin")], one("D$bin")),
         ("t1_fac", "table1DDS", vec![sym("D$fac")], one("D$fac")),
         ("t1_lgl", "table1DDS", vec![sym("D$lgl")], one("D$lgl")),
         ("t1_bin", "table1DDS", vec![sym("D$bin")], one("D$bin")),
@@ -578,6 +630,18 @@ cov_like <- function(df, pairwise) {
        na.counts = list("Number of NAs in each column" = na_cols(df), "Number of NAs pairwise" = nas),
        errorMessage = NA)
 }
+binary_message <- "ERROR: at least one variable is binary with one category less than the filter threshold for table cell size"
+cov_refused <- function(cls, pairwise, message) {
+  n <- length(cls); dn <- list(cls, cls)
+  second <- if (pairwise) matrix(NA, n, n, dimnames = dn) else matrix(NA, 1, 1)
+  na.counts <- list(matrix(NA, 1, n, dimnames = list(NULL, cls)), second)
+  names(na.counts) <- c("Number of NAs in each column", if (pairwise) "Number of NAs pairwise" else "Number of NAs casewise")
+  list(sums.of.products = matrix(NA, n, n, dimnames = dn),
+       sums = matrix(NA, n, if (pairwise) n else 1, dimnames = list(cls, NULL)),
+       complete.counts = matrix(NA, n, n, dimnames = dn),
+       na.counts = na.counts,
+       errorMessage = message)
+}
 "#;
 
 #[test]
@@ -594,6 +658,18 @@ fn correlation_and_covariance_sums_match_r() {
             ROWS,
         ),
     );
+    let rare: Vec<f64> = (0..ROWS).map(|i| if i < 2 { 1.0 } else { 0.0 }).collect();
+    session.symbols.insert(
+        "B".into(),
+        RObject::data_frame(
+            [
+                ("num", RObject::doubles(d.num.clone())),
+                ("rare", RObject::doubles(rare)),
+            ],
+            ROWS,
+        ),
+    );
+    let b_df = "data.frame(num = D$num, rare = c(1, 1, rep(0, nrow(D) - 2)))";
     let n_df = "data.frame(num = D$num, int = D$int, bin = D$bin)";
     let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
         (
@@ -626,6 +702,18 @@ fn correlation_and_covariance_sums_match_r() {
             "covDS",
             vec![s("D$num"), s("D$int"), s("pairwise.complete")],
             "cov_like(data.frame(x.val = D$num, y.val = D$int), TRUE)".into(),
+        ),
+        (
+            "cov_refused_case",
+            "covDS",
+            vec![s("B"), sym("NULL"), s("casewise.complete")],
+            format!("cov_refused(colnames({b_df}), FALSE, binary_message)"),
+        ),
+        (
+            "cov_refused_pair",
+            "covDS",
+            vec![s("B"), sym("NULL"), s("pairwise.complete")],
+            format!("cov_refused(colnames({b_df}), TRUE, binary_message)"),
         ),
     ];
     let mut script = r_prelude(&d);
@@ -810,12 +898,12 @@ fn is_valid_follows_dsbase_rule_for_vectors_factors_and_data_frames() {
     }
 }
 
-fn table1(counts: &[usize], settings: DisclosureSettings) -> RObject {
+fn table1(counts: &[usize], settings: DisclosureSettings) -> Result<RObject, DsError> {
     let mut symbols = Symbols::new();
     symbols.insert("f".into(), factor(counts));
     Session::new(symbols)
         .with(settings)
-        .ok("table1DDS", vec![sym("f")])
+        .call("table1DDS", vec![sym("f")])
 }
 
 fn cells(table: &RObject) -> Vec<Option<f64>> {
@@ -833,12 +921,12 @@ fn message(table: &RObject) -> String {
 }
 
 #[test]
-fn table1d_withholds_every_count_when_one_is_small() {
+fn table1d_refuses_a_small_count() {
     for (tab, settings) in [
         (3_usize, DisclosureSettings::default()),
         (5, settings_tab(5.0)),
     ] {
-        let inside = table1(&[tab, 0, tab + 2], settings.clone());
+        let inside = table1(&[tab, 0, tab + 2], settings.clone()).expect("a valid table");
         assert_eq!(message(&inside), "valid Table");
         let total = (2 * tab + 2) as f64;
         assert_eq!(
@@ -850,11 +938,12 @@ fn table1d_withholds_every_count_when_one_is_small() {
                 Some(total)
             ]
         );
-        let outside = table1(&[tab - 1, 0, tab + 2], settings);
-        assert_eq!(message(&outside), "invalid table - invalid counts present");
         assert_eq!(
-            cells(&outside),
-            vec![None, None, None, Some((2 * tab + 1) as f64)]
+            refusal(table1(&[tab - 1, 0, tab + 2], settings)),
+            (
+                "nfilter.tab".into(),
+                "invalid table - invalid counts present".into()
+            )
         );
     }
 }

@@ -1,6 +1,6 @@
-//! One- and two-way contingency tables (`table1DDS`, `table2DDS`), with dsBase's small-cell rule:
-//! when any cell holds 1..nfilter.tab−1 observations, every inner cell is withheld (NA) and only
-//! the totals are released, with the message saying so.
+//! One- and two-way contingency tables (`table1DDS`, `table2DDS`), with dsBase's small-cell rule
+//! (a cell holding 1..nfilter.tab−1 observations): table1DDS is then refused; table2DDS withholds
+//! every inner cell (NA), releases only the margins, and says so in its message.
 
 use crate::error::DsError;
 use crate::eval::{Invocation, Method, MethodKind};
@@ -134,7 +134,8 @@ fn small(count: f64, nfilter_tab: f64) -> bool {
 }
 
 /// `table1DDS(x)`: `list(table = one-row data frame of counts by category plus "Total",
-/// message)`; all category counts NA when any is small.
+/// message)`. Unlike table2DDS, a small count refuses the whole call (dsBase 6.x stops here; its
+/// 6.0 returned the table with the counts NA).
 fn table1d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = call.named_object(0, "xvect")?;
     let (names, index) = categories(&x, call.function)?;
@@ -142,13 +143,13 @@ fn table1d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     for i in index.into_iter().flatten() {
         counts[i] += 1.0;
     }
-    let total: f64 = counts.iter().sum();
-    let invalid = counts
+    if counts
         .iter()
-        .any(|c| small(*c, call.env.settings.nfilter_tab));
-    if invalid {
-        counts.iter_mut().for_each(|c| *c = na_real());
+        .any(|c| small(*c, call.env.settings.nfilter_tab))
+    {
+        return Err(DsError::disclosure("nfilter.tab", INVALID));
     }
+    let total: f64 = counts.iter().sum();
     let columns = names
         .into_iter()
         .zip(counts)
@@ -160,10 +161,7 @@ fn table1d_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let table = RObject::data_frame(columns, 1);
     Ok(RObject::named_list([
         ("table", table),
-        (
-            "message",
-            RObject::string(if invalid { INVALID } else { VALID }),
-        ),
+        ("message", RObject::string(VALID)),
     ]))
 }
 
