@@ -355,6 +355,14 @@ fn session() -> (Data, Session) {
     let mut symbols = Symbols::new();
     symbols.insert("D".into(), data_frame(&d));
     symbols.insert(
+        "M".into(),
+        RObject::matrix(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2).with_attr(
+            "dimnames",
+            RObject::list(vec![RObject::null(), RObject::strings(["p", "q"])]),
+        ),
+    );
+    symbols.insert("allna".into(), RObject::doubles(vec![na_real(), f64::NAN]));
+    symbols.insert(
         "L".into(),
         RObject::named_list([
             ("alpha", RObject::double(1.0)),
@@ -414,6 +422,19 @@ fn metadata_functions_match_r() {
         ),
         ("levels_by_name", "levelsDS", vec![s("D$fac")], "list(Levels = levels(D$fac), ValidityMessage = 'VALID ANALYSIS')".into()),
         ("valid_num", "isValidDS", vec![sym("D$num")], "TRUE".into()),
+        ("dim_matrix", "dimDS", vec![s("M")], format!("dim(matrix(c(1, 2, 3, 4, 5, 6), 3, 2, dimnames = list(NULL, c('p', 'q'))))")),
+        ("colnames_matrix", "colnamesDS", vec![s("M")], format!("colnames(matrix(c(1, 2, 3, 4, 5, 6), 3, 2, dimnames = list(NULL, c('p', 'q'))))")),
+        ("class_matrix", "classDS", vec![s("M")], format!("class(matrix(c(1, 2, 3, 4, 5, 6), 3, 2, dimnames = list(NULL, c('p', 'q'))))")),
+        ("length_matrix", "lengthDS", vec![s("M")], format!("length(matrix(c(1, 2, 3, 4, 5, 6), 3, 2, dimnames = list(NULL, c('p', 'q'))))")),
+        ("isna_all", "isNaDS", vec![sym("allna")], "all(is.na(c(NA, NaN)))".into()),
+        ("isna_df", "isNaDS", vec![sym("D")], "all(is.na(D))".into()),
+        ("numna_all", "numNaDS", vec![sym("allna")], "length(which(is.na(c(NA, NaN))))".into()),
+        (
+            "levels_numeric",
+            "levelsDS",
+            vec![sym("D$num")],
+            "list(Levels = levels(D$num), ValidityMessage = 'VALID ANALYSIS')".into(),
+        ),
         (
             "exists_D",
             "testObjExistsDS",
@@ -680,6 +701,18 @@ fn correlation_and_covariance_sums_match_r() {
         ),
         ("cor_df", "corDS", vec![s("N")], format!("cor_like({n_df})")),
         (
+            "cor_df_null_y",
+            "corDS",
+            vec![s("N"), s("NULL")],
+            format!("cor_like({n_df})"),
+        ),
+        (
+            "cor_symbols",
+            "corDS",
+            vec![sym("D$num"), sym("D$big")],
+            "cor_like(data.frame(x.val = D$num, y.val = D$big))".into(),
+        ),
+        (
             "cor_df_vec",
             "corDS",
             vec![s("N"), s("D$lgl")],
@@ -783,6 +816,11 @@ fn errors_are_rs_own_messages() {
     assert_eq!(
         failure(session.call("namesDS", vec![s("D$num")])),
         "The input object is not of class <list>numeric"
+    );
+    // dsBase pastes each class string onto its message.
+    assert_eq!(
+        failure(session.call("namesDS", vec![s("M")])),
+        "The input object is not of class <list>matrixThe input object is not of class <list>array"
     );
     assert!(failure(session.call("corDS", vec![s("D")])).contains("must be numeric"));
     assert!(

@@ -295,7 +295,10 @@ fn variables(call: &Invocation<'_>) -> Result<Vec<Variable>, DsError> {
     let mut vars = variables_of(call, &x, "x.val")?;
     let y = match call.arg(1, "y") {
         None => None,
-        Some(crate::language::Expr::Symbol(s)) if s == "NULL" => None,
+        // `NULL`, or the string "NULL" that dsBase would parse to it.
+        Some(crate::language::Expr::Symbol(s) | crate::language::Expr::Str(s)) if s == "NULL" => {
+            None
+        }
         Some(_) => Some(call.named_object(1, "y")?),
     };
     if let Some(y) = y {
