@@ -231,12 +231,12 @@ fn describe(x: &RObject) -> Vec<String> {
 
 /// Runs the R script and splits what `show()` printed into named sections.
 fn r_sections(script: &str) -> std::collections::BTreeMap<String, Vec<String>> {
-    if let Ok(path) = std::env::var("DS_DUMP_R") {
-        std::fs::write(path, script).expect("dump the R script");
-    }
-    // `Rscript -e` cuts long expressions short; the script goes through a file instead.
+    // `Rscript -e` cuts long expressions short; the script goes through a file instead, one
+    // per call (tests run in parallel), kept for reading when a comparison fails.
+    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = common::scratch_file(
-        &format!("descriptive-{}.R", std::process::id() ^ script.len() as u32),
+        &format!("descriptive-{}-{n}.R", std::process::id()),
         script.as_bytes(),
     );
     let output = common::rscript(&format!("source('{}')", path.display()));
