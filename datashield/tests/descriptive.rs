@@ -1257,3 +1257,47 @@ fn cor_and_cov_refuse_saturation_and_small_binary_categories() {
         assert!(matches!(&sums.vector, Vector::Logical(v) if v.iter().all(Option::is_none)));
     }
 }
+
+#[test]
+fn disclosure_settings_report_the_profile_s_values() {
+    let settings = DisclosureSettings {
+        nfilter_tab: 5.0,
+        nfilter_glm: 0.5,
+        privacy_control_level: PrivacyControlLevel::Avocado,
+        ..Default::default()
+    };
+    let listed = Session::new(Symbols::new())
+        .with(settings)
+        .ok("listDisclosureSettingsDS", vec![]);
+    assert_eq!(
+        listed.names(),
+        vec![
+            "datashield.privacyControlLevel",
+            "nfilter.tab",
+            "nfilter.subset",
+            "nfilter.glm",
+            "nfilter.string",
+            "nfilter.stringShort",
+            "nfilter.kNN",
+            "nfilter.levels.density",
+            "nfilter.levels.max",
+            "nfilter.noise",
+            "nfilter.privacy.old",
+        ]
+    );
+    assert_eq!(
+        listed
+            .element("datashield.privacyControlLevel")
+            .unwrap()
+            .str_values(),
+        vec!["avocado"]
+    );
+    assert_eq!(
+        describe(listed.element("nfilter.tab").unwrap()),
+        describe(&RObject::double(5.0))
+    );
+    assert_eq!(
+        describe(listed.element("nfilter.glm").unwrap()),
+        describe(&RObject::double(0.5))
+    );
+}
