@@ -1,10 +1,13 @@
 //! The server-side functions: dsBase's, by behaviour and documented rules (dsBase is GPL-3 and
 //! was read for behaviour only), each with its disclosure controls.
 
+mod descriptive;
 mod histogram;
 mod metadata;
+mod numeric;
 pub mod rng;
 mod table_ds;
+mod tables;
 
 use crate::eval::Method;
 
@@ -12,6 +15,8 @@ use crate::eval::Method;
 pub fn builtins() -> Vec<Method> {
     let mut methods = Vec::new();
     methods.extend(metadata::methods());
+    methods.extend(descriptive::methods());
+    methods.extend(tables::methods());
     methods.extend(histogram::methods());
     methods.extend(table_ds::methods());
     methods
