@@ -548,3 +548,327 @@ fn r_pieces(text: &str) -> Result<Vec<Piece>, &'static str> {
     }
     Ok(pieces)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn sym(name: &str) -> Expr {
+        Expr::Symbol(name.into())
+    }
+
+    fn num(value: f64) -> Expr {
+        Expr::Number { value, integer: false }
+    }
+
+    fn bin(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+        Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+    }
+
+    fn call(function: &str, args: Vec<(Option<&str>, Expr)>) -> Expr {
+        Expr::Call {
+            function: function.into(),
+            args: args.into_iter().map(|(name, value)| Arg { name: name.map(Into::into), value }).collect(),
+        }
+    }
+
+    fn var(name: &str) -> FormulaExpr {
+        FormulaExpr::Variable(name.into())
+    }
+
+    fn fop(op: FormulaOp, lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
+        FormulaExpr::Op { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+    }
+
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(expr) => panic!("{text:?} was accepted as {expr:?}"),
+            Err(DsError::Parse(message)) => message,
+            Err(other) => panic!("{text:?} gave a non-parse error {other:?}"),
+        }
+    }
+
+    /// datashield4j's own v2 test cases (`DataShieldExprTest`): the input and the R script
+    /// Opal's rewrite makes of it (with `dsBase::` dropped, as no method mapping is applied here).
+    #[test]
+    fn datashield4j_accepted_cases_rewrite_as_opal_does() {
+        let cases = [
+            ("A", "A"),
+            ("A$B$C.D", "A$B$C.D"),
+            ("A ~ B", "A~B"),
+            ("A()", "A()"),
+            ("A + B", "base::'+'(A, B)"),
+            ("A + B * C", "base::'+'(A, base::'*'(B, C))"),
+            ("A() + B * C", "base::'+'(A(), base::'*'(B, C))"),
+            ("A ~ B + (C * D)^4 : E %in% F", "A~B+(C*D)^4:E%in%F"),
+            ("(A + B) * (C - D)", "base::'*'(base::'+'(A, B), base::'-'(C, D))"),
+            ("A(B)", "A(B)"),
+            ("A(B())", "A(B())"),
+            ("A(B, C)", "A(B, C)"),
+            ("A(B, C(), D, E(F(G/H)), A + B * C())", "A(B, C(), D, E(F(base::'/'(G, H))), base::'+'(A, base::'*'(B, C())))"),
+            ("glm(A ~ B + C:D, poisson)", "glm(A~B+C:D, poisson)"),
+            ("A(arg=x,another=y)", "A(arg = x, another = y)"),
+            ("A('this')", "A('this')"),
+            ("A(\"this\")", "A('this')"),
+            ("A('123')", "A('123')"),
+            ("A('this1_that.this-that1')", "A('this1_that.this-that1')"),
+            ("A('1.2:1.3:-8.5')", "A('1.2:1.3:-8.5')"),
+            ("A('1.2,1.3,-8.5')", "A('1.2,1.3,-8.5')"),
+            ("A('1.2;1.3;-8.5')", "A('1.2;1.3;-8.5')"),
+            ("A('D$abc')", "A('D$abc')"),
+            // DSLite's testParse example.
+            ("someregression(D$height ~ D$diameter + D$length)", "someregression(D$height~D$diameter+D$length)"),
+        ];
+        for (text, script) in cases {
+            let expr = parse(text).unwrap_or_else(|e| panic!("{text:?} refused: {e}"));
+            assert_eq!(expr.to_string(), script, "{text:?}");
+        }
+    }
+
+    /// Numbers from datashield4j's and DSLite's test cases, with the value R reads.
+    #[test]
+    fn numbers_of_both_test_corpora() {
+        let cases = [
+            ("1.0", 1.0, false),
+            ("1.0e-03", 1.0e-3, false),
+            ("1.0e+03", 1.0e3, false),
+            ("1.0e3", 1.0e3, false),
+            ("1.0E-03", 1.0e-3, false),
+            ("1.0E+03", 1.0e3, false),
+            ("1.0E3", 1.0e3, false),
+            ("5L", 5.0, true),
+            ("-0.43151402098822", -0.43151402098822, false),
+            ("-1.0e-03", -1.0e-3, false),
+            ("-1.0e+03", -1.0e3, false),
+            ("-1.0E3", -1.0e3, false),
+            ("3", 3.0, false),
+            ("3.1", 3.1, false),
+            ("3.1e4", 3.1e4, false),
+            ("3.1E4", 3.1e4, false),
+            ("-3.1e-4", -3.1e-4, false),
+            ("3L", 3.0, true),
+            (".5", 0.5, false),
+            ("-2147483647L", -2147483647.0, true),
+            // Out of R's integer range or not whole: R reads a double (and warns).
+            ("2147483648L", 2147483648.0, false),
+            ("1.5L", 1.5, false),
+        ];
+        for (text, value, integer) in cases {
+            assert_eq!(parse(text), Ok(Expr::Number { value, integer }), "{text:?}");
+        }
+        // String forms stay strings.
+        for text in ["'1.0e-03'", "\"-1.0E3\"", "'5L'", "'A'"] {
+            assert_eq!(parse(text), Ok(Expr::Str(text[1..text.len() - 1].into())));
+        }
+    }
+
+    #[test]
+    fn datashield4j_refused_cases() {
+        let cases = [
+            "A('this(that)')",
+            "A(\"this that\")",
+            "A('this/that')",
+            "A('this[that')",
+            "A('this]that')",
+            "A[2, 1]",
+            "A[2, 1:2]",
+            "A[,1]",
+            "A[1,]",
+            "A[,1:2]",
+            "D[,func(D[,1])]",
+            "A[]",
+            "A[,]",
+            "A[[1]]",
+            "A(B[,2])",
+            "A(B[,2], C)",
+            "A('D[123]')",
+            "A('this\\that')",
+            "A('this*that')",
+            "A('this=that')",
+            "A('this<-that')",
+            "A('this\")",
+            "A(\"that')",
+            // DSLite accepts a leading '+'; the v2 grammar has no unary '+'.
+            "+3.1e+4",
+            // DSLite's testParse example of a refused formula: no calls in a formula.
+            "someregression(D$height ~ D$diameter + poly(D$length,3,raw=TRUE))",
+        ];
+        for text in cases {
+            error(text);
+        }
+    }
+
+    #[test]
+    fn quirks_of_the_grammar_and_of_r_reading_opals_rewrite() {
+        // `-` inside an identifier: one token, which R reads as a subtraction.
+        assert_eq!(parse("x-1"), Ok(bin(BinaryOp::Subtract, sym("x"), num(1.0))));
+        assert_eq!(parse("D$age-1"), Ok(bin(BinaryOp::Subtract, sym("D$age"), num(1.0))));
+        assert_eq!(
+            parse("a-b-c"),
+            Ok(bin(BinaryOp::Subtract, bin(BinaryOp::Subtract, sym("a"), sym("b")), sym("c")))
+        );
+        assert_eq!(parse("x-1e-5"), Ok(bin(BinaryOp::Subtract, sym("x"), num(1e-5))));
+        assert_eq!(parse("x--2L"), Ok(bin(BinaryOp::Subtract, sym("x"), Expr::Number { value: -2.0, integer: true })));
+        // Operators group to the right with no precedence, as Opal nests them.
+        assert_eq!(
+            parse("a - b + c"),
+            Ok(bin(BinaryOp::Subtract, sym("a"), bin(BinaryOp::Add, sym("b"), sym("c"))))
+        );
+        assert_eq!(parse("2 * 3 + 4").map(|e| e.to_string()), Ok("base::'*'(2, base::'+'(3, 4))".into()));
+        // A negative number is one token, so `3-1` is two numbers in a row.
+        assert_eq!(error("3-1"), "unexpected '-1' at column 2");
+        assert_eq!(parse("3 - 1"), Ok(bin(BinaryOp::Subtract, num(3.0), num(1.0))));
+        assert_eq!(parse("1:10"), Ok(Expr::Range { from: 1, to: 10 }));
+        assert_eq!(error("-1:10"), "unexpected ':' at column 3");
+        assert_eq!(parse("(x)"), Ok(Expr::Paren(Box::new(sym("x")))));
+        assert_eq!(parse("TRUE"), Ok(sym("TRUE")));
+        assert_eq!(parse("f()"), Ok(call("f", vec![])));
+        assert_eq!(parse("meanDS(x);"), Ok(call("meanDS", vec![(None, sym("x"))])));
+        assert_eq!(
+            parse("f('k'=3, n = D$x * 2)"),
+            Ok(call(
+                "f",
+                vec![(Some("k"), num(3.0)), (Some("n"), bin(BinaryOp::Multiply, sym("D$x"), num(2.0)))]
+            ))
+        );
+        assert_eq!(parse("a ! b"), Ok(bin(BinaryOp::Not, sym("a"), sym("b"))));
+        assert_eq!(parse("a %*% b"), Ok(bin(BinaryOp::MatrixMultiply, sym("a"), sym("b"))));
+        // Text R itself would refuse.
+        assert_eq!(error("a-"), "'a-' ends with '-' at column 1");
+        assert_eq!(error("f(if)"), "'if' uses a word R reserves at column 3");
+        assert_eq!(error("x-1a"), "'x-1a' is not a name R can read at column 1");
+        assert_eq!(error("x--y"), "'x--y': unary minus on a name is not supported at column 1");
+        assert_eq!(error("f(a-b=1)"), "'a-b' cannot name an argument at column 3");
+        assert_eq!(error("f(1=1)"), "only a name can name an argument at column 3");
+        assert_eq!(error("1L.5"), "'1L.5' is not a number R can read at column 1");
+    }
+
+    #[test]
+    fn formulas_group_as_r_reads_them() {
+        let formula = |rhs| Ok(Expr::Formula { response: "y".into(), rhs });
+        assert_eq!(parse("y~x"), formula(var("x")));
+        assert_eq!(parse("y ~ x - 1"), formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0))));
+        // `x-1` is one identifier in the grammar and R reads it as x - 1.
+        assert_eq!(parse("y~x-1"), formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0))));
+        assert_eq!(
+            parse("y~a+b:c*d"),
+            formula(fop(
+                FormulaOp::Plus,
+                var("a"),
+                fop(FormulaOp::Times, fop(FormulaOp::Colon, var("b"), var("c")), var("d"))
+            ))
+        );
+        assert_eq!(
+            parse("y~a-b+c"),
+            formula(fop(FormulaOp::Plus, fop(FormulaOp::Minus, var("a"), var("b")), var("c")))
+        );
+        assert_eq!(
+            parse("y~(a+b)^2"),
+            formula(fop(
+                FormulaOp::Power,
+                FormulaExpr::Paren(Box::new(fop(FormulaOp::Plus, var("a"), var("b")))),
+                FormulaExpr::Number(2.0)
+            ))
+        );
+        assert_eq!(parse("y~-1"), formula(FormulaExpr::Number(-1.0)));
+        assert_eq!(parse("y~x+-1"), formula(fop(FormulaOp::Plus, var("x"), FormulaExpr::Number(-1.0))));
+        assert_eq!(parse("y~a%in%b:c"), formula(fop(FormulaOp::In, var("a"), fop(FormulaOp::Colon, var("b"), var("c")))));
+        assert_eq!(
+            parse("glmDS1(formula = D$y~D$x, family='gaussian')"),
+            Ok(call(
+                "glmDS1",
+                vec![
+                    (Some("formula"), Expr::Formula { response: "D$y".into(), rhs: var("D$x") }),
+                    (Some("family"), Expr::Str("gaussian".into()))
+                ]
+            ))
+        );
+        assert_eq!(error("y-1~x"), "the response of a formula must be one variable, not 'y-1' at column 1");
+        assert_eq!(error("y~x/z"), "unexpected '/' at column 4");
+        assert_eq!(error("y~1:2"), "unexpected '1:2' at column 3");
+        assert_eq!(error("y~-x^2"), "unexpected '-' at column 3");
+    }
+
+    #[test]
+    fn errors_say_where_and_what() {
+        assert_eq!(error(""), "unexpected end of input at column 1");
+        assert_eq!(error("meanDS(x"), "unexpected end of input at column 9");
+        assert_eq!(error("meanDS(x))"), "unexpected ')' at column 10");
+        assert_eq!(error("meanDS(x,)"), "unexpected ')' at column 10");
+        assert_eq!(error("meanDS(,x)"), "unexpected ',' at column 8");
+        assert_eq!(error("meanDS(x);meanDS(y)"), "unexpected 'meanDS' at column 11");
+        assert_eq!(error("meanDS(x)\nmeanDS(y)"), "unexpected 'meanDS' at column 11");
+        assert_eq!(error("x = meanDS(y)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 3");
+        assert_eq!(error("f(a + b = c)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9");
+        assert_eq!(error("f(a = b = c)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9");
+        assert_eq!(error("base::system('ls')"), "unexpected ':' at column 5");
+        assert_eq!(error("x <- 1"), "character '<' is not allowed at column 3");
+        assert_eq!(error("`meanDS`(x)"), "character '`' is not allowed at column 1");
+        assert_eq!(error("meanDS(x) # mean"), "character '#' is not allowed at column 11");
+        assert_eq!(error("f(99999999999999999999:1)"), "the range bound 99999999999999999999 is too large at column 3");
+    }
+
+    #[test]
+    fn limits_bound_length_depth_and_arguments() {
+        let long = format!("f('{}')", "a".repeat(MAX_TEXT_BYTES));
+        assert!(error(&long).starts_with("the call is 32773 bytes long"));
+        let nested = |n: usize| format!("{}x{}", "f(".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(MAX_DEPTH - 1)).is_ok());
+        assert!(error(&nested(MAX_DEPTH + 1)).contains("nests more than 100 levels deep"));
+        assert!(error(&nested(100_000 / 3)).starts_with("the call is"));
+        assert!(error(&nested(10_000)).contains("nests more than"));
+        let parens = |n: usize| format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        assert!(error(&parens(5_000)).contains("nests more than"));
+        let chain = |n: usize| vec!["x"; n].join(" + ");
+        assert!(parse(&chain(MAX_DEPTH - 1)).is_ok());
+        assert!(error(&chain(5_000)).contains("nests more than"));
+        assert!(error(&vec!["x"; 5_000].join("-")).contains("nests more than"));
+        assert!(error(&format!("y~{}", vec!["x"; 5_000].join("+"))).contains("nests more than"));
+        assert!(error(&format!("y~{}x{}", "(".repeat(5_000), ")".repeat(5_000))).contains("nests more than"));
+        let args = |n: usize| format!("f({})", vec!["x"; n].join(","));
+        assert!(parse(&args(MAX_ARGS)).is_ok());
+        assert_eq!(error(&args(MAX_ARGS + 1)), "a call may have at most 64 arguments at column 131");
+    }
+
+    /// No input makes the parser panic or overflow: random bytes, and valid calls mutated by
+    /// inserting, deleting and replacing characters drawn from the grammar's own alphabet.
+    #[test]
+    fn no_input_panics() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1954);
+        let seeds = [
+            "meanDS(D$age)",
+            "glmDS2(D$y~D$x+D$z:D$w-1, family='binomial', beta.vect='0.1,0.2', k=3L)",
+            "histogramDS1(D$x, method.indicator=1, k=3, noise=0.25)",
+            "f(a - b + c * (d ^ 2) / e %*% g ! h, 1:10, -1.5e-3, 'x$y')",
+            "y~(a+b)^2%in%c",
+        ];
+        let alphabet = b"abxyzDLe019$._-+*/^!=%:;,~()'\" \n[]`#<>{}\\";
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 4 == 0 {
+                let length = rng.random_range(0..40);
+                (0..length).map(|_| rng.random()).collect()
+            } else {
+                let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+                for _ in 0..rng.random_range(1..6) {
+                    let at = rng.random_range(0..=bytes.len());
+                    let c = alphabet[rng.random_range(0..alphabet.len())];
+                    match rng.random_range(0..3) {
+                        0 => bytes.insert(at, c),
+                        1 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        _ if at < bytes.len() => bytes[at] = c,
+                        _ => bytes.push(c),
+                    }
+                }
+                bytes
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(expr) = parse(&text) {
+                // What is accepted renders (walks the whole tree) without trouble.
+                let _ = expr.to_string();
+            }
+        }
+    }
+}
