@@ -53,7 +53,9 @@ impl TokenKind {
 
 /// The 1-based column (in characters) of a byte offset, for error messages.
 pub(crate) fn column(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(offset, |head| head.chars().count()) + 1
+    text.get(..offset)
+        .map_or(offset, |head| head.chars().count())
+        + 1
 }
 
 fn is_string_char(b: u8) -> bool {
@@ -113,7 +115,9 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, DsError> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
-    let error = |offset: usize, what: String| DsError::Parse(format!("{what} at column {}", column(text, offset)));
+    let error = |offset: usize, what: String| {
+        DsError::Parse(format!("{what} at column {}", column(text, offset)))
+    };
     while let Some(&b) = bytes.get(i) {
         let start = i;
         let kind = match b {
@@ -137,7 +141,9 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, DsError> {
                         i += 1;
                         TokenKind::Str(text[start + 1..i - 1].to_owned())
                     }
-                    Some(&close) if close == b => return Err(error(start, "an empty string is not allowed".into())),
+                    Some(&close) if close == b => {
+                        return Err(error(start, "an empty string is not allowed".into()));
+                    }
                     None => return Err(error(start, "unterminated string".into())),
                     Some(_) => {
                         let c = text[i..].chars().next().unwrap_or(' ');
@@ -153,14 +159,21 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, DsError> {
             b'0'..=b'9' | b'.' | b'-' => {
                 let number = number_end(bytes, start);
                 // RANGE: digits ':' digits, when longer than the NUMBER here.
-                let range = b.is_ascii_digit().then(|| digits(bytes, start)).and_then(|colon| {
-                    (bytes.get(colon) == Some(&b':') && bytes.get(colon + 1).is_some_and(u8::is_ascii_digit))
+                let range = b
+                    .is_ascii_digit()
+                    .then(|| digits(bytes, start))
+                    .and_then(|colon| {
+                        (bytes.get(colon) == Some(&b':')
+                            && bytes.get(colon + 1).is_some_and(u8::is_ascii_digit))
                         .then(|| (colon, digits(bytes, colon + 1)))
-                });
+                    });
                 match (number, range) {
                     (number, Some((colon, end))) if number.is_none_or(|n| end > n) => {
                         i = end;
-                        TokenKind::Range(text[start..colon].to_owned(), text[colon + 1..end].to_owned())
+                        TokenKind::Range(
+                            text[start..colon].to_owned(),
+                            text[colon + 1..end].to_owned(),
+                        )
                     }
                     (Some(end), _) => {
                         i = end;
@@ -174,9 +187,14 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, DsError> {
                 }
             }
             b'%' => {
-                let op = ["%*%", "%in%"].into_iter().find(|op| text[start..].starts_with(op));
+                let op = ["%*%", "%in%"]
+                    .into_iter()
+                    .find(|op| text[start..].starts_with(op));
                 let Some(op) = op else {
-                    return Err(error(start, "unknown operator (only %*% and %in% are allowed)".into()));
+                    return Err(error(
+                        start,
+                        "unknown operator (only %*% and %in% are allowed)".into(),
+                    ));
                 };
                 i += op.len();
                 TokenKind::Op(op)
@@ -203,9 +221,15 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, DsError> {
                 }
             }
         };
-        tokens.push(Token { kind, offset: start });
+        tokens.push(Token {
+            kind,
+            offset: start,
+        });
     }
-    tokens.push(Token { kind: TokenKind::End, offset: text.len() });
+    tokens.push(Token {
+        kind: TokenKind::End,
+        offset: text.len(),
+    });
     Ok(tokens)
 }
 
@@ -214,34 +238,74 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<TokenKind> {
-        tokenize(text).map(|t| t.into_iter().map(|t| t.kind).collect()).unwrap_or_default()
+        tokenize(text)
+            .map(|t| t.into_iter().map(|t| t.kind).collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn longest_match_as_javacc() {
         use TokenKind::*;
         assert_eq!(kinds("x-1"), vec![Ident("x-1".into()), End]);
-        assert_eq!(kinds("3-1"), vec![Number("3".into()), Number("-1".into()), End]);
-        assert_eq!(kinds("3 - 1"), vec![Number("3".into()), Op("-"), Number("1".into()), End]);
+        assert_eq!(
+            kinds("3-1"),
+            vec![Number("3".into()), Number("-1".into()), End]
+        );
+        assert_eq!(
+            kinds("3 - 1"),
+            vec![Number("3".into()), Op("-"), Number("1".into()), End]
+        );
         assert_eq!(kinds("1:10"), vec![Range("1".into(), "10".into()), End]);
-        assert_eq!(kinds("-1:10"), vec![Number("-1".into()), Op(":"), Number("10".into()), End]);
-        assert_eq!(kinds("1.5e-3L"), vec![Number("1.5e-3".into()), Ident("L".into()), End]);
-        assert_eq!(kinds("1e"), vec![Number("1".into()), Ident("e".into()), End]);
+        assert_eq!(
+            kinds("-1:10"),
+            vec![Number("-1".into()), Op(":"), Number("10".into()), End]
+        );
+        assert_eq!(
+            kinds("1.5e-3L"),
+            vec![Number("1.5e-3".into()), Ident("L".into()), End]
+        );
+        assert_eq!(
+            kinds("1e"),
+            vec![Number("1".into()), Ident("e".into()), End]
+        );
         assert_eq!(kinds(".5"), vec![Number(".5".into()), End]);
         assert_eq!(kinds("1L.5L"), vec![Number("1L.5L".into()), End]);
-        assert_eq!(kinds("a%in%b"), vec![Ident("a".into()), Op("%in%"), Ident("b".into()), End]);
+        assert_eq!(
+            kinds("a%in%b"),
+            vec![Ident("a".into()), Op("%in%"), Ident("b".into()), End]
+        );
         assert_eq!(kinds("'D$x'"), vec![Str("D$x".into()), End]);
     }
 
     #[test]
     fn errors_say_what_and_where() {
-        let message = |text: &str| tokenize(text).err().map(|e| e.to_string()).unwrap_or_default();
-        assert_eq!(message("f(a b [1])"), "character '[' is not allowed at column 7");
-        assert_eq!(message("f('a b')"), "' ' is not allowed in a string (only letters, digits and _ . + - ; : , $ are) at column 5");
-        assert_eq!(message("f('')"), "an empty string is not allowed at column 3");
+        let message = |text: &str| {
+            tokenize(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            message("f(a b [1])"),
+            "character '[' is not allowed at column 7"
+        );
+        assert_eq!(
+            message("f('a b')"),
+            "' ' is not allowed in a string (only letters, digits and _ . + - ; : , $ are) at column 5"
+        );
+        assert_eq!(
+            message("f('')"),
+            "an empty string is not allowed at column 3"
+        );
         assert_eq!(message("f('abc"), "unterminated string at column 3");
-        assert_eq!(message("f(\"a')"), "'\\'' is not allowed in a string (only letters, digits and _ . + - ; : , $ are) at column 5");
+        assert_eq!(
+            message("f(\"a')"),
+            "'\\'' is not allowed in a string (only letters, digits and _ . + - ; : , $ are) at column 5"
+        );
         assert_eq!(message("é"), "character 'é' is not allowed at column 1");
-        assert_eq!(message("x %% y"), "unknown operator (only %*% and %in% are allowed) at column 3");
+        assert_eq!(
+            message("x %% y"),
+            "unknown operator (only %*% and %in% are allowed) at column 3"
+        );
     }
 }

@@ -35,27 +35,45 @@ impl Values<'_> {
 fn values<'a>(x: &'a RObject, op: BinaryOp) -> Result<Values<'a>, DsError> {
     if x.is_factor() {
         // R's Ops.factor warns this and returns NAs; refusing says the same more usefully.
-        return Err(DsError::failed(format!("'{}' not meaningful for factors", op.symbol())));
+        return Err(DsError::failed(format!(
+            "'{}' not meaningful for factors",
+            op.symbol()
+        )));
     }
     if x.is_data_frame() {
-        return Err(DsError::failed("arithmetic on a data frame is not supported"));
+        return Err(DsError::failed(
+            "arithmetic on a data frame is not supported",
+        ));
     }
     match &x.vector {
         // R treats NULL as integer(0) here.
         Vector::Null => Ok(Values::Integers(Vec::new().into())),
-        Vector::Logical(v) => Ok(Values::Integers(v.iter().map(|b| b.map(i32::from)).collect::<Vec<_>>().into())),
+        Vector::Logical(v) => Ok(Values::Integers(
+            v.iter()
+                .map(|b| b.map(i32::from))
+                .collect::<Vec<_>>()
+                .into(),
+        )),
         Vector::Integer(v) => Ok(Values::Integers(v.as_slice().into())),
         Vector::Double(v) => Ok(Values::Doubles(v)),
-        Vector::Character(_) | Vector::List(_) => Err(DsError::failed("non-numeric argument to binary operator")),
+        Vector::Character(_) | Vector::List(_) => {
+            Err(DsError::failed("non-numeric argument to binary operator"))
+        }
     }
 }
 
 /// `x op y` as R computes it.
 pub fn binary(op: BinaryOp, x: &RObject, y: &RObject) -> Result<RObject, DsError> {
     match op {
-        BinaryOp::Not => return Err(DsError::failed("2 arguments passed to '!' which requires 1")),
+        BinaryOp::Not => {
+            return Err(DsError::failed(
+                "2 arguments passed to '!' which requires 1",
+            ));
+        }
         BinaryOp::MatrixMultiply => {
-            return Err(DsError::failed("matrix multiplication (%*%) is not supported by this server"));
+            return Err(DsError::failed(
+                "matrix multiplication (%*%) is not supported by this server",
+            ));
         }
         _ => {}
     }
@@ -63,13 +81,37 @@ pub fn binary(op: BinaryOp, x: &RObject, y: &RObject) -> Result<RObject, DsError
     let (nx, ny) = (xv.len(), yv.len());
     let n = if nx == 0 || ny == 0 { 0 } else { nx.max(ny) };
     let vector = match (&xv, &yv) {
-        (Values::Integers(a), Values::Integers(b)) if matches!(op, BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply) => {
-            Vector::Integer((0..n).map(|i| integer_op(op, a[i % nx], b[i % ny])).collect())
+        (Values::Integers(a), Values::Integers(b))
+            if matches!(op, BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply) =>
+        {
+            Vector::Integer(
+                (0..n)
+                    .map(|i| integer_op(op, a[i % nx], b[i % ny]))
+                    .collect(),
+            )
         }
-        (Values::Integers(a), Values::Integers(b)) => {
-            Vector::Double((0..n).map(|i| integer_to_double_op(op, a[i % nx], b[i % ny])).collect())
+        (Values::Integers(a), Values::Integers(b)) => Vector::Double(
+            (0..n)
+                .map(|i| integer_to_double_op(op, a[i % nx], b[i % ny]))
+                .collect(),
+        ),
+        _ => {
+            // Which NaN R passes on when both operands are NaN (NA and NaN) depends on how its
+            // C loops were compiled: measured on R 4.2 (x86-64), `+` and `*` on two doubles
+            // (logicals count as doubles) pass on the right one when the right operand is the
+            // recycled-over longer one or both are recycled; all else passes on the left one.
+            let doubles = |v: &RObject| !matches!(v.vector, Vector::Integer(_));
+            let right_first = matches!(op, BinaryOp::Add | BinaryOp::Multiply)
+                && doubles(x)
+                && doubles(y)
+                && nx != ny
+                && ny != 1;
+            Vector::Double(
+                (0..n)
+                    .map(|i| double_op(op, xv.double(i % nx), yv.double(i % ny), right_first))
+                    .collect(),
+            )
         }
-        _ => Vector::Double((0..n).map(|i| double_op(op, xv.double(i % nx), yv.double(i % ny))).collect()),
     };
     let mut result = RObject::new(vector);
     set_attributes(&mut result, x, y)?;
@@ -105,12 +147,15 @@ fn quiet(x: f64) -> f64 {
     f64::from_bits(x.to_bits() | 0x0008_0000_0000_0000)
 }
 
-fn double_op(op: BinaryOp, x: f64, y: f64) -> f64 {
+fn double_op(op: BinaryOp, x: f64, y: f64, right_first: bool) -> f64 {
     if op == BinaryOp::Power {
         return r_pow(x, y);
     }
-    // With two NaNs, R's compiled `x op y` passes on the left one (NA + NaN is NA, NaN + NA is
-    // NaN); Rust's compiler may swap operands, so the choice is made here explicitly.
+    // With two NaNs, the FPU passes on one of them (see `binary`); Rust's compiler may swap
+    // operands too, so the choice is made here explicitly.
+    if right_first && y.is_nan() {
+        return quiet(y);
+    }
     if x.is_nan() {
         return quiet(x);
     }
@@ -182,24 +227,33 @@ fn r_pow(x: f64, y: f64) -> f64 {
 /// as the result, the left first.
 fn set_attributes(result: &mut RObject, x: &RObject, y: &RObject) -> Result<(), DsError> {
     let (nx, ny, n) = (x.len(), y.len(), result.len());
-    // A length-1 array with a longer plain vector acts as a plain vector (R warns).
-    let array = |a: &RObject, na: usize, b: &RObject, nb: usize| {
-        a.attr("dim").is_some() && !(na == 1 && nb != 1 && b.attr("dim").is_none())
+    let (xarray, yarray) = (x.attr("dim").is_some(), y.attr("dim").is_some());
+    // A length-1 array with a longer plain vector loses its dim (and dimnames; R warns), but R
+    // still takes the array branch below, so the result gets neither dim nor names.
+    let dropped = |array: bool, na: usize, other_array: bool, nb: usize| {
+        array && !other_array && na == 1 && nb != 1
     };
-    let (xarray, yarray) = (array(x, nx, y, ny), array(y, ny, x, nx));
+    let (xdropped, ydropped) = (
+        dropped(xarray, nx, yarray, ny),
+        dropped(yarray, ny, xarray, nx),
+    );
     let dims = if xarray && yarray {
         if x.dim() != y.dim() {
             return Err(DsError::failed("non-conformable arrays"));
         }
         x.attr("dim")
     } else if xarray && (ny != 0 || nx == 0) {
-        x.attr("dim")
+        if xdropped { None } else { x.attr("dim") }
     } else if yarray && (nx != 0 || ny == 0) {
-        y.attr("dim")
+        if ydropped { None } else { y.attr("dim") }
     } else {
         None
     };
+    // R returns a zero-length result before copying attributes from the operands.
     let most = |from: &RObject, into: &mut RObject| {
+        if n == 0 {
+            return;
+        }
         for (name, value) in &from.attributes {
             if !matches!(name.as_str(), "names" | "dim" | "dimnames") {
                 into.set_attr(name, value.clone());
@@ -223,15 +277,25 @@ fn set_attributes(result: &mut RObject, x: &RObject, y: &RObject) -> Result<(), 
                 _ => 0,
             };
             if product != n {
-                return Err(DsError::failed(format!("dims [product {product}] do not match the length of object [{n}]")));
+                return Err(DsError::failed(format!(
+                    "dims [product {product}] do not match the length of object [{n}]"
+                )));
             }
             result.set_attr("dim", dims.clone());
-            let dimnames = [(xarray, x), (yarray, y)].into_iter().find_map(|(a, o)| a.then(|| o.attr("dimnames")).flatten());
+            let dimnames = [(xarray && !xdropped, x), (yarray && !ydropped, y)]
+                .into_iter()
+                .find_map(|(a, o)| a.then(|| o.attr("dimnames")).flatten());
             if let Some(dimnames) = dimnames {
                 result.set_attr("dimnames", dimnames.clone());
             }
         }
-    } else if let Some(names) = [x, y].into_iter().filter(|o| o.len() == n).find_map(|o| o.attr("names")) {
+    } else if xarray || yarray {
+        // R's array branch without dims (a dropped length-1 array): no names either.
+    } else if let Some(names) = [x, y]
+        .into_iter()
+        .filter(|o| o.len() == n)
+        .find_map(|o| o.attr("names"))
+    {
         result.set_attr("names", names.clone());
     }
     Ok(())

@@ -47,7 +47,11 @@ pub fn parse(text: &str) -> Result<Expr, DsError> {
         )));
     }
     let tokens = tokenize(text)?;
-    let mut parser = Parser { text, tokens, pos: 0 };
+    let mut parser = Parser {
+        text,
+        tokens,
+        pos: 0,
+    };
     let expr = parser.exp(1)?;
     if parser.peek() == &TokenKind::Semicolon {
         parser.pos += 1;
@@ -89,11 +93,17 @@ impl Parser<'_> {
 
     fn peek_at(&self, ahead: usize) -> &TokenKind {
         // The last token is always End, so running past it yields End.
-        self.tokens.get(self.pos + ahead).or(self.tokens.last()).map_or(&TokenKind::End, |t| &t.kind)
+        self.tokens
+            .get(self.pos + ahead)
+            .or(self.tokens.last())
+            .map_or(&TokenKind::End, |t| &t.kind)
     }
 
     fn offset(&self) -> usize {
-        self.tokens.get(self.pos).or(self.tokens.last()).map_or(self.text.len(), |t| t.offset)
+        self.tokens
+            .get(self.pos)
+            .or(self.tokens.last())
+            .map_or(self.text.len(), |t| t.offset)
     }
 
     fn advance(&mut self) -> TokenKind {
@@ -105,7 +115,10 @@ impl Parser<'_> {
     }
 
     fn error_here(&self, what: impl std::fmt::Display) -> DsError {
-        DsError::Parse(format!("{what} at column {}", column(self.text, self.offset())))
+        DsError::Parse(format!(
+            "{what} at column {}",
+            column(self.text, self.offset())
+        ))
     }
 
     fn unexpected(&self) -> DsError {
@@ -113,7 +126,9 @@ impl Parser<'_> {
     }
 
     fn too_deep(&self) -> DsError {
-        self.error_here(format_args!("the call nests more than {MAX_DEPTH} levels deep"))
+        self.error_here(format_args!(
+            "the call nests more than {MAX_DEPTH} levels deep"
+        ))
     }
 
     fn expect(&mut self, kind: TokenKind) -> Result<(), DsError> {
@@ -142,13 +157,19 @@ impl Parser<'_> {
             TokenKind::Op("*") => BinaryOp::Multiply,
             TokenKind::Op("^") => BinaryOp::Power,
             TokenKind::Op("=") => {
-                return Err(self.error_here("'=' is only allowed to name an argument of a call, as in f(x, k=3)"));
+                return Err(self.error_here(
+                    "'=' is only allowed to name an argument of a call, as in f(x, k=3)",
+                ));
             }
             _ => return Ok(lhs),
         };
         self.pos += 1;
         let rhs = self.exp(depth + 1)?;
-        Ok(Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) })
+        Ok(Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        })
     }
 
     fn simple(&mut self, depth: usize) -> Result<Expr, DsError> {
@@ -174,9 +195,17 @@ impl Parser<'_> {
             TokenKind::Range(from, to) => {
                 self.pos += 1;
                 let bound = |digits: &str| {
-                    digits.parse::<i64>().map_err(|_| self.error_at(offset, format_args!("the range bound {digits} is too large")))
+                    digits.parse::<i64>().map_err(|_| {
+                        self.error_at(
+                            offset,
+                            format_args!("the range bound {digits} is too large"),
+                        )
+                    })
                 };
-                Ok(Expr::Range { from: bound(&from)?, to: bound(&to)? })
+                Ok(Expr::Range {
+                    from: bound(&from)?,
+                    to: bound(&to)?,
+                })
             }
             TokenKind::LParen => {
                 self.pos += 1;
@@ -204,7 +233,9 @@ impl Parser<'_> {
         }
         loop {
             if args.len() == MAX_ARGS {
-                return Err(self.error_here(format_args!("a call may have at most {MAX_ARGS} arguments")));
+                return Err(
+                    self.error_here(format_args!("a call may have at most {MAX_ARGS} arguments"))
+                );
             }
             args.push(self.arg(depth + 1)?);
             match self.advance() {
@@ -226,14 +257,22 @@ impl Parser<'_> {
                 TokenKind::Str(name) => name,
                 TokenKind::Ident(name) if is_plain_name(&name) => name,
                 TokenKind::Ident(name) => {
-                    return Err(self.error_at(offset, format_args!("'{name}' cannot name an argument")));
+                    return Err(
+                        self.error_at(offset, format_args!("'{name}' cannot name an argument"))
+                    );
                 }
                 _ => return Err(self.error_at(offset, "only a name can name an argument")),
             };
             self.pos += 2;
-            return Ok(Arg { name: Some(name), value: self.exp(depth)? });
+            return Ok(Arg {
+                name: Some(name),
+                value: self.exp(depth)?,
+            });
         }
-        Ok(Arg { name: None, value: self.exp(depth)? })
+        Ok(Arg {
+            name: None,
+            value: self.exp(depth)?,
+        })
     }
 
     /// A NUMBER token: R's reading of it (a leading `-` is R's unary minus).
@@ -243,14 +282,17 @@ impl Parser<'_> {
             None => (false, text),
         };
         match r_number(digits) {
-            Some((end, value, integer)) if end == digits.len() => Ok((if negative { -value } else { value }, integer)),
+            Some((end, value, integer)) if end == digits.len() => {
+                Ok((if negative { -value } else { value }, integer))
+            }
             _ => Err(self.error_at(offset, format_args!("'{text}' is not a number R can read"))),
         }
     }
 
     /// An identifier used as a value: R's reading of its text (see the module's comment).
     fn identifier(&self, text: &str, offset: usize, depth: usize) -> Result<Expr, DsError> {
-        let pieces = r_pieces(text).map_err(|why| self.error_at(offset, format_args!("'{text}' {why}")))?;
+        let pieces =
+            r_pieces(text).map_err(|why| self.error_at(offset, format_args!("'{text}' {why}")))?;
         let mut pieces = pieces.into_iter().peekable();
         let mut expr = match pieces.next() {
             Some(Piece::Name(name)) => Expr::Symbol(name),
@@ -260,7 +302,9 @@ impl Parser<'_> {
         while let Some(piece) = pieces.next() {
             // Only `-` can join pieces (an identifier has no other operator).
             if piece != Piece::Minus {
-                return Err(self.error_at(offset, format_args!("'{text}' is not a name R can read")));
+                return Err(
+                    self.error_at(offset, format_args!("'{text}' is not a name R can read"))
+                );
             }
             depth += 1;
             if depth > MAX_DEPTH {
@@ -273,14 +317,24 @@ impl Parser<'_> {
                 negate = !negate;
             }
             let rhs = match pieces.next() {
-                Some(Piece::Number { value, integer }) => Expr::Number { value: if negate { -value } else { value }, integer },
+                Some(Piece::Number { value, integer }) => Expr::Number {
+                    value: if negate { -value } else { value },
+                    integer,
+                },
                 Some(Piece::Name(name)) if !negate => Expr::Symbol(name),
                 Some(Piece::Name(_)) => {
-                    return Err(self.error_at(offset, format_args!("'{text}': unary minus on a name is not supported")));
+                    return Err(self.error_at(
+                        offset,
+                        format_args!("'{text}': unary minus on a name is not supported"),
+                    ));
                 }
                 _ => return Err(self.error_at(offset, format_args!("'{text}' ends with '-'"))),
             };
-            expr = Expr::Binary { op: BinaryOp::Subtract, lhs: Box::new(expr), rhs: Box::new(rhs) };
+            expr = Expr::Binary {
+                op: BinaryOp::Subtract,
+                lhs: Box::new(expr),
+                rhs: Box::new(rhs),
+            };
         }
         Ok(expr)
     }
@@ -293,16 +347,29 @@ impl Parser<'_> {
             return Err(self.unexpected());
         };
         if !matches!(r_pieces(&response).as_deref(), Ok([Piece::Name(_)])) {
-            return Err(self.error_at(offset, format_args!("the response of a formula must be one variable, not '{response}'")));
+            return Err(self.error_at(
+                offset,
+                format_args!("the response of a formula must be one variable, not '{response}'"),
+            ));
         }
         self.pos += 1; // the `~`
         let mut tokens = Vec::new();
         self.formula_term(depth + 1, &mut tokens)?;
-        if tokens.iter().filter(|t| matches!(t, FormulaToken::Op(_))).count() > MAX_DEPTH {
+        if tokens
+            .iter()
+            .filter(|t| matches!(t, FormulaToken::Op(_)))
+            .count()
+            > MAX_DEPTH
+        {
             return Err(self.too_deep());
         }
-        let mut reader = FormulaReader { tokens: &tokens, pos: 0 };
-        let rhs = reader.sum(depth + 1).map_err(|why| self.error_at(offset, format_args!("formula: {why}")))?;
+        let mut reader = FormulaReader {
+            tokens: &tokens,
+            pos: 0,
+        };
+        let rhs = reader
+            .sum(depth + 1)
+            .map_err(|why| self.error_at(offset, format_args!("formula: {why}")))?;
         if reader.pos != tokens.len() {
             return Err(self.error_at(offset, "formula: R cannot read this formula"));
         }
@@ -324,7 +391,8 @@ impl Parser<'_> {
                     out.push(FormulaToken::RParen);
                 }
                 TokenKind::Ident(text) => {
-                    let pieces = r_pieces(&text).map_err(|why| self.error_at(offset, format_args!("'{text}' {why}")))?;
+                    let pieces = r_pieces(&text)
+                        .map_err(|why| self.error_at(offset, format_args!("'{text}' {why}")))?;
                     for piece in pieces {
                         out.push(match piece {
                             Piece::Name(name) => FormulaToken::Name(name),
@@ -391,7 +459,11 @@ impl FormulaReader<'_> {
         let mut lhs = operand(self, depth)?;
         while let Some(op) = self.next_op(ops) {
             let rhs = operand(self, depth)?;
-            lhs = FormulaExpr::Op { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+            lhs = FormulaExpr::Op {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
         }
         Ok(lhs)
     }
@@ -426,7 +498,11 @@ impl FormulaReader<'_> {
         let base = self.primary(depth)?;
         if self.next_op(&[FormulaOp::Power]).is_some() {
             let exponent = self.unary(depth + 1)?;
-            return Ok(FormulaExpr::Op { op: FormulaOp::Power, lhs: Box::new(base), rhs: Box::new(exponent) });
+            return Ok(FormulaExpr::Op {
+                op: FormulaOp::Power,
+                lhs: Box::new(base),
+                rhs: Box::new(exponent),
+            });
         }
         Ok(base)
     }
@@ -453,7 +529,9 @@ impl FormulaReader<'_> {
 }
 
 /// R's reserved words, which R refuses as names.
-const RESERVED: &[&str] = &["if", "else", "repeat", "while", "function", "for", "next", "break", "in"];
+const RESERVED: &[&str] = &[
+    "if", "else", "repeat", "while", "function", "for", "next", "break", "in",
+];
 
 /// An R name without `$`: what can name an argument.
 fn is_plain_name(text: &str) -> bool {
@@ -508,26 +586,35 @@ fn r_pieces(text: &str) -> Result<Vec<Piece>, &'static str> {
     let mut pieces = Vec::new();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let starts_number = b.is_ascii_digit() || (b == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+        let starts_number =
+            b.is_ascii_digit() || (b == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
         if b == b'-' {
             pieces.push(Piece::Minus);
             i += 1;
         } else if starts_number {
-            let (length, value, integer) = r_number(&text[i..]).ok_or("holds a number R cannot read")?;
+            let (length, value, integer) =
+                r_number(&text[i..]).ok_or("holds a number R cannot read")?;
             pieces.push(Piece::Number { value, integer });
             i += length;
         } else if b.is_ascii_alphabetic() || b == b'.' {
             let start = i;
             loop {
                 let part_start = i;
-                if !bytes.get(i).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'.') {
+                if !bytes
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'.')
+                {
                     return Err("is not a name R can read");
                 }
-                while bytes.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_')) {
+                while bytes
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_'))
+                {
                     i += 1;
                 }
                 let part = &text[part_start..i];
-                let dots = part.starts_with("..") && part[2..].bytes().all(|c| c.is_ascii_digit() || c == b'.');
+                let dots = part.starts_with("..")
+                    && part[2..].bytes().all(|c| c.is_ascii_digit() || c == b'.');
                 if RESERVED.contains(&part) || dots {
                     return Err("uses a word R reserves");
                 }
@@ -542,7 +629,8 @@ fn r_pieces(text: &str) -> Result<Vec<Piece>, &'static str> {
             return Err("is not a name R can read");
         }
         // A name or number must be followed by `-` or the end.
-        if !matches!(pieces.last(), Some(Piece::Minus)) && bytes.get(i).is_some_and(|c| *c != b'-') {
+        if !matches!(pieces.last(), Some(Piece::Minus)) && bytes.get(i).is_some_and(|c| *c != b'-')
+        {
             return Err("is not a name R can read");
         }
     }
@@ -559,17 +647,30 @@ mod tests {
     }
 
     fn num(value: f64) -> Expr {
-        Expr::Number { value, integer: false }
+        Expr::Number {
+            value,
+            integer: false,
+        }
     }
 
     fn bin(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
-        Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+        Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
     }
 
     fn call(function: &str, args: Vec<(Option<&str>, Expr)>) -> Expr {
         Expr::Call {
             function: function.into(),
-            args: args.into_iter().map(|(name, value)| Arg { name: name.map(Into::into), value }).collect(),
+            args: args
+                .into_iter()
+                .map(|(name, value)| Arg {
+                    name: name.map(Into::into),
+                    value,
+                })
+                .collect(),
         }
     }
 
@@ -578,7 +679,11 @@ mod tests {
     }
 
     fn fop(op: FormulaOp, lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
-        FormulaExpr::Op { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+        FormulaExpr::Op {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
     }
 
     fn error(text: &str) -> String {
@@ -602,11 +707,17 @@ mod tests {
             ("A + B * C", "base::'+'(A, base::'*'(B, C))"),
             ("A() + B * C", "base::'+'(A(), base::'*'(B, C))"),
             ("A ~ B + (C * D)^4 : E %in% F", "A~B+(C*D)^4:E%in%F"),
-            ("(A + B) * (C - D)", "base::'*'(base::'+'(A, B), base::'-'(C, D))"),
+            (
+                "(A + B) * (C - D)",
+                "base::'*'(base::'+'(A, B), base::'-'(C, D))",
+            ),
             ("A(B)", "A(B)"),
             ("A(B())", "A(B())"),
             ("A(B, C)", "A(B, C)"),
-            ("A(B, C(), D, E(F(G/H)), A + B * C())", "A(B, C(), D, E(F(base::'/'(G, H))), base::'+'(A, base::'*'(B, C())))"),
+            (
+                "A(B, C(), D, E(F(G/H)), A + B * C())",
+                "A(B, C(), D, E(F(base::'/'(G, H))), base::'+'(A, base::'*'(B, C())))",
+            ),
             ("glm(A ~ B + C:D, poisson)", "glm(A~B+C:D, poisson)"),
             ("A(arg=x,another=y)", "A(arg = x, another = y)"),
             ("A('this')", "A('this')"),
@@ -618,7 +729,10 @@ mod tests {
             ("A('1.2;1.3;-8.5')", "A('1.2;1.3;-8.5')"),
             ("A('D$abc')", "A('D$abc')"),
             // DSLite's testParse example.
-            ("someregression(D$height ~ D$diameter + D$length)", "someregression(D$height~D$diameter+D$length)"),
+            (
+                "someregression(D$height ~ D$diameter + D$length)",
+                "someregression(D$height~D$diameter+D$length)",
+            ),
         ];
         for (text, script) in cases {
             let expr = parse(text).unwrap_or_else(|e| panic!("{text:?} refused: {e}"));
@@ -702,66 +816,139 @@ mod tests {
     #[test]
     fn quirks_of_the_grammar_and_of_r_reading_opals_rewrite() {
         // `-` inside an identifier: one token, which R reads as a subtraction.
-        assert_eq!(parse("x-1"), Ok(bin(BinaryOp::Subtract, sym("x"), num(1.0))));
-        assert_eq!(parse("D$age-1"), Ok(bin(BinaryOp::Subtract, sym("D$age"), num(1.0))));
+        assert_eq!(
+            parse("x-1"),
+            Ok(bin(BinaryOp::Subtract, sym("x"), num(1.0)))
+        );
+        assert_eq!(
+            parse("D$age-1"),
+            Ok(bin(BinaryOp::Subtract, sym("D$age"), num(1.0)))
+        );
         assert_eq!(
             parse("a-b-c"),
-            Ok(bin(BinaryOp::Subtract, bin(BinaryOp::Subtract, sym("a"), sym("b")), sym("c")))
+            Ok(bin(
+                BinaryOp::Subtract,
+                bin(BinaryOp::Subtract, sym("a"), sym("b")),
+                sym("c")
+            ))
         );
-        assert_eq!(parse("x-1e-5"), Ok(bin(BinaryOp::Subtract, sym("x"), num(1e-5))));
-        assert_eq!(parse("x--2L"), Ok(bin(BinaryOp::Subtract, sym("x"), Expr::Number { value: -2.0, integer: true })));
+        assert_eq!(
+            parse("x-1e-5"),
+            Ok(bin(BinaryOp::Subtract, sym("x"), num(1e-5)))
+        );
+        assert_eq!(
+            parse("x--2L"),
+            Ok(bin(
+                BinaryOp::Subtract,
+                sym("x"),
+                Expr::Number {
+                    value: -2.0,
+                    integer: true
+                }
+            ))
+        );
         // Operators group to the right with no precedence, as Opal nests them.
         assert_eq!(
             parse("a - b + c"),
-            Ok(bin(BinaryOp::Subtract, sym("a"), bin(BinaryOp::Add, sym("b"), sym("c"))))
+            Ok(bin(
+                BinaryOp::Subtract,
+                sym("a"),
+                bin(BinaryOp::Add, sym("b"), sym("c"))
+            ))
         );
-        assert_eq!(parse("2 * 3 + 4").map(|e| e.to_string()), Ok("base::'*'(2, base::'+'(3, 4))".into()));
+        assert_eq!(
+            parse("2 * 3 + 4").map(|e| e.to_string()),
+            Ok("base::'*'(2, base::'+'(3, 4))".into())
+        );
         // A negative number is one token, so `3-1` is two numbers in a row.
         assert_eq!(error("3-1"), "unexpected '-1' at column 2");
-        assert_eq!(parse("3 - 1"), Ok(bin(BinaryOp::Subtract, num(3.0), num(1.0))));
+        assert_eq!(
+            parse("3 - 1"),
+            Ok(bin(BinaryOp::Subtract, num(3.0), num(1.0)))
+        );
         assert_eq!(parse("1:10"), Ok(Expr::Range { from: 1, to: 10 }));
         assert_eq!(error("-1:10"), "unexpected ':' at column 3");
         assert_eq!(parse("(x)"), Ok(Expr::Paren(Box::new(sym("x")))));
         assert_eq!(parse("TRUE"), Ok(sym("TRUE")));
         assert_eq!(parse("f()"), Ok(call("f", vec![])));
-        assert_eq!(parse("meanDS(x);"), Ok(call("meanDS", vec![(None, sym("x"))])));
+        assert_eq!(
+            parse("meanDS(x);"),
+            Ok(call("meanDS", vec![(None, sym("x"))]))
+        );
         assert_eq!(
             parse("f('k'=3, n = D$x * 2)"),
             Ok(call(
                 "f",
-                vec![(Some("k"), num(3.0)), (Some("n"), bin(BinaryOp::Multiply, sym("D$x"), num(2.0)))]
+                vec![
+                    (Some("k"), num(3.0)),
+                    (Some("n"), bin(BinaryOp::Multiply, sym("D$x"), num(2.0)))
+                ]
             ))
         );
         assert_eq!(parse("a ! b"), Ok(bin(BinaryOp::Not, sym("a"), sym("b"))));
-        assert_eq!(parse("a %*% b"), Ok(bin(BinaryOp::MatrixMultiply, sym("a"), sym("b"))));
+        assert_eq!(
+            parse("a %*% b"),
+            Ok(bin(BinaryOp::MatrixMultiply, sym("a"), sym("b")))
+        );
         // Text R itself would refuse.
         assert_eq!(error("a-"), "'a-' ends with '-' at column 1");
         assert_eq!(error("f(if)"), "'if' uses a word R reserves at column 3");
         assert_eq!(error("x-1a"), "'x-1a' is not a name R can read at column 1");
-        assert_eq!(error("x--y"), "'x--y': unary minus on a name is not supported at column 1");
-        assert_eq!(error("f(a-b=1)"), "'a-b' cannot name an argument at column 3");
-        assert_eq!(error("f(1=1)"), "only a name can name an argument at column 3");
-        assert_eq!(error("1L.5"), "'1L.5' is not a number R can read at column 1");
+        assert_eq!(
+            error("x--y"),
+            "'x--y': unary minus on a name is not supported at column 1"
+        );
+        assert_eq!(
+            error("f(a-b=1)"),
+            "'a-b' cannot name an argument at column 3"
+        );
+        assert_eq!(
+            error("f(1=1)"),
+            "only a name can name an argument at column 3"
+        );
+        assert_eq!(
+            error("1L.5"),
+            "'1L.5' is not a number R can read at column 1"
+        );
     }
 
     #[test]
     fn formulas_group_as_r_reads_them() {
-        let formula = |rhs| Ok(Expr::Formula { response: "y".into(), rhs });
+        let formula = |rhs| {
+            Ok(Expr::Formula {
+                response: "y".into(),
+                rhs,
+            })
+        };
         assert_eq!(parse("y~x"), formula(var("x")));
-        assert_eq!(parse("y ~ x - 1"), formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0))));
+        assert_eq!(
+            parse("y ~ x - 1"),
+            formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0)))
+        );
         // `x-1` is one identifier in the grammar and R reads it as x - 1.
-        assert_eq!(parse("y~x-1"), formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0))));
+        assert_eq!(
+            parse("y~x-1"),
+            formula(fop(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0)))
+        );
         assert_eq!(
             parse("y~a+b:c*d"),
             formula(fop(
                 FormulaOp::Plus,
                 var("a"),
-                fop(FormulaOp::Times, fop(FormulaOp::Colon, var("b"), var("c")), var("d"))
+                fop(
+                    FormulaOp::Times,
+                    fop(FormulaOp::Colon, var("b"), var("c")),
+                    var("d")
+                )
             ))
         );
         assert_eq!(
             parse("y~a-b+c"),
-            formula(fop(FormulaOp::Plus, fop(FormulaOp::Minus, var("a"), var("b")), var("c")))
+            formula(fop(
+                FormulaOp::Plus,
+                fop(FormulaOp::Minus, var("a"), var("b")),
+                var("c")
+            ))
         );
         assert_eq!(
             parse("y~(a+b)^2"),
@@ -772,19 +959,38 @@ mod tests {
             ))
         );
         assert_eq!(parse("y~-1"), formula(FormulaExpr::Number(-1.0)));
-        assert_eq!(parse("y~x+-1"), formula(fop(FormulaOp::Plus, var("x"), FormulaExpr::Number(-1.0))));
-        assert_eq!(parse("y~a%in%b:c"), formula(fop(FormulaOp::In, var("a"), fop(FormulaOp::Colon, var("b"), var("c")))));
+        assert_eq!(
+            parse("y~x+-1"),
+            formula(fop(FormulaOp::Plus, var("x"), FormulaExpr::Number(-1.0)))
+        );
+        assert_eq!(
+            parse("y~a%in%b:c"),
+            formula(fop(
+                FormulaOp::In,
+                var("a"),
+                fop(FormulaOp::Colon, var("b"), var("c"))
+            ))
+        );
         assert_eq!(
             parse("glmDS1(formula = D$y~D$x, family='gaussian')"),
             Ok(call(
                 "glmDS1",
                 vec![
-                    (Some("formula"), Expr::Formula { response: "D$y".into(), rhs: var("D$x") }),
+                    (
+                        Some("formula"),
+                        Expr::Formula {
+                            response: "D$y".into(),
+                            rhs: var("D$x")
+                        }
+                    ),
                     (Some("family"), Expr::Str("gaussian".into()))
                 ]
             ))
         );
-        assert_eq!(error("y-1~x"), "the response of a formula must be one variable, not 'y-1' at column 1");
+        assert_eq!(
+            error("y-1~x"),
+            "the response of a formula must be one variable, not 'y-1' at column 1"
+        );
         assert_eq!(error("y~x/z"), "unexpected '/' at column 4");
         assert_eq!(error("y~1:2"), "unexpected '1:2' at column 3");
         assert_eq!(error("y~-x^2"), "unexpected '-' at column 3");
@@ -797,16 +1003,40 @@ mod tests {
         assert_eq!(error("meanDS(x))"), "unexpected ')' at column 10");
         assert_eq!(error("meanDS(x,)"), "unexpected ')' at column 10");
         assert_eq!(error("meanDS(,x)"), "unexpected ',' at column 8");
-        assert_eq!(error("meanDS(x);meanDS(y)"), "unexpected 'meanDS' at column 11");
-        assert_eq!(error("meanDS(x)\nmeanDS(y)"), "unexpected 'meanDS' at column 11");
-        assert_eq!(error("x = meanDS(y)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 3");
-        assert_eq!(error("f(a + b = c)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9");
-        assert_eq!(error("f(a = b = c)"), "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9");
+        assert_eq!(
+            error("meanDS(x);meanDS(y)"),
+            "unexpected 'meanDS' at column 11"
+        );
+        assert_eq!(
+            error("meanDS(x)\nmeanDS(y)"),
+            "unexpected 'meanDS' at column 11"
+        );
+        assert_eq!(
+            error("x = meanDS(y)"),
+            "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 3"
+        );
+        assert_eq!(
+            error("f(a + b = c)"),
+            "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9"
+        );
+        assert_eq!(
+            error("f(a = b = c)"),
+            "'=' is only allowed to name an argument of a call, as in f(x, k=3) at column 9"
+        );
         assert_eq!(error("base::system('ls')"), "unexpected ':' at column 5");
         assert_eq!(error("x <- 1"), "character '<' is not allowed at column 3");
-        assert_eq!(error("`meanDS`(x)"), "character '`' is not allowed at column 1");
-        assert_eq!(error("meanDS(x) # mean"), "character '#' is not allowed at column 11");
-        assert_eq!(error("f(99999999999999999999:1)"), "the range bound 99999999999999999999 is too large at column 3");
+        assert_eq!(
+            error("`meanDS`(x)"),
+            "character '`' is not allowed at column 1"
+        );
+        assert_eq!(
+            error("meanDS(x) # mean"),
+            "character '#' is not allowed at column 11"
+        );
+        assert_eq!(
+            error("f(99999999999999999999:1)"),
+            "the range bound 99999999999999999999 is too large at column 3"
+        );
     }
 
     #[test]
@@ -825,10 +1055,16 @@ mod tests {
         assert!(error(&chain(5_000)).contains("nests more than"));
         assert!(error(&vec!["x"; 5_000].join("-")).contains("nests more than"));
         assert!(error(&format!("y~{}", vec!["x"; 5_000].join("+"))).contains("nests more than"));
-        assert!(error(&format!("y~{}x{}", "(".repeat(5_000), ")".repeat(5_000))).contains("nests more than"));
+        assert!(
+            error(&format!("y~{}x{}", "(".repeat(5_000), ")".repeat(5_000)))
+                .contains("nests more than")
+        );
         let args = |n: usize| format!("f({})", vec!["x"; n].join(","));
         assert!(parse(&args(MAX_ARGS)).is_ok());
-        assert_eq!(error(&args(MAX_ARGS + 1)), "a call may have at most 64 arguments at column 131");
+        assert_eq!(
+            error(&args(MAX_ARGS + 1)),
+            "a call may have at most 64 arguments at column 131"
+        );
     }
 
     /// No input makes the parser panic or overflow: random bytes, and valid calls mutated by

@@ -20,7 +20,10 @@ pub fn check(expr: &Expr, kind: MethodKind, methods: &MethodTable) -> Result<(),
             root = inner;
         }
         if !matches!(root, Expr::Call { .. }) {
-            return Err(DsError::Parse(format!("an aggregate call must invoke a function, not be {}", describe(root))));
+            return Err(DsError::Parse(format!(
+                "an aggregate call must invoke a function, not be {}",
+                describe(root)
+            )));
         }
     }
     allowed(expr, kind, methods)
@@ -42,9 +45,13 @@ fn allowed(expr: &Expr, kind: MethodKind, methods: &MethodTable) -> Result<(), D
     match expr {
         Expr::Call { function, args } => {
             if methods.get(kind, function).is_none() {
-                return Err(DsError::NoSuchMethod { kind: kind.as_str(), name: function.clone() });
+                return Err(DsError::NoSuchMethod {
+                    kind: kind.as_str(),
+                    name: function.clone(),
+                });
             }
-            args.iter().try_for_each(|arg| allowed(&arg.value, kind, methods))
+            args.iter()
+                .try_for_each(|arg| allowed(&arg.value, kind, methods))
         }
         Expr::Binary { lhs, rhs, .. } => {
             allowed(lhs, kind, methods)?;
@@ -52,7 +59,11 @@ fn allowed(expr: &Expr, kind: MethodKind, methods: &MethodTable) -> Result<(), D
         }
         Expr::Paren(inner) => allowed(inner, kind, methods),
         // A formula's terms are names and numbers only: the grammar has no calls in them.
-        Expr::Symbol(_) | Expr::Str(_) | Expr::Number { .. } | Expr::Range { .. } | Expr::Formula { .. } => Ok(()),
+        Expr::Symbol(_)
+        | Expr::Str(_)
+        | Expr::Number { .. }
+        | Expr::Range { .. }
+        | Expr::Formula { .. } => Ok(()),
     }
 }
 
@@ -68,7 +79,12 @@ mod tests {
     }
 
     fn table() -> MethodTable {
-        let method = |name, kind| Method { name, kind, target: name, builtin: nothing };
+        let method = |name, kind| Method {
+            name,
+            kind,
+            target: name,
+            builtin: nothing,
+        };
         MethodTable::new([
             method("meanDS", MethodKind::Aggregate),
             method("classDS", MethodKind::Aggregate),
@@ -82,7 +98,10 @@ mod tests {
     }
 
     fn no_such(kind: MethodKind, name: &str) -> Result<(), DsError> {
-        Err(DsError::NoSuchMethod { kind: kind.as_str(), name: name.into() })
+        Err(DsError::NoSuchMethod {
+            kind: kind.as_str(),
+            name: name.into(),
+        })
     }
 
     #[test]
@@ -149,7 +168,9 @@ mod tests {
         ] {
             assert_eq!(
                 checked(text, MethodKind::Aggregate),
-                Err(DsError::Parse(format!("an aggregate call must invoke a function, not be {what}"))),
+                Err(DsError::Parse(format!(
+                    "an aggregate call must invoke a function, not be {what}"
+                ))),
                 "{text}"
             );
         }
@@ -197,12 +218,21 @@ mod tests {
             "meanDS(D)\0",
         ] {
             for kind in [MethodKind::Aggregate, MethodKind::Assign] {
-                assert!(matches!(checked(text, kind), Err(DsError::Parse(_))), "{text:?} was not refused as a parse error");
+                assert!(
+                    matches!(checked(text, kind), Err(DsError::Parse(_))),
+                    "{text:?} was not refused as a parse error"
+                );
             }
         }
         let long = format!("meanDS('{}')", "a".repeat(40_000));
-        assert!(matches!(checked(&long, MethodKind::Aggregate), Err(DsError::Parse(_))));
+        assert!(matches!(
+            checked(&long, MethodKind::Aggregate),
+            Err(DsError::Parse(_))
+        ));
         let deep = format!("{}D{}", "meanDS(".repeat(1_000), ")".repeat(1_000));
-        assert!(matches!(checked(&deep, MethodKind::Aggregate), Err(DsError::Parse(_))));
+        assert!(matches!(
+            checked(&deep, MethodKind::Aggregate),
+            Err(DsError::Parse(_))
+        ));
     }
 }
