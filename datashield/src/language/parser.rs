@@ -813,6 +813,23 @@ mod tests {
         }
     }
 
+    /// The calls the published Python clients send (datashield-base 0.1.1), as they format them.
+    #[test]
+    fn python_client_calls_parse() {
+        for text in [
+            "classDS('D')",
+            "levelsDS(D$sex)",
+            "table2DDS(D$sex, D$smoker)",
+            "histogramDS1(D$age, method.indicator=1, k=3, noise=0.25)",
+            "histogramDS2(D$age, num.breaks=10, min=-3.25, max=1e-05, method.indicator=1, k=3, noise=0.25)",
+            "glmDS1(D$y ~ D$age + D$sex, 'binomial', NULL, NULL, NULL)",
+            "glmDS1(y~age*sex-1, 'gaussian', 'w', 'o', 'D')",
+            "glmDS2(D$y ~ D$age + D$sex, 'poisson', '-0.5,1.25e-05,3', NULL, NULL, 'D')",
+        ] {
+            assert!(matches!(parse(text), Ok(Expr::Call { .. })), "{text}: {:?}", parse(text));
+        }
+    }
+
     #[test]
     fn quirks_of_the_grammar_and_of_r_reading_opals_rewrite() {
         // `-` inside an identifier: one token, which R reads as a subtraction.
