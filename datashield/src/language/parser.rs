@@ -826,7 +826,11 @@ mod tests {
             "glmDS1(y~age*sex-1, 'gaussian', 'w', 'o', 'D')",
             "glmDS2(D$y ~ D$age + D$sex, 'poisson', '-0.5,1.25e-05,3', NULL, NULL, 'D')",
         ] {
-            assert!(matches!(parse(text), Ok(Expr::Call { .. })), "{text}: {:?}", parse(text));
+            assert!(
+                matches!(parse(text), Ok(Expr::Call { .. })),
+                "{text}: {:?}",
+                parse(text)
+            );
         }
     }
 
