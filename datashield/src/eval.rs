@@ -107,7 +107,10 @@ impl Env<'_> {
                     env: self,
                 })
             }
-            Expr::Binary { .. } => Err(DsError::failed("operators are not supported yet")),
+            Expr::Binary { op, lhs, rhs } => {
+                let (x, y) = (self.evaluate(lhs)?, self.evaluate(rhs)?);
+                crate::language::ops::binary(*op, &x, &y)
+            }
             Expr::Formula { .. } => Err(DsError::failed(
                 "a formula can only be an argument of a model function",
             )),
@@ -118,6 +121,13 @@ impl Env<'_> {
     pub fn lookup(&self, path: &str) -> Result<RObject, DsError> {
         let mut parts = path.split('$');
         let root = parts.next().unwrap_or_default();
+        // R's constants, which no session symbol can shadow (R refuses to assign to them).
+        if let Some(constant) = constant(root) {
+            return match parts.next() {
+                None => Ok(constant),
+                Some(_) => Err(DsError::failed("$ operator is invalid for atomic vectors")),
+            };
+        }
         let mut value = self
             .symbols
             .get(root)
@@ -134,6 +144,23 @@ impl Env<'_> {
         }
         Ok(value.clone())
     }
+}
+
+/// The constants of R's grammar that DataSHIELD's grammar reads as symbols. `T` and `F` are
+/// not among them: in R they are ordinary variables.
+fn constant(name: &str) -> Option<RObject> {
+    Some(match name {
+        "TRUE" => RObject::logical(true),
+        "FALSE" => RObject::logical(false),
+        "NULL" => RObject::null(),
+        "NA" => RObject::logicals(vec![None]),
+        "NA_integer_" => RObject::integers(vec![None]),
+        "NA_real_" => RObject::double(crate::value::na_real()),
+        "NA_character_" => RObject::new(Vector::Character(vec![None])),
+        "Inf" => RObject::double(f64::INFINITY),
+        "NaN" => RObject::double(f64::NAN),
+        _ => return None,
+    })
 }
 
 fn range(from: i64, to: i64) -> Result<RObject, DsError> {

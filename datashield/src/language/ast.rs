@@ -79,3 +79,66 @@ pub enum FormulaOp {
     Colon,
     In,
 }
+
+/// The R code Opal's rewrite (datashield4j's `RScriptGeneratorV2`) would send for this tree,
+/// function names unmapped: each operator as `base::'op'(lhs, rhs)`, named arguments as
+/// `name = value`, formulas and strings verbatim. For logs and tests.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Symbol(name) => f.write_str(name),
+            Expr::Str(text) => write!(f, "'{text}'"),
+            Expr::Number { value, integer } => {
+                write_number(f, *value)?;
+                if *integer { f.write_str("L") } else { Ok(()) }
+            }
+            Expr::Range { from, to } => write!(f, "{from}:{to}"),
+            Expr::Call { function, args } => {
+                write!(f, "{function}(")?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    if let Some(name) = &arg.name {
+                        write!(f, "{name} = ")?;
+                    }
+                    write!(f, "{}", arg.value)?;
+                }
+                f.write_str(")")
+            }
+            Expr::Binary { op, lhs, rhs } => write!(f, "base::'{}'({lhs}, {rhs})", op.symbol()),
+            Expr::Paren(inner) => write!(f, "{inner}"),
+            Expr::Formula { response, rhs } => write!(f, "{response}~{rhs}"),
+        }
+    }
+}
+
+impl std::fmt::Display for FormulaExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormulaExpr::Variable(name) => f.write_str(name),
+            FormulaExpr::Number(value) => write_number(f, *value),
+            FormulaExpr::Paren(inner) => write!(f, "({inner})"),
+            FormulaExpr::Op { op, lhs, rhs } => {
+                let op = match op {
+                    FormulaOp::Plus => "+",
+                    FormulaOp::Minus => "-",
+                    FormulaOp::Times => "*",
+                    FormulaOp::Power => "^",
+                    FormulaOp::Colon => ":",
+                    FormulaOp::In => "%in%",
+                };
+                write!(f, "{lhs}{op}{rhs}")
+            }
+        }
+    }
+}
+
+/// A number as R can read it back exactly (Rust's shortest round-trip digits).
+fn write_number(f: &mut std::fmt::Formatter<'_>, value: f64) -> std::fmt::Result {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+        write!(f, "{value:.0}")
+    } else {
+        write!(f, "{value:e}")
+    }
+}
