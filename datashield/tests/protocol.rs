@@ -201,7 +201,9 @@ async fn r_clients_get_r_serialization() {
     let session = server.session("alice").await;
     server.assign_table("alice", &session).await;
     let response = server
-        .request(reqwest::Method::POST, &format!("/datashield/session/{session}/aggregate"), "alice")
+        .http
+        .post(format!("{}/datashield/session/{session}/aggregate", server.url))
+        .header("X-Opal-Auth", "alice-token")
         .header("Accept", "application/octet-stream")
         .header("Content-Type", "application/x-rscript")
         .body("dimDS('D')")

@@ -129,6 +129,8 @@ async fn a_whole_analysis_through_the_published_python_clients_agrees_with_base_
         .unwrap();
     assert!(output.status.success(), "the analysis failed: {}", String::from_utf8_lossy(&output.stderr));
     let results: Value = serde_json::from_slice(&output.stdout).expect("the analysis prints JSON");
+    // Kept for whoever reads a failure.
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results).unwrap()).unwrap();
 
     let expected: Value = serde_json::from_str(&common::rscript(&format!(
         r#"
@@ -159,15 +161,15 @@ async fn a_whole_analysis_through_the_published_python_clients_agrees_with_base_
     .expect("R prints JSON");
 
     // The catalogue, the profile and the methods, as the client lists them.
-    assert_eq!(results["profiles"]["ok"]["trellis"], serde_json::json!(["default"]));
+    assert_eq!(results["profiles"]["ok"]["trellis"], serde_json::json!({"available": ["default"], "current": "default"}));
     assert_eq!(ok(&results, "tables"), &serde_json::json!(["cohort.people"]));
     let methods: Vec<String> = serde_json::from_value(results["aggregate_methods"]["ok"].clone()).unwrap();
     assert!(methods.iter().any(|m| m == "meanDS") && methods.iter().any(|m| m == "glmDS2"), "{methods:?}");
-    assert_eq!(ok(&results, "ls"), &serde_json::json!("D"));
+    assert_eq!(ok(&results, "ls"), &serde_json::json!(["D"]));
 
     // Metadata.
-    assert_eq!(ok(&results, "classes"), &serde_json::json!("integer"));
-    assert_eq!(ok(&results, "class_frame"), &serde_json::json!("data.frame"));
+    assert_eq!(ok(&results, "classes"), &serde_json::json!(["integer"]));
+    assert_eq!(ok(&results, "class_frame"), &serde_json::json!(["data.frame"]));
     assert_eq!(ok(&results, "length"), &serde_json::json!(400));
     assert_eq!(ok(&results, "dimensions"), &serde_json::json!([400, 7]));
     assert_eq!(ok(&results, "levels")["Levels"], serde_json::json!(["north", "south", "east"]));

@@ -7,6 +7,7 @@
 
 use crate::error::DsError;
 use crate::eval::{Invocation, Method, MethodKind};
+use crate::functions::numeric;
 use crate::functions::rng::RRng;
 use crate::value::{RObject, Vector};
 
@@ -99,7 +100,7 @@ fn noisy_vector(call: &Invocation<'_>, values: &[Option<f64>], noise_position: u
         ));
     }
     let x: Vec<f64> = values.iter().flatten().copied().collect();
-    let sd = (noise * variance(&x)).sqrt();
+    let sd = (noise * var_or_na(&x)).sqrt();
     let mut rng = RRng::set_seed(call.env.seed);
     Ok(x.iter().map(|v| v + rng.rnorm(0.0, sd)).collect())
 }
@@ -129,10 +130,10 @@ fn centroid_vector(call: &Invocation<'_>, values: &[Option<f64>], k_position: us
     }
     // RANN takes k as a whole number of neighbours.
     let k = k as usize;
-    let (mean, sd) = (r_mean(&x), variance(&x).sqrt());
+    let (mean, sd) = (numeric::mean(&x), var_or_na(&x).sqrt());
     let standardised: Vec<f64> = x.iter().map(|v| (v - mean) / sd).collect();
     let centroids = knn_centroids(&standardised, k);
-    let scaling = variance(&standardised).sqrt() / variance(&centroids).sqrt();
+    let scaling = var_or_na(&standardised).sqrt() / var_or_na(&centroids).sqrt();
     Ok(centroids.iter().map(|c| (c * scaling) * sd + mean).collect())
 }
 
@@ -170,37 +171,9 @@ fn knn_centroids(z: &[f64], k: usize) -> Vec<f64> {
     centroids
 }
 
-/// R's `mean(x)`: the sum over n, corrected by the mean residual (R sums in long double).
-pub(crate) fn r_mean(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let mut mean = neumaier(x.iter().copied()) / n;
-    if mean.is_finite() {
-        mean += neumaier(x.iter().map(|v| v - mean)) / n;
-    }
-    mean
-}
-
-/// R's `var(x)` (NA for fewer than two values): the mean with R's correction pass, then the sum
-/// of squared deviations. R accumulates in long double; compensated sums come within an ulp.
-pub(crate) fn variance(x: &[f64]) -> f64 {
-    let n = x.len();
-    if n < 2 {
-        return crate::value::na_real();
-    }
-    let nf = n as f64;
-    let mean = r_mean(x);
-    neumaier(x.iter().map(|v| (v - mean) * (v - mean))) / (nf - 1.0)
-}
-
-/// Neumaier's compensated sum.
-fn neumaier(values: impl Iterator<Item = f64>) -> f64 {
-    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
-    for v in values {
-        let t = sum + v;
-        compensation += if sum.abs() >= v.abs() { (sum - t) + v } else { (v - t) + sum };
-        sum = t;
-    }
-    sum + compensation
+/// R's `var(x)`: NA for fewer than two values.
+fn var_or_na(x: &[f64]) -> f64 {
+    numeric::var(x).unwrap_or_else(crate::value::na_real)
 }
 
 /// R's `min`/`max` without `na.rm`: NaN when any value is NaN, `Inf`/`-Inf` when empty.
@@ -357,7 +330,7 @@ impl Histogram {
         }
         let h: Vec<f64> = breaks.windows(2).map(|w| w[1] - w[0]).collect();
         let (h_min, h_max) = min_max(&h);
-        let equidist = h_max - h_min < 1e-7 * neumaier(h.iter().copied()) / h.len() as f64;
+        let equidist = h_max - h_min < 1e-7 * numeric::sum(h.iter().copied()) / h.len() as f64;
         let diddle = 1e-7
             * if nb > 5 {
                 median(&h)
@@ -472,7 +445,7 @@ mod tests {
 
     #[test]
     fn variance_matches_textbook_values() {
-        assert_eq!(variance(&[1.0, 2.0, 3.0, 4.0]), 5.0 / 3.0);
-        assert!(crate::value::is_na_real(variance(&[1.0])));
+        assert_eq!(var_or_na(&[1.0, 2.0, 3.0, 4.0]), 5.0 / 3.0);
+        assert!(crate::value::is_na_real(var_or_na(&[1.0])));
     }
 }

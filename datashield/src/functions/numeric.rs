@@ -77,33 +77,53 @@ pub fn quantile7(values: &[f64], probs: &[f64]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// `as.character()` of a double: 15 significant digits, R's way of writing them.
+/// R's `as.character` of a double: up to 15 significant digits, fixed or scientific notation
+/// whichever is narrower (fixed on a tie).
 pub fn number_string(x: f64) -> String {
     if x.is_nan() {
-        return if crate::value::is_na_real(x) {
-            "NA".into()
-        } else {
-            "NaN".into()
-        };
+        return if crate::value::is_na_real(x) { "NA".into() } else { "NaN".into() };
     }
     if x.is_infinite() {
         return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
     }
-    let rounded = round15(x);
-    if rounded == rounded.trunc() && rounded.abs() < 1e15 {
-        return format!("{}", rounded as i64);
+    if x == 0.0 {
+        return "0".into();
     }
-    let abs = rounded.abs();
-    if !(1e-4..1e15).contains(&abs) {
-        // Scientific, as R writes it: mantissa without trailing zeros, two-digit exponent.
-        let text = format!("{:.14e}", rounded);
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    let sci = format!("{x:.14e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let nsig = digits.len() as i32;
+    let sign = if negative { "-" } else { "" };
+    let exp_width = if exponent.abs() >= 100 { 3 } else { 2 };
+    let sci_width = i32::from(negative) + if nsig > 1 { nsig + 1 } else { 1 } + 2 + exp_width;
+    let fixed_width = if exponent >= 0 {
+        let decimals = (nsig - exponent - 1).max(0);
+        i32::from(negative) + exponent + 1 + if decimals > 0 { decimals + 1 } else { 0 }
+    } else {
+        i32::from(negative) + 2 + (-exponent - 1) + nsig
+    };
+    if fixed_width <= sci_width {
+        if exponent >= 0 {
+            let e = exponent as usize;
+            let mut int_part: String = digits.chars().take(e + 1).collect();
+            while int_part.len() < e + 1 {
+                int_part.push('0');
+            }
+            let frac: String = digits.chars().skip(e + 1).collect();
+            if frac.is_empty() { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac}") }
+        } else {
+            format!("{sign}0.{}{digits}", "0".repeat((-exponent - 1) as usize))
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mantissa = if rest.is_empty() { first.to_owned() } else { format!("{first}.{rest}") };
+        let exp_sign = if exponent < 0 { "-" } else { "+" };
+        format!("{sign}{mantissa}e{exp_sign}{:0width$}", exponent.abs(), width = exp_width as usize)
     }
-    format!("{rounded}")
 }
 
 /// A double rounded to 15 significant digits (what `as.numeric(as.character(x))` gives).

@@ -7,6 +7,7 @@
 //! table is an error. `force.nfilter` may raise nfilter.tab for the call, never lower it.
 
 use crate::error::DsError;
+use crate::functions::numeric::number_string;
 use crate::eval::{Invocation, Method, MethodKind};
 use crate::language::Expr;
 use crate::value::{RObject, Vector};
@@ -93,7 +94,7 @@ impl Exclude {
                 } else if one == "NaN" || one == "TRUE" || one == "FALSE" || one.starts_with(['"', '\'']) {
                     Ok(Exclude { values: vec![one.trim_matches(['"', '\'']).to_owned()], na: false })
                 } else if let Ok(number) = one.trim_end_matches('L').parse::<f64>() {
-                    Ok(Exclude { values: vec![r_number_text(number)], na: false })
+                    Ok(Exclude { values: vec![number_string(number)], na: false })
                 } else {
                     // R would evaluate the text as an expression in the session.
                     Err(DsError::failed(format!("object '{one}' not found")))
@@ -123,55 +124,6 @@ fn split_levels(text: &str) -> Vec<String> {
     parts
 }
 
-/// R's `as.character` of a double: up to 15 significant digits, fixed or scientific notation
-/// whichever is narrower (fixed on a tie).
-pub fn r_number_text(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{x:.14e}");
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let nsig = digits.len() as i32;
-    let sign = if negative { "-" } else { "" };
-    let exp_width = if exponent.abs() >= 100 { 3 } else { 2 };
-    let sci_width = i32::from(negative) + if nsig > 1 { nsig + 1 } else { 1 } + 2 + exp_width;
-    let fixed_width = if exponent >= 0 {
-        let decimals = (nsig - exponent - 1).max(0);
-        i32::from(negative) + exponent + 1 + if decimals > 0 { decimals + 1 } else { 0 }
-    } else {
-        i32::from(negative) + 2 + (-exponent - 1) + nsig
-    };
-    if fixed_width <= sci_width {
-        if exponent >= 0 {
-            let e = exponent as usize;
-            let mut int_part: String = digits.chars().take(e + 1).collect();
-            while int_part.len() < e + 1 {
-                int_part.push('0');
-            }
-            let frac: String = digits.chars().skip(e + 1).collect();
-            if frac.is_empty() { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac}") }
-        } else {
-            format!("{sign}0.{}{digits}", "0".repeat((-exponent - 1) as usize))
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() { first.to_owned() } else { format!("{first}.{rest}") };
-        let exp_sign = if exponent < 0 { "-" } else { "+" };
-        format!("{sign}{mantissa}e{exp_sign}{:0width$}", exponent.abs(), width = exp_width as usize)
-    }
-}
-
 /// Each element of an atomic vector as `as.character` gives it (a factor's as its level).
 fn as_character(x: &RObject) -> Result<Vec<Option<String>>, DsError> {
     if x.is_factor() {
@@ -190,7 +142,7 @@ fn as_character(x: &RObject) -> Result<Vec<Option<String>>, DsError> {
         }
         Vector::Integer(v) => v.iter().map(|i| i.map(|i| i.to_string())).collect(),
         Vector::Double(v) => {
-            v.iter().map(|d| if crate::value::is_na_real(*d) { None } else { Some(r_number_text(*d)) }).collect()
+            v.iter().map(|d| if crate::value::is_na_real(*d) { None } else { Some(number_string(*d)) }).collect()
         }
         Vector::Character(v) => v.clone(),
         _ => {
@@ -285,7 +237,7 @@ fn table_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
                 "nfilter.tab",
                 format!(
                     "Failed: if force.nfilter is non-null it must be >= to nfilter.tab i.e.{}",
-                    r_number_text(nfilter_tab)
+                    number_string(nfilter_tab)
                 ),
             ));
         }
@@ -321,7 +273,7 @@ fn table_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     if test_counts.iter().any(|&c| c > 0 && f64::from(c) < nfilter_tab) {
         let message = format!(
             "Failed: at least one cell has a non-zero count less than nfilter.tab i.e. {}",
-            r_number_text(nfilter_tab)
+            number_string(nfilter_tab)
         );
         return if factors.len() == 3 {
             Err(DsError::disclosure("nfilter.tab", message))
@@ -351,7 +303,7 @@ mod tests {
             (-3.0, "-3"),
             (0.25, "0.25"),
         ] {
-            assert_eq!(r_number_text(x), text, "{x}");
+            assert_eq!(number_string(x), text, "{x}");
         }
     }
 

@@ -4,6 +4,7 @@ Usage: analysis.py URL TOKEN TABLE WORKDIR. Prints one JSON object: for each ste
 or {"error": message}, so the Rust test can compare every result with base R's.
 """
 import json
+import pathlib
 import sys
 import traceback
 
@@ -18,10 +19,10 @@ def step(name, fn):
     try:
         results[name] = {"ok": fn()}
     except Exception as error:  # every failure is a result the test checks
-        message = str(error)
-        errors = getattr(session, "get_errors", lambda: None)() if "session" in globals() else None
-        results[name] = {"error": message, "errors": errors if isinstance(errors, (dict, list)) else str(errors),
-                         "type": type(error).__name__}
+        errors = session.get_errors() if session.has_errors() else {}
+        # What each server answered: Opal's error document (status, arguments) or the message.
+        detail = {server: (e.get_error() if hasattr(e, "get_error") else str(e)) for server, e in errors.items()}
+        results[name] = {"error": str(error), "errors": detail, "type": type(error).__name__}
         if "--trace" in sys.argv:
             traceback.print_exc(file=sys.stderr)
 
@@ -56,7 +57,7 @@ step("correlation", lambda: session.aggregate("corDS('D$age', 'D$bmi')"))
 step("settings", lambda: session.aggregate("listDisclosureSettingsDS()"))
 step("histogram_range", lambda: session.aggregate("histogramDS1(D$age, method.indicator=1, k=3, noise=0.25)"))
 step("histogram", lambda: session.aggregate("histogramDS2(D$age, num.breaks=10, min=10, max=100, method.indicator=1, k=3, noise=0.25)"))
-step("histogram_plot", lambda: sorted(plots.get_histogram("D$age", output_folder=workdir).keys()))
+step("histogram_plot", lambda: sorted(plots.get_histogram("D$age", output_folder=pathlib.Path(workdir)).keys()))
 step("glm_gaussian", lambda: models.get_glm(formula="D$bmi ~ D$age + D$site", family="gaussian"))
 step("glm_binomial", lambda: models.get_glm(formula="D$diabetes ~ D$age + D$sex", family="binomial"))
 step("glm_poisson", lambda: models.get_glm(formula="D$visits ~ D$age", family="poisson"))
@@ -73,4 +74,4 @@ step("refused_top_level_operator", lambda: session.aggregate("D$age + 1"))
 step("failed_missing_symbol", lambda: session.aggregate("meanDS(nothere$age)"))
 step("rm", lambda: session.rm("age2") or session.ls())
 session.close()
-print(json.dumps(results))
+print(json.dumps(results, default=str))
