@@ -1,6 +1,9 @@
 //! The server-side functions: dsBase's, by behaviour and documented rules (dsBase is GPL-3 and
 //! was read for behaviour only), each with its disclosure controls.
 
+pub mod assign;
+mod formula;
+mod glm;
 mod metadata;
 
 use crate::eval::Method;
@@ -9,5 +12,7 @@ use crate::eval::Method;
 pub fn builtins() -> Vec<Method> {
     let mut methods = Vec::new();
     methods.extend(metadata::methods());
+    methods.extend(glm::methods());
+    methods.extend(assign::methods());
     methods
 }
