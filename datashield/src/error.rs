@@ -26,7 +26,10 @@ impl DsError {
     }
 
     pub fn disclosure(rule: &'static str, message: impl Into<String>) -> DsError {
-        DsError::Disclosure { rule, message: message.into() }
+        DsError::Disclosure {
+            rule,
+            message: message.into(),
+        }
     }
 
     /// The rule that refused the call, for the structured log (`None` for plain failures).

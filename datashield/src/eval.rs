@@ -46,11 +46,16 @@ pub struct MethodTable {
 
 impl MethodTable {
     pub fn new(methods: impl IntoIterator<Item = Method>) -> MethodTable {
-        MethodTable { methods: methods.into_iter().map(|m| ((m.kind, m.name), m)).collect() }
+        MethodTable {
+            methods: methods.into_iter().map(|m| ((m.kind, m.name), m)).collect(),
+        }
     }
 
     pub fn get(&self, kind: MethodKind, name: &str) -> Option<&Method> {
-        self.methods.iter().find(|((k, n), _)| *k == kind && *n == name).map(|(_, m)| m)
+        self.methods
+            .iter()
+            .find(|((k, n), _)| *k == kind && *n == name)
+            .map(|(_, m)| m)
     }
 
     pub fn of_kind(&self, kind: MethodKind) -> impl Iterator<Item = &Method> {
@@ -78,19 +83,34 @@ impl Env<'_> {
         match expr {
             Expr::Symbol(name) => self.lookup(name),
             Expr::Str(text) => Ok(RObject::string(text.clone())),
-            Expr::Number { value, integer: true } => Ok(RObject::integer(*value as i32)),
-            Expr::Number { value, integer: false } => Ok(RObject::double(*value)),
+            Expr::Number {
+                value,
+                integer: true,
+            } => Ok(RObject::integer(*value as i32)),
+            Expr::Number {
+                value,
+                integer: false,
+            } => Ok(RObject::double(*value)),
             Expr::Range { from, to } => range(*from, *to),
             Expr::Paren(inner) => self.evaluate(inner),
             Expr::Call { function, args } => {
-                let method = self.methods.get(self.kind, function).ok_or_else(|| DsError::NoSuchMethod {
-                    kind: self.kind.as_str(),
-                    name: function.clone(),
-                })?;
-                (method.builtin)(&Invocation { function: method.name, args, env: self })
+                let method =
+                    self.methods
+                        .get(self.kind, function)
+                        .ok_or_else(|| DsError::NoSuchMethod {
+                            kind: self.kind.as_str(),
+                            name: function.clone(),
+                        })?;
+                (method.builtin)(&Invocation {
+                    function: method.name,
+                    args,
+                    env: self,
+                })
             }
             Expr::Binary { .. } => Err(DsError::failed("operators are not supported yet")),
-            Expr::Formula { .. } => Err(DsError::failed("a formula can only be an argument of a model function")),
+            Expr::Formula { .. } => Err(DsError::failed(
+                "a formula can only be an argument of a model function",
+            )),
         }
     }
 
@@ -98,11 +118,16 @@ impl Env<'_> {
     pub fn lookup(&self, path: &str) -> Result<RObject, DsError> {
         let mut parts = path.split('$');
         let root = parts.next().unwrap_or_default();
-        let mut value = self.symbols.get(root).ok_or_else(|| DsError::failed(format!("object '{root}' not found")))?;
+        let mut value = self
+            .symbols
+            .get(root)
+            .ok_or_else(|| DsError::failed(format!("object '{root}' not found")))?;
         for part in parts {
             value = match &value.vector {
                 Vector::List(_) => value.element(part).ok_or_else(|| {
-                    DsError::failed(format!("object '{path}' not found: '{root}' has no element '{part}'"))
+                    DsError::failed(format!(
+                        "object '{path}' not found: '{root}' has no element '{part}'"
+                    ))
                 })?,
                 _ => return Err(DsError::failed("$ operator is invalid for atomic vectors")),
             };
@@ -114,12 +139,19 @@ impl Env<'_> {
 fn range(from: i64, to: i64) -> Result<RObject, DsError> {
     const LONGEST: i64 = 10_000_000;
     if (to - from).abs() >= LONGEST {
-        return Err(DsError::failed(format!("the range {from}:{to} is longer than {LONGEST}")));
+        return Err(DsError::failed(format!(
+            "the range {from}:{to} is longer than {LONGEST}"
+        )));
     }
-    let fits = |n: i64| i32::try_from(n).map_err(|_| DsError::failed(format!("{n} is outside R's integer range")));
+    let fits = |n: i64| {
+        i32::try_from(n).map_err(|_| DsError::failed(format!("{n} is outside R's integer range")))
+    };
     let (from, to) = (fits(from)?, fits(to)?);
-    let values: Vec<Option<i32>> =
-        if from <= to { (from..=to).map(Some).collect() } else { (to..=from).rev().map(Some).collect() };
+    let values: Vec<Option<i32>> = if from <= to {
+        (from..=to).map(Some).collect()
+    } else {
+        (to..=from).rev().map(Some).collect()
+    };
     Ok(RObject::integers(values))
 }
 
@@ -137,7 +169,11 @@ impl Invocation<'_> {
         if let Some(named) = self.args.iter().find(|a| a.name.as_deref() == Some(name)) {
             return Some(&named.value);
         }
-        self.args.iter().filter(|a| a.name.is_none()).nth(position).map(|a| &a.value)
+        self.args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .nth(position)
+            .map(|a| &a.value)
     }
 
     /// The evaluated argument; R's error when it is missing.
@@ -153,7 +189,11 @@ impl Invocation<'_> {
             Some(Expr::Symbol(s)) if s == "NULL" => Ok(None),
             Some(expr) => {
                 let value = self.env.evaluate(expr)?;
-                Ok(if matches!(value.vector, Vector::Null) { None } else { Some(value) })
+                Ok(if matches!(value.vector, Vector::Null) {
+                    None
+                } else {
+                    Some(value)
+                })
             }
         }
     }
@@ -162,20 +202,33 @@ impl Invocation<'_> {
     pub fn string(&self, position: usize, name: &str) -> Result<String, DsError> {
         let value = self.value(position, name)?;
         match &value.vector {
-            Vector::Character(v) if v.len() == 1 && v[0].is_some() => Ok(v[0].clone().unwrap_or_default()),
-            _ => Err(DsError::failed(format!("{}: the argument '{name}' must be a single string", self.function))),
+            Vector::Character(v) if v.len() == 1 && v[0].is_some() => {
+                Ok(v[0].clone().unwrap_or_default())
+            }
+            _ => Err(DsError::failed(format!(
+                "{}: the argument '{name}' must be a single string",
+                self.function
+            ))),
         }
     }
 
     /// An argument that must be a single number; `default` when absent.
-    pub fn number(&self, position: usize, name: &str, default: Option<f64>) -> Result<f64, DsError> {
+    pub fn number(
+        &self,
+        position: usize,
+        name: &str,
+        default: Option<f64>,
+    ) -> Result<f64, DsError> {
         let Some(expr) = self.arg(position, name) else {
             return default.ok_or_else(|| self.missing(name));
         };
         let value = self.env.evaluate(expr)?;
         match value.as_doubles().as_deref() {
             Some([Some(x)]) => Ok(*x),
-            _ => Err(DsError::failed(format!("{}: the argument '{name}' must be a single number", self.function))),
+            _ => Err(DsError::failed(format!(
+                "{}: the argument '{name}' must be a single number",
+                self.function
+            ))),
         }
     }
 
@@ -187,11 +240,18 @@ impl Invocation<'_> {
             Expr::Str(path) => {
                 let valid = !path.is_empty()
                     && path.split('$').all(|part| {
-                        part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+                        part.chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
                     });
                 if !valid {
-                    return Err(DsError::failed(format!("{}: '{path}' is not the name of an object", self.function)));
+                    return Err(DsError::failed(format!(
+                        "{}: '{path}' is not the name of an object",
+                        self.function
+                    )));
                 }
                 self.env.lookup(path)
             }
@@ -200,6 +260,9 @@ impl Invocation<'_> {
     }
 
     fn missing(&self, name: &str) -> DsError {
-        DsError::failed(format!("{}: argument \"{name}\" is missing, with no default", self.function))
+        DsError::failed(format!(
+            "{}: argument \"{name}\" is missing, with no default",
+            self.function
+        ))
     }
 }

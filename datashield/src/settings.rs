@@ -85,7 +85,9 @@ impl DisclosureSettings {
         ];
         for (name, value) in counts {
             if !(value.is_finite() && value >= 1.0 && value.fract() == 0.0) {
-                return Err(format!("{name} must be a whole number of at least 1, not {value}"));
+                return Err(format!(
+                    "{name} must be a whole number of at least 1, not {value}"
+                ));
             }
         }
         for (name, value) in fractions {
@@ -104,7 +106,8 @@ mod tests {
     #[test]
     fn profile_names_are_r_option_names_and_defaults_fill_the_rest() {
         let settings: DisclosureSettings =
-            serde_yaml::from_str("nfilter.tab: 5\ndatashield.privacyControlLevel: avocado\n").unwrap();
+            serde_yaml::from_str("nfilter.tab: 5\ndatashield.privacyControlLevel: avocado\n")
+                .unwrap();
         assert_eq!(settings.nfilter_tab, 5.0);
         assert_eq!(settings.nfilter_glm, 0.33);
         assert_eq!(settings.privacy_control_level, PrivacyControlLevel::Avocado);
@@ -114,9 +117,15 @@ mod tests {
     #[test]
     fn validation_refuses_fractional_counts_and_non_positive_fractions() {
         assert!(DisclosureSettings::default().validate().is_ok());
-        let half = DisclosureSettings { nfilter_tab: 2.5, ..Default::default() };
+        let half = DisclosureSettings {
+            nfilter_tab: 2.5,
+            ..Default::default()
+        };
         assert!(half.validate().unwrap_err().contains("nfilter.tab"));
-        let zero = DisclosureSettings { nfilter_glm: 0.0, ..Default::default() };
+        let zero = DisclosureSettings {
+            nfilter_glm: 0.0,
+            ..Default::default()
+        };
         assert!(zero.validate().unwrap_err().contains("nfilter.glm"));
     }
 }

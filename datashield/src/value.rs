@@ -67,7 +67,10 @@ pub struct RObject {
 
 impl RObject {
     pub fn new(vector: Vector) -> RObject {
-        RObject { vector, attributes: Vec::new() }
+        RObject {
+            vector,
+            attributes: Vec::new(),
+        }
     }
 
     pub fn null() -> RObject {
@@ -103,13 +106,17 @@ impl RObject {
     }
 
     pub fn strings<S: Into<String>>(xs: impl IntoIterator<Item = S>) -> RObject {
-        RObject::new(Vector::Character(xs.into_iter().map(|s| Some(s.into())).collect()))
+        RObject::new(Vector::Character(
+            xs.into_iter().map(|s| Some(s.into())).collect(),
+        ))
     }
 
     /// `list(name = value, …)`.
     pub fn named_list<S: Into<String>>(items: impl IntoIterator<Item = (S, RObject)>) -> RObject {
-        let (names, values): (Vec<String>, Vec<RObject>) =
-            items.into_iter().map(|(name, value)| (name.into(), value)).unzip();
+        let (names, values): (Vec<String>, Vec<RObject>) = items
+            .into_iter()
+            .map(|(name, value)| (name.into(), value))
+            .unzip();
         RObject::new(Vector::List(values)).with_attr("names", RObject::strings(names))
     }
 
@@ -127,9 +134,14 @@ impl RObject {
 
     /// `data.frame()` with R's compact automatic row names (`c(NA_integer_, -nrow)`).
     /// Every column must have `nrow` elements.
-    pub fn data_frame<S: Into<String>>(columns: impl IntoIterator<Item = (S, RObject)>, nrow: usize) -> RObject {
-        let (names, values): (Vec<String>, Vec<RObject>) =
-            columns.into_iter().map(|(name, value)| (name.into(), value)).unzip();
+    pub fn data_frame<S: Into<String>>(
+        columns: impl IntoIterator<Item = (S, RObject)>,
+        nrow: usize,
+    ) -> RObject {
+        let (names, values): (Vec<String>, Vec<RObject>) = columns
+            .into_iter()
+            .map(|(name, value)| (name.into(), value))
+            .unzip();
         let nrow = i32::try_from(nrow).expect("a data frame has fewer than 2^31 rows");
         RObject::new(Vector::List(values))
             .with_attr("names", RObject::strings(names))
@@ -158,12 +170,17 @@ impl RObject {
     }
 
     pub fn attr(&self, name: &str) -> Option<&RObject> {
-        self.attributes.iter().find(|(key, _)| key == name).map(|(_, value)| value)
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
     }
 
     /// The `class` attribute's strings (empty when there is none).
     pub fn explicit_class(&self) -> Vec<&str> {
-        self.attr("class").map(|class| class.str_values()).unwrap_or_default()
+        self.attr("class")
+            .map(|class| class.str_values())
+            .unwrap_or_default()
     }
 
     /// R's `class(x)`: the `class` attribute, or the implicit class from `dim` and the type.
@@ -215,7 +232,9 @@ impl RObject {
     pub fn nrow(&self) -> Option<usize> {
         if let Some(row_names) = self.attr("row.names") {
             return Some(match &row_names.vector {
-                Vector::Integer(v) if v.len() == 2 && v[0].is_none() => v[1].map_or(0, |n| n.unsigned_abs() as usize),
+                Vector::Integer(v) if v.len() == 2 && v[0].is_none() => {
+                    v[1].map_or(0, |n| n.unsigned_abs() as usize)
+                }
                 other => other.len(),
             });
         }
@@ -234,19 +253,28 @@ impl RObject {
 
     /// The `names` attribute as strings (empty when there is none).
     pub fn names(&self) -> Vec<&str> {
-        self.attr("names").map(|names| names.str_values()).unwrap_or_default()
+        self.attr("names")
+            .map(|names| names.str_values())
+            .unwrap_or_default()
     }
 
     /// `x$name` on a list or data frame: the first element so named.
     pub fn element(&self, name: &str) -> Option<&RObject> {
-        let Vector::List(items) = &self.vector else { return None };
-        let index = self.names().iter().position(|candidate| *candidate == name)?;
+        let Vector::List(items) = &self.vector else {
+            return None;
+        };
+        let index = self
+            .names()
+            .iter()
+            .position(|candidate| *candidate == name)?;
         items.get(index)
     }
 
     /// A factor's levels (empty when it has none).
     pub fn levels(&self) -> Vec<&str> {
-        self.attr("levels").map(|levels| levels.str_values()).unwrap_or_default()
+        self.attr("levels")
+            .map(|levels| levels.str_values())
+            .unwrap_or_default()
     }
 
     /// The non-missing strings of a character vector (empty for any other type).
@@ -261,9 +289,23 @@ impl RObject {
     /// for logical, integer, double and factor codes). `None` for other types.
     pub fn as_doubles(&self) -> Option<Vec<Option<f64>>> {
         match &self.vector {
-            Vector::Logical(v) => Some(v.iter().map(|x| x.map(|b| if b { 1.0 } else { 0.0 })).collect()),
+            Vector::Logical(v) => Some(
+                v.iter()
+                    .map(|x| x.map(|b| if b { 1.0 } else { 0.0 }))
+                    .collect(),
+            ),
             Vector::Integer(v) => Some(v.iter().map(|x| x.map(f64::from)).collect()),
-            Vector::Double(v) => Some(v.iter().map(|x| if is_na_real(*x) || x.is_nan() { None } else { Some(*x) }).collect()),
+            Vector::Double(v) => Some(
+                v.iter()
+                    .map(|x| {
+                        if is_na_real(*x) || x.is_nan() {
+                            None
+                        } else {
+                            Some(*x)
+                        }
+                    })
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -288,16 +330,30 @@ mod tests {
         assert_eq!(df.class(), vec!["data.frame"]);
         assert_eq!(df.element("age").map(RObject::len), Some(3));
         assert!(df.element("sex").is_none());
-        assert_eq!(RObject::matrix(vec![0.0; 6], 2, 3).class(), vec!["matrix", "array"]);
+        assert_eq!(
+            RObject::matrix(vec![0.0; 6], 2, 3).class(),
+            vec!["matrix", "array"]
+        );
         assert_eq!(RObject::double(1.0).class(), vec!["numeric"]);
-        assert_eq!(RObject::factor(vec![Some(1)], vec!["a".into()]).class(), vec!["factor"]);
+        assert_eq!(
+            RObject::factor(vec![Some(1)], vec!["a".into()]).class(),
+            vec!["factor"]
+        );
     }
 
     #[test]
     fn set_attr_replaces_in_place() {
-        let x = RObject::double(1.0).with_attr("names", RObject::string("a")).with_attr("dim", RObject::integer(1));
+        let x = RObject::double(1.0)
+            .with_attr("names", RObject::string("a"))
+            .with_attr("dim", RObject::integer(1));
         let x = x.with_attr("names", RObject::string("b"));
-        assert_eq!(x.attributes.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["names", "dim"]);
+        assert_eq!(
+            x.attributes
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            vec!["names", "dim"]
+        );
         assert_eq!(x.names(), vec!["b"]);
     }
 }

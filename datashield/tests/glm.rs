@@ -11,7 +11,7 @@ use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
 use trellis_datashield::functions::builtins;
 use trellis_datashield::language::{Arg, Expr, FormulaExpr, FormulaOp};
 use trellis_datashield::settings::DisclosureSettings;
-use trellis_datashield::value::{na_real, RObject, Vector};
+use trellis_datashield::value::{RObject, Vector, na_real};
 
 // ---- data, the same in Rust and R -------------------------------------------------------------
 
@@ -21,7 +21,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -38,7 +41,13 @@ struct Col {
 
 fn num_col(name: &'static str, xs: &[Option<f64>]) -> Col {
     let value = RObject::doubles(xs.iter().map(|x| x.unwrap_or_else(na_real)).collect());
-    let r = format!("c({})", xs.iter().map(|x| x.map_or("NA".into(), |v| format!("{v:?}"))).collect::<Vec<_>>().join(","));
+    let r = format!(
+        "c({})",
+        xs.iter()
+            .map(|x| x.map_or("NA".into(), |v| format!("{v:?}")))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     Col { name, value, r }
 }
 
@@ -47,10 +56,21 @@ fn factor_col(name: &'static str, codes: &[Option<usize>], levels: &[&str]) -> C
         codes.iter().map(|c| c.map(|c| c as i32 + 1)).collect(),
         levels.iter().map(|l| (*l).to_owned()).collect(),
     );
-    let labels =
-        codes.iter().map(|c| c.map_or("NA".into(), |c| format!("\"{}\"", levels[c]))).collect::<Vec<_>>().join(",");
-    let lv = levels.iter().map(|l| format!("\"{l}\"")).collect::<Vec<_>>().join(",");
-    Col { name, value, r: format!("factor(c({labels}), levels=c({lv}))") }
+    let labels = codes
+        .iter()
+        .map(|c| c.map_or("NA".into(), |c| format!("\"{}\"", levels[c])))
+        .collect::<Vec<_>>()
+        .join(",");
+    let lv = levels
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    Col {
+        name,
+        value,
+        r: format!("factor(c({labels}), levels=c({lv}))"),
+    }
 }
 
 fn frame(cols: &[Col]) -> (RObject, String) {
@@ -58,7 +78,10 @@ fn frame(cols: &[Col]) -> (RObject, String) {
     let df = RObject::data_frame(cols.iter().map(|c| (c.name, c.value.clone())), n);
     let r = format!(
         "D <- data.frame({}, stringsAsFactors=FALSE)",
-        cols.iter().map(|c| format!("{}={}", c.name, c.r)).collect::<Vec<_>>().join(", ")
+        cols.iter()
+            .map(|c| format!("{}={}", c.name, c.r))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     (df, r)
 }
@@ -86,11 +109,22 @@ fn study() -> (RObject, String) {
         bmi.push(Some(b));
         sex.push(if i % 23 == 7 { None } else { Some(s) });
         grp.push(Some(k));
-        y.push(Some(((10.0 + 0.25 * a + 2.0 * s as f64 - k as f64) * 8.0 + g.below(40) as f64).round() / 8.0));
-        case.push(if i % 19 == 3 { None } else { Some(((g.below(100) as f64) < 25.0 + a * 0.8) as usize) });
+        y.push(Some(
+            ((10.0 + 0.25 * a + 2.0 * s as f64 - k as f64) * 8.0 + g.below(40) as f64).round()
+                / 8.0,
+        ));
+        case.push(if i % 19 == 3 {
+            None
+        } else {
+            Some(((g.below(100) as f64) < 25.0 + a * 0.8) as usize)
+        });
         count.push(Some((g.below(6) + (a as u64 / 20) + k as u64) as f64));
         off.push(Some(g.below(16) as f64 / 8.0));
-        w.push(if i % 29 == 11 { None } else { Some(0.5 + g.below(4) as f64 / 2.0) });
+        w.push(if i % 29 == 11 {
+            None
+        } else {
+            Some(0.5 + g.below(4) as f64 / 2.0)
+        });
     }
     frame(&[
         num_col("age", &age),
@@ -112,7 +146,11 @@ fn v(name: &str) -> FormulaExpr {
 }
 
 fn op(op: FormulaOp, lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
-    FormulaExpr::Op { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+    FormulaExpr::Op {
+        op,
+        lhs: Box::new(lhs),
+        rhs: Box::new(rhs),
+    }
 }
 
 fn plus(lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
@@ -120,7 +158,10 @@ fn plus(lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
 }
 
 fn formula(response: &str, rhs: FormulaExpr) -> Expr {
-    Expr::Formula { response: response.into(), rhs }
+    Expr::Formula {
+        response: response.into(),
+        rhs,
+    }
 }
 
 fn s(text: &str) -> Expr {
@@ -136,7 +177,13 @@ fn opt(x: Option<&str>) -> Expr {
 }
 
 fn call(function: &str, args: Vec<Expr>) -> Expr {
-    Expr::Call { function: function.into(), args: args.into_iter().map(|value| Arg { name: None, value }).collect() }
+    Expr::Call {
+        function: function.into(),
+        args: args
+            .into_iter()
+            .map(|value| Arg { name: None, value })
+            .collect(),
+    }
 }
 
 struct Session {
@@ -148,7 +195,10 @@ struct Session {
 impl Session {
     fn new(symbols: Vec<(&str, RObject)>) -> Session {
         Session {
-            symbols: symbols.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>(),
+            symbols: symbols
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<BTreeMap<_, _>>(),
             settings: DisclosureSettings::default(),
             methods: MethodTable::new(builtins()),
         }
@@ -167,11 +217,16 @@ impl Session {
 }
 
 fn el<'a>(x: &'a RObject, name: &str) -> &'a RObject {
-    x.element(name).unwrap_or_else(|| panic!("no element {name} in {x:?}"))
+    x.element(name)
+        .unwrap_or_else(|| panic!("no element {name} in {x:?}"))
 }
 
 fn doubles(x: &RObject) -> Vec<f64> {
-    x.as_doubles().expect("numeric").into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+    x.as_doubles()
+        .expect("numeric")
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect()
 }
 
 fn strings(x: &RObject) -> Vec<String> {
@@ -201,14 +256,25 @@ struct Fit {
     last_sent: Vec<f64>,
 }
 
-/// Gauss-Jordan with partial pivoting, as the client solves `I·Δ = s` and inverts I.
+/// Gauss-Jordan with partial pivoting, as the client solves `I·Δ = s` and inverts I (written
+/// as the client's index loops, to keep its order of operations).
+#[allow(clippy::needless_range_loop)]
 fn gauss_jordan(a: &[Vec<f64>], rhs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let n = a.len();
     let m = rhs[0].len();
-    let mut aug: Vec<Vec<f64>> = a.iter().zip(rhs).map(|(row, r)| row.iter().chain(r).copied().collect()).collect();
+    let mut aug: Vec<Vec<f64>> = a
+        .iter()
+        .zip(rhs)
+        .map(|(row, r)| row.iter().chain(r).copied().collect())
+        .collect();
     for col in 0..n {
-        let pivot = (col..n).max_by(|&x, &y| aug[x][col].abs().total_cmp(&aug[y][col].abs())).unwrap();
-        assert!(aug[pivot][col].abs() >= 1e-12, "singular information matrix");
+        let pivot = (col..n)
+            .max_by(|&x, &y| aug[x][col].abs().total_cmp(&aug[y][col].abs()))
+            .unwrap();
+        assert!(
+            aug[pivot][col].abs() >= 1e-12,
+            "singular information matrix"
+        );
         aug.swap(col, pivot);
         let p = aug[col][col];
         for j in col..n + m {
@@ -230,7 +296,13 @@ fn client_glm(session: &Session, spec: &Spec) -> Fit {
     let ds1 = session
         .eval(&call(
             "glmDS1",
-            vec![spec.formula.clone(), s(spec.family), opt(spec.weights), opt(spec.offset), opt(spec.data)],
+            vec![
+                spec.formula.clone(),
+                s(spec.family),
+                opt(spec.weights),
+                opt(spec.offset),
+                opt(spec.data),
+            ],
         ))
         .expect("glmDS1");
     assert_eq!(strings(el(&ds1, "errorMessage")), vec!["No errors"]);
@@ -239,17 +311,34 @@ fn client_glm(session: &Session, spec: &Spec) -> Fit {
     let mut beta = vec![0.0; p];
     let mut dev_old = 9.99e99;
     let mut iterations = 0;
-    let (mut nsubs, mut vcov, mut dev, mut nvalid, mut ntotal) = (0.0, Vec::new(), 0.0, 0.0, 0.0);
-    let mut last_sent = Vec::new();
+    let mut nsubs = 0.0;
+    let (mut vcov, mut dev, mut nvalid, mut ntotal, mut last_sent): (
+        Vec<Vec<f64>>,
+        f64,
+        f64,
+        f64,
+        Vec<f64>,
+    );
     loop {
         iterations += 1;
         assert!(iterations <= 20, "no convergence");
         // Python's str(float) and Rust's {:?} both print the shortest string that reads back.
-        let beta_csv = beta.iter().map(|b| format!("{b:?}")).collect::<Vec<_>>().join(",");
+        let beta_csv = beta
+            .iter()
+            .map(|b| format!("{b:?}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let ds2 = session
             .eval(&call(
                 "glmDS2",
-                vec![spec.formula.clone(), s(spec.family), s(&beta_csv), opt(spec.offset), opt(spec.weights), opt(spec.data)],
+                vec![
+                    spec.formula.clone(),
+                    s(spec.family),
+                    s(&beta_csv),
+                    opt(spec.offset),
+                    opt(spec.weights),
+                    opt(spec.data),
+                ],
             ))
             .expect("glmDS2");
         last_sent = beta.clone();
@@ -259,7 +348,9 @@ fn client_glm(session: &Session, spec: &Spec) -> Fit {
         let info_obj = el(&ds2, "info.matrix");
         assert_eq!(info_obj.dim(), Some(vec![p, p]));
         let flat = doubles(info_obj);
-        let info: Vec<Vec<f64>> = (0..p).map(|r| (0..p).map(|c| flat[r + c * p]).collect()).collect();
+        let info: Vec<Vec<f64>> = (0..p)
+            .map(|r| (0..p).map(|c| flat[r + c * p]).collect())
+            .collect();
         let score = doubles(el(&ds2, "score.vect"));
         assert_eq!(el(&ds2, "score.vect").dim(), Some(vec![p, 1]));
         dev = doubles(el(&ds2, "dev"))[0];
@@ -273,7 +364,9 @@ fn client_glm(session: &Session, spec: &Spec) -> Fit {
         for (b, d) in beta.iter_mut().zip(&delta) {
             *b += d[0];
         }
-        let identity: Vec<Vec<f64>> = (0..p).map(|i| (0..p).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();
+        let identity: Vec<Vec<f64>> = (0..p)
+            .map(|i| (0..p).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+            .collect();
         vcov = gauss_jordan(&info, &identity);
         let converge = (dev - dev_old).abs() / (dev.abs() + 0.1);
         if converge <= 1e-8 {
@@ -281,9 +374,25 @@ fn client_glm(session: &Session, spec: &Spec) -> Fit {
         }
         dev_old = dev;
     }
-    let scale = if spec.family == "gaussian" { dev / (nsubs - p as f64) } else { 1.0 };
-    let se = (0..p).map(|i| vcov[i][i].max(0.0).sqrt() * scale.sqrt()).collect();
-    Fit { names, coef: beta, se, dev, nvalid, ntotal, nsubs, iterations, last_sent }
+    let scale = if spec.family == "gaussian" {
+        dev / (nsubs - p as f64)
+    } else {
+        1.0
+    };
+    let se = (0..p)
+        .map(|i| vcov[i][i].max(0.0).sqrt() * scale.sqrt())
+        .collect();
+    Fit {
+        names,
+        coef: beta,
+        se,
+        dev,
+        nvalid,
+        ntotal,
+        nsubs,
+        iterations,
+        last_sent,
+    }
 }
 
 /// R's fit of the same model, fully converged: names, coefficients, SEs, deviance, nobs.
@@ -299,15 +408,35 @@ fn r_glm(data_r: &str, glm_call: &str) -> (Vec<String>, Vec<f64>, Vec<f64>, f64,
     );
     let out = common::rscript(&script);
     let parts: Vec<&str> = out.split("--\n").collect();
-    let lines = |s: &str| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<_>>();
-    let nums = |s: &str| lines(s).iter().map(|l| l.parse::<f64>().expect("a number from R")).collect::<Vec<_>>();
+    let lines = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let nums = |s: &str| {
+        lines(s)
+            .iter()
+            .map(|l| l.parse::<f64>().expect("a number from R"))
+            .collect::<Vec<_>>()
+    };
     let tail = nums(parts[3]);
-    (lines(parts[0]), nums(parts[1]), nums(parts[2]), tail[0], tail[1])
+    (
+        lines(parts[0]),
+        nums(parts[1]),
+        nums(parts[2]),
+        tail[0],
+        tail[1],
+    )
 }
 
 fn assert_close(what: &str, ours: f64, r: f64) {
     let rel = (ours - r).abs() / r.abs().max(1e-300);
-    assert!(rel <= 1e-8 || (ours - r).abs() <= 1e-12, "{what}: ours {ours:e}, R {r:e}, relative difference {rel:e}");
+    assert!(
+        rel <= 1e-8 || (ours - r).abs() <= 1e-12,
+        "{what}: ours {ours:e}, R {r:e}, relative difference {rel:e}"
+    );
 }
 
 /// Compares the client's fit with R's: coefficients and deviance with R's glm() converged (its
@@ -319,20 +448,37 @@ fn compare_with_r(spec: &Spec, glm_call: &str) -> Fit {
     let (df, data_r) = study();
     let session = Session::new(vec![("D", df)]);
     let fit = client_glm(&session, spec);
-    let (names, coef, se_converged, dev, nobs) = r_glm(&data_r, &glm_call.replace("CONTROL", TIGHT));
+    let (names, coef, se_converged, dev, nobs) =
+        r_glm(&data_r, &glm_call.replace("CONTROL", TIGHT));
     assert_eq!(fit.names, names, "coefficient names");
     for i in 0..names.len() {
         assert_close(&format!("coefficient {}", names[i]), fit.coef[i], coef[i]);
         let rel = (fit.se[i] - se_converged[i]).abs() / se_converged[i];
-        assert!(rel < 1e-6, "SE {} is far from R's converged one: {rel:e}", names[i]);
+        assert!(
+            rel < 1e-6,
+            "SE {} is far from R's converged one: {rel:e}",
+            names[i]
+        );
     }
     assert_close("deviance", fit.dev, dev);
-    let start = fit.last_sent.iter().map(|b| format!("{b:?}")).collect::<Vec<_>>().join(",");
-    let one_step = glm_call.replace("CONTROL", &format!("start=c({start}), control=glm.control(maxit=1)"));
+    let start = fit
+        .last_sent
+        .iter()
+        .map(|b| format!("{b:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let one_step = glm_call.replace(
+        "CONTROL",
+        &format!("start=c({start}), control=glm.control(maxit=1)"),
+    );
     let (names_step, coef_step, se_step, _, _) = r_glm(&data_r, &one_step);
     assert_eq!(fit.names, names_step);
     for i in 0..names.len() {
-        assert_close(&format!("last step's coefficient {}", names[i]), fit.coef[i], coef_step[i]);
+        assert_close(
+            &format!("last step's coefficient {}", names[i]),
+            fit.coef[i],
+            coef_step[i],
+        );
         assert_close(&format!("SE {}", names[i]), fit.se[i], se_step[i]);
     }
     assert_eq!(fit.nsubs, nobs, "rows used");
@@ -348,36 +494,89 @@ const TIGHT: &str = "control=glm.control(epsilon=1e-14, maxit=100)";
 fn gaussian_with_a_factor_and_an_interaction_matches_r() {
     // D$y ~ D$age * D$sex + D$grp
     let rhs = plus(op(FormulaOp::Times, v("D$age"), v("D$sex")), v("D$grp"));
-    let spec = Spec { formula: formula("D$y", rhs), family: "gaussian", weights: None, offset: None, data: None };
-    let fit = compare_with_r(&spec, "glm(D$y ~ D$age * D$sex + D$grp, family=gaussian, CONTROL)");
-    assert_eq!(fit.names, ["(Intercept)", "D$age", "D$sexM", "D$grpb", "D$grpc", "D$age:D$sexM"]);
+    let spec = Spec {
+        formula: formula("D$y", rhs),
+        family: "gaussian",
+        weights: None,
+        offset: None,
+        data: None,
+    };
+    let fit = compare_with_r(
+        &spec,
+        "glm(D$y ~ D$age * D$sex + D$grp, family=gaussian, CONTROL)",
+    );
+    assert_eq!(
+        fit.names,
+        [
+            "(Intercept)",
+            "D$age",
+            "D$sexM",
+            "D$grpb",
+            "D$grpc",
+            "D$age:D$sexM"
+        ]
+    );
     // Nvalid counts rows complete in the formula's variables (age and sex have gaps).
-    let out = common::rscript(&format!("{}\ncat(sum(complete.cases(D$y, D$age, D$sex, D$grp)))", study().1));
+    let out = common::rscript(&format!(
+        "{}\ncat(sum(complete.cases(D$y, D$age, D$sex, D$grp)))",
+        study().1
+    ));
     assert_eq!(fit.nvalid, out.trim().parse::<f64>().unwrap());
 }
 
 #[test]
 fn binomial_with_a_factor_response_and_weights_matches_r() {
     let rhs = plus(v("D$age"), v("D$sex"));
-    let spec = Spec { formula: formula("D$case", rhs), family: "binomial", weights: Some("D$w"), offset: None, data: None };
-    compare_with_r(&spec, "glm(D$case ~ D$age + D$sex, family=binomial, weights=D$w, CONTROL)");
+    let spec = Spec {
+        formula: formula("D$case", rhs),
+        family: "binomial",
+        weights: Some("D$w"),
+        offset: None,
+        data: None,
+    };
+    compare_with_r(
+        &spec,
+        "glm(D$case ~ D$age + D$sex, family=binomial, weights=D$w, CONTROL)",
+    );
 }
 
 #[test]
 fn poisson_with_an_offset_and_bare_names_in_data_matches_r() {
     let rhs = plus(v("age"), v("grp"));
-    let spec = Spec { formula: formula("count", rhs), family: "poisson", weights: None, offset: Some("D$off"), data: Some("D") };
-    let fit = compare_with_r(&spec, "glm(count ~ age + grp, family=poisson, offset=off, data=D, CONTROL)");
+    let spec = Spec {
+        formula: formula("count", rhs),
+        family: "poisson",
+        weights: None,
+        offset: Some("D$off"),
+        data: Some("D"),
+    };
+    let fit = compare_with_r(
+        &spec,
+        "glm(count ~ age + grp, family=poisson, offset=off, data=D, CONTROL)",
+    );
     assert_eq!(fit.names, ["(Intercept)", "age", "grpb", "grpc"]);
 }
 
 #[test]
 fn a_model_without_intercept_codes_its_first_factor_fully_as_r_does() {
     // D$y ~ D$grp + D$bmi:D$sex - 1
-    let rhs = op(FormulaOp::Minus, plus(v("D$grp"), op(FormulaOp::Colon, v("D$bmi"), v("D$sex"))), FormulaExpr::Number(1.0));
-    let spec = Spec { formula: formula("D$y", rhs), family: "gaussian", weights: None, offset: None, data: None };
+    let rhs = op(
+        FormulaOp::Minus,
+        plus(v("D$grp"), op(FormulaOp::Colon, v("D$bmi"), v("D$sex"))),
+        FormulaExpr::Number(1.0),
+    );
+    let spec = Spec {
+        formula: formula("D$y", rhs),
+        family: "gaussian",
+        weights: None,
+        offset: None,
+        data: None,
+    };
     let fit = compare_with_r(&spec, "glm(D$y ~ D$grp + D$bmi:D$sex - 1, CONTROL)");
-    assert_eq!(fit.names, ["D$grpa", "D$grpb", "D$grpc", "D$bmi:D$sexF", "D$bmi:D$sexM"]);
+    assert_eq!(
+        fit.names,
+        ["D$grpa", "D$grpb", "D$grpc", "D$bmi:D$sexF", "D$bmi:D$sexM"]
+    );
 }
 
 #[test]
@@ -395,19 +594,42 @@ fn model_matrices_match_r_for_power_in_and_factor_interactions() {
         ),
         (op(FormulaOp::In, v("age"), v("grp")), "y ~ age %in% grp"),
         (op(FormulaOp::Colon, v("sex"), v("grp")), "y ~ sex:grp"),
-        (plus(op(FormulaOp::Colon, v("grp"), v("sex")), v("grp")), "y ~ grp:sex + grp"),
-        (op(FormulaOp::Minus, op(FormulaOp::Times, v("bmi"), v("grp")), v("bmi")), "y ~ bmi*grp - bmi"),
-        (plus(FormulaExpr::Number(0.0), op(FormulaOp::Times, v("sex"), v("grp"))), "y ~ 0 + sex*grp"),
+        (
+            plus(op(FormulaOp::Colon, v("grp"), v("sex")), v("grp")),
+            "y ~ grp:sex + grp",
+        ),
+        (
+            op(
+                FormulaOp::Minus,
+                op(FormulaOp::Times, v("bmi"), v("grp")),
+                v("bmi"),
+            ),
+            "y ~ bmi*grp - bmi",
+        ),
+        (
+            plus(
+                FormulaExpr::Number(0.0),
+                op(FormulaOp::Times, v("sex"), v("grp")),
+            ),
+            "y ~ 0 + sex*grp",
+        ),
     ];
     for (rhs, r_formula) in cases {
         let ds1 = session
-            .eval(&call("glmDS1", vec![formula("y", rhs), s("gaussian"), null(), null(), s("D")]))
+            .eval(&call(
+                "glmDS1",
+                vec![formula("y", rhs), s("gaussian"), null(), null(), s("D")],
+            ))
             .unwrap_or_else(|e| panic!("{r_formula}: {e}"));
         let r = common::rscript(&format!(
             "{data_r}\nm <- glm({r_formula}, data=D, x=TRUE)$x\ncat(colnames(m), sep='\\n'); cat('--\\n'); cat(dim(m), sep='\\n')"
         ));
         let (names, dims) = r.split_once("--\n").unwrap();
-        assert_eq!(strings(el(&ds1, "coef.names")), names.lines().collect::<Vec<_>>(), "{r_formula}");
+        assert_eq!(
+            strings(el(&ds1, "coef.names")),
+            names.lines().collect::<Vec<_>>(),
+            "{r_formula}"
+        );
         let dims: Vec<f64> = dims.lines().map(|l| l.parse().unwrap()).collect();
         assert_eq!(doubles(el(&ds1, "dimX")), dims, "{r_formula}");
     }
@@ -422,7 +644,17 @@ fn one_scoring_step_matches_r_information_score_and_deviance() {
     let rhs = plus(v("D$age"), v("D$grp"));
     let beta = "-0.5,0.01,0.25,-0.125";
     let ds2 = session
-        .eval(&call("glmDS2", vec![formula("D$case", rhs), s("binomial"), s(beta), null(), s("D$w"), null()]))
+        .eval(&call(
+            "glmDS2",
+            vec![
+                formula("D$case", rhs),
+                s("binomial"),
+                s(beta),
+                null(),
+                s("D$w"),
+                null(),
+            ],
+        ))
         .unwrap();
     let r = common::rscript(&format!(
         "{data_r}\nm <- glm(D$case ~ D$age + D$grp, family=binomial, weights=D$w, x=TRUE)\n\
@@ -432,15 +664,26 @@ fn one_scoring_step_matches_r_information_score_and_deviance() {
          cat(sprintf('%.17g', c(I, s, sum(f$dev.resids(y, mu, w)), nrow(X))), sep='\\n')"
     ));
     let expected: Vec<f64> = r.lines().map(|l| l.parse().unwrap()).collect();
-    let got: Vec<f64> = [doubles(el(&ds2, "info.matrix")), doubles(el(&ds2, "score.vect")), doubles(el(&ds2, "dev")), doubles(el(&ds2, "numsubs"))].concat();
+    let got: Vec<f64> = [
+        doubles(el(&ds2, "info.matrix")),
+        doubles(el(&ds2, "score.vect")),
+        doubles(el(&ds2, "dev")),
+        doubles(el(&ds2, "numsubs")),
+    ]
+    .concat();
     assert_eq!(got.len(), expected.len());
     for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
         assert_close(&format!("value {i}"), *a, *b);
     }
-    let Vector::List(_) = &el(&ds2, "family").vector else { panic!("family is a list") };
+    let Vector::List(_) = &el(&ds2, "family").vector else {
+        panic!("family is a list")
+    };
     assert_eq!(el(&ds2, "family").class(), vec!["family"]);
     assert_eq!(strings(el(el(&ds2, "family"), "link")), vec!["logit"]);
-    assert_eq!(el(&ds2, "info.matrix").attr("dimnames").map(RObject::len), Some(2));
+    assert_eq!(
+        el(&ds2, "info.matrix").attr("dimnames").map(RObject::len),
+        Some(2)
+    );
 }
 
 // ---- disclosure checks, just inside and just outside ---------------------------------------------
@@ -451,12 +694,48 @@ fn small(cols: Vec<(&'static str, Vec<f64>)>) -> Session {
     Session::new(vec![("D", df)])
 }
 
-fn ds1(session: &Session, rhs: FormulaExpr, family: &str, weights: Option<&str>, offset: Option<&str>) -> RObject {
-    session.eval(&call("glmDS1", vec![formula("y", rhs), s(family), opt(weights), opt(offset), s("D")])).unwrap()
+fn ds1(
+    session: &Session,
+    rhs: FormulaExpr,
+    family: &str,
+    weights: Option<&str>,
+    offset: Option<&str>,
+) -> RObject {
+    session
+        .eval(&call(
+            "glmDS1",
+            vec![
+                formula("y", rhs),
+                s(family),
+                opt(weights),
+                opt(offset),
+                s("D"),
+            ],
+        ))
+        .unwrap()
 }
 
-fn ds2(session: &Session, rhs: FormulaExpr, family: &str, beta: &str, weights: Option<&str>, offset: Option<&str>) -> RObject {
-    session.eval(&call("glmDS2", vec![formula("y", rhs), s(family), s(beta), opt(offset), opt(weights), s("D")])).unwrap()
+fn ds2(
+    session: &Session,
+    rhs: FormulaExpr,
+    family: &str,
+    beta: &str,
+    weights: Option<&str>,
+    offset: Option<&str>,
+) -> RObject {
+    session
+        .eval(&call(
+            "glmDS2",
+            vec![
+                formula("y", rhs),
+                s(family),
+                s(beta),
+                opt(offset),
+                opt(weights),
+                s("D"),
+            ],
+        ))
+        .unwrap()
 }
 
 fn flag(x: &RObject, name: &str) -> f64 {
@@ -472,14 +751,29 @@ fn seq(n: usize) -> Vec<f64> {
 fn saturation_is_p_greater_than_nfilter_glm_times_n() {
     // p = 3: with N = 9, 3 > 0.33·9 = 2.97 (refused); with N = 10, 3 > 3.3 is false.
     for (n, invalid) in [(9, true), (10, false)] {
-        let session = small(vec![("y", seq(n)), ("a", seq(n).iter().map(|x| x * x).collect()), ("b", seq(n).iter().map(|x| (x * 7.0) % 5.0).collect())]);
+        let session = small(vec![
+            ("y", seq(n)),
+            ("a", seq(n).iter().map(|x| x * x).collect()),
+            ("b", seq(n).iter().map(|x| (x * 7.0) % 5.0).collect()),
+        ]);
         let rhs = plus(v("a"), v("b"));
         let r1 = ds1(&session, rhs.clone(), "gaussian", None, None);
-        assert_eq!(flag(&r1, "glm.saturation.invalid"), if invalid { 1.0 } else { 0.0 }, "N={n}");
-        let expected = if invalid { "STUDY DATA OR APPLIED MODEL INVALID FOR THIS SOURCE" } else { "No errors" };
+        assert_eq!(
+            flag(&r1, "glm.saturation.invalid"),
+            if invalid { 1.0 } else { 0.0 },
+            "N={n}"
+        );
+        let expected = if invalid {
+            "STUDY DATA OR APPLIED MODEL INVALID FOR THIS SOURCE"
+        } else {
+            "No errors"
+        };
         assert_eq!(strings(el(&r1, "errorMessage")), vec![expected]);
         let r2 = ds2(&session, rhs, "gaussian", "0,0,0", None, None);
-        assert_eq!(flag(&r2, "disclosure.risk"), if invalid { 1.0 } else { 0.0 });
+        assert_eq!(
+            flag(&r2, "disclosure.risk"),
+            if invalid { 1.0 } else { 0.0 }
+        );
         if invalid {
             assert_eq!(
                 strings(el(&r2, "errorMessage2")),
@@ -489,7 +783,9 @@ fn saturation_is_p_greater_than_nfilter_glm_times_n() {
                 ]
             );
             // Both destroyed (dsBase leaves the score vector by a slip; we do not).
-            assert!(matches!(el(&r2, "info.matrix").vector, Vector::Logical(ref v) if v == &[None]));
+            assert!(
+                matches!(el(&r2, "info.matrix").vector, Vector::Logical(ref v) if v == &[None])
+            );
             assert!(matches!(el(&r2, "score.vect").vector, Vector::Logical(ref v) if v == &[None]));
         } else {
             assert_eq!(el(&r2, "info.matrix").dim(), Some(vec![3, 3]));
@@ -509,7 +805,14 @@ fn binary_y_x_weights_and_offset_need_nfilter_tab_in_the_rarer_category() {
         let x = seq(12);
         let b = binary(rare);
         let w: Vec<f64> = b.iter().map(|v| v + 1.0).collect();
-        let session = small(vec![("y", b.clone()), ("x", x.clone()), ("b", b.clone()), ("w", w.clone()), ("o", b.clone()), ("z", seq(12))]);
+        let session = small(vec![
+            ("y", b.clone()),
+            ("x", x.clone()),
+            ("b", b.clone()),
+            ("w", w.clone()),
+            ("o", b.clone()),
+            ("z", seq(12)),
+        ]);
 
         // y binary (binomial)
         let r = ds1(&session, v("x"), "binomial", None, None);
@@ -518,10 +821,27 @@ fn binary_y_x_weights_and_offset_need_nfilter_tab_in_the_rarer_category() {
         assert_eq!(flag(&r2, "disclosure.risk"), invalid);
 
         // an X column binary, y continuous
-        let session_x = small(vec![("y", seq(12)), ("x", x.clone()), ("b", b.clone()), ("w", w.clone()), ("o", b.clone())]);
+        let session_x = small(vec![
+            ("y", seq(12)),
+            ("x", x.clone()),
+            ("b", b.clone()),
+            ("w", w.clone()),
+            ("o", b.clone()),
+        ]);
         let r = ds1(&session_x, plus(v("x"), v("b")), "gaussian", None, None);
-        assert_eq!(doubles(el(&r, "Xpar.invalid")), vec![0.0, 0.0, invalid], "X, rare={rare}");
-        let r2 = ds2(&session_x, plus(v("x"), v("b")), "gaussian", "0,0,0", None, None);
+        assert_eq!(
+            doubles(el(&r, "Xpar.invalid")),
+            vec![0.0, 0.0, invalid],
+            "X, rare={rare}"
+        );
+        let r2 = ds2(
+            &session_x,
+            plus(v("x"), v("b")),
+            "gaussian",
+            "0,0,0",
+            None,
+            None,
+        );
         assert_eq!(flag(&r2, "disclosure.risk"), invalid);
 
         // weights binary
@@ -536,7 +856,11 @@ fn binary_y_x_weights_and_offset_need_nfilter_tab_in_the_rarer_category() {
         let r2 = ds2(&session_x, v("x"), "gaussian", "0,0", None, Some("D$o"));
         assert_eq!(flag(&r2, "disclosure.risk"), invalid);
         if invalid == 1.0 {
-            assert!(strings(el(&r2, "errorMessage2")).iter().any(|m| m.starts_with("ERROR: offset vector is binary")));
+            assert!(
+                strings(el(&r2, "errorMessage2"))
+                    .iter()
+                    .any(|m| m.starts_with("ERROR: offset vector is binary"))
+            );
         }
     }
 }
@@ -547,7 +871,11 @@ fn missing_weights_drop_rows_in_glmds2_and_the_counts_say_so() {
     w[4] = na_real();
     let mut x = seq(12);
     x[7] = na_real();
-    let session = small(vec![("y", seq(12).iter().map(|v| v * 2.0 + 1.0).collect()), ("x", x), ("w", w)]);
+    let session = small(vec![
+        ("y", seq(12).iter().map(|v| v * 2.0 + 1.0).collect()),
+        ("x", x),
+        ("w", w),
+    ]);
     let r2 = ds2(&session, v("x"), "gaussian", "0,0", Some("D$w"), None);
     assert_eq!(doubles(el(&r2, "Ntotal")), vec![12.0]);
     assert_eq!(doubles(el(&r2, "Nvalid")), vec![11.0]);
@@ -559,29 +887,102 @@ fn missing_weights_drop_rows_in_glmds2_and_the_counts_say_so() {
 
 #[test]
 fn errors_are_rs_messages() {
-    let session = small(vec![("y", vec![0.0, 1.0, 2.0, 1.0, 0.0]), ("x", seq(5)), ("n", vec![-1.0, 1.0, 2.0, 1.0, 0.0])]);
+    let session = small(vec![
+        ("y", vec![0.0, 1.0, 2.0, 1.0, 0.0]),
+        ("x", seq(5)),
+        ("n", vec![-1.0, 1.0, 2.0, 1.0, 0.0]),
+    ]);
     let err = |expr: Expr| session.eval(&expr).unwrap_err().to_string();
     let glm1 = |resp: &str, rhs: FormulaExpr, family: &str| {
-        call("glmDS1", vec![formula(resp, rhs), s(family), null(), null(), s("D")])
+        call(
+            "glmDS1",
+            vec![formula(resp, rhs), s(family), null(), null(), s("D")],
+        )
     };
-    assert_eq!(err(glm1("y", v("x"), "binomial")), "y values must be 0 <= y <= 1");
-    assert_eq!(err(glm1("n", v("x"), "poisson")), "negative values not allowed for the 'Poisson' family");
-    assert!(err(glm1("y", v("x"), "gamma")).contains("not supported"));
-    assert_eq!(err(glm1("y", v("nope"), "gaussian")), "object 'nope' not found");
-    assert_eq!(err(glm1("y", plus(v("x"), FormulaExpr::Number(2.0)), "gaussian")), "invalid model formula in ExtractVars");
-    assert_eq!(err(glm1("y", FormulaExpr::Number(0.0), "gaussian")), "subscript out of bounds");
-    assert!(err(call("glmDS1", vec![s("y~x"), s("gaussian"), null(), null(), s("D")])).contains("must be a formula"));
     assert_eq!(
-        err(call("glmDS2", vec![formula("y", v("x")), s("gaussian"), s("0,0,0"), null(), null(), s("D")])),
+        err(glm1("y", v("x"), "binomial")),
+        "y values must be 0 <= y <= 1"
+    );
+    assert_eq!(
+        err(glm1("n", v("x"), "poisson")),
+        "negative values not allowed for the 'Poisson' family"
+    );
+    assert!(err(glm1("y", v("x"), "gamma")).contains("not supported"));
+    assert_eq!(
+        err(glm1("y", v("nope"), "gaussian")),
+        "object 'nope' not found"
+    );
+    assert_eq!(
+        err(glm1(
+            "y",
+            plus(v("x"), FormulaExpr::Number(2.0)),
+            "gaussian"
+        )),
+        "invalid model formula in ExtractVars"
+    );
+    assert_eq!(
+        err(glm1("y", FormulaExpr::Number(0.0), "gaussian")),
+        "subscript out of bounds"
+    );
+    assert!(
+        err(call(
+            "glmDS1",
+            vec![s("y~x"), s("gaussian"), null(), null(), s("D")]
+        ))
+        .contains("must be a formula")
+    );
+    assert_eq!(
+        err(call(
+            "glmDS2",
+            vec![
+                formula("y", v("x")),
+                s("gaussian"),
+                s("0,0,0"),
+                null(),
+                null(),
+                s("D")
+            ]
+        )),
         "non-conformable arguments"
     );
-    assert!(err(call("glmDS2", vec![formula("y", v("x")), s("gaussian"), s("0,zero"), null(), null(), s("D")])).contains("beta.vect"));
-    assert!(err(call("glmDS1", vec![formula("y", v("x")), s("gaussian"), s("D$w;x"), null(), s("D")])).contains("not the name"));
+    assert!(
+        err(call(
+            "glmDS2",
+            vec![
+                formula("y", v("x")),
+                s("gaussian"),
+                s("0,zero"),
+                null(),
+                null(),
+                s("D")
+            ]
+        ))
+        .contains("beta.vect")
+    );
+    assert!(
+        err(call(
+            "glmDS1",
+            vec![
+                formula("y", v("x")),
+                s("gaussian"),
+                s("D$w;x"),
+                null(),
+                s("D")
+            ]
+        ))
+        .contains("not the name")
+    );
     // A factor that keeps one level after complete-case deletion cannot take contrasts.
     let df = RObject::data_frame(
         [
             ("y", RObject::doubles(seq(4))),
-            ("f", RObject::factor(vec![Some(1), Some(1), Some(1), Some(2)], vec!["a".into(), "b".into()])),
+            (
+                "f",
+                RObject::factor(
+                    vec![Some(1), Some(1), Some(1), Some(2)],
+                    vec!["a".into(), "b".into()],
+                ),
+            ),
             ("z", RObject::doubles(vec![1.0, 2.0, 3.0, na_real()])),
         ],
         4,
@@ -589,7 +990,16 @@ fn errors_are_rs_messages() {
     let session = Session::new(vec![("D", df)]);
     assert_eq!(
         session
-            .eval(&call("glmDS1", vec![formula("y", plus(v("f"), v("z"))), s("gaussian"), null(), null(), s("D")]))
+            .eval(&call(
+                "glmDS1",
+                vec![
+                    formula("y", plus(v("f"), v("z"))),
+                    s("gaussian"),
+                    null(),
+                    null(),
+                    s("D")
+                ]
+            ))
             .unwrap_err()
             .to_string(),
         "contrasts can be applied only to factors with 2 or more levels"

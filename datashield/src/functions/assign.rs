@@ -10,18 +10,40 @@ use crate::eval::{Invocation, Method, MethodKind, Symbols};
 use crate::functions::formula::sort_levels;
 use crate::language::Expr;
 use crate::settings::{DisclosureSettings, PrivacyControlLevel};
-use crate::value::{is_na_real, na_real, RObject, Vector};
+use crate::value::{RObject, Vector, is_na_real, na_real};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate = |name, target, builtin| Method { name, kind: MethodKind::Aggregate, target, builtin };
-    let assign = |name, target, builtin| Method { name, kind: MethodKind::Assign, target, builtin };
+    let aggregate = |name, target, builtin| Method {
+        name,
+        kind: MethodKind::Aggregate,
+        target,
+        builtin,
+    };
+    let assign = |name, target, builtin| Method {
+        name,
+        kind: MethodKind::Assign,
+        target,
+        builtin,
+    };
     vec![
         aggregate("asFactorDS1", "dsBase::asFactorDS1", as_factor_ds1 as _),
         assign("asFactorDS2", "dsBase::asFactorDS2", as_factor_ds2 as _),
         assign("asNumericDS", "dsBase::asNumericDS", as_numeric_ds as _),
-        assign("completeCasesDS", "dsBase::completeCasesDS", complete_cases_ds as _),
-        aggregate("dataFrameSubsetDS1", "dsBase::dataFrameSubsetDS1", data_frame_subset_ds1 as _),
-        assign("dataFrameSubsetDS2", "dsBase::dataFrameSubsetDS2", data_frame_subset_ds2 as _),
+        assign(
+            "completeCasesDS",
+            "dsBase::completeCasesDS",
+            complete_cases_ds as _,
+        ),
+        aggregate(
+            "dataFrameSubsetDS1",
+            "dsBase::dataFrameSubsetDS1",
+            data_frame_subset_ds1 as _,
+        ),
+        assign(
+            "dataFrameSubsetDS2",
+            "dsBase::dataFrameSubsetDS2",
+            data_frame_subset_ds2 as _,
+        ),
         aggregate("rmDS", "dsBase::rmDS", rm_ds_builtin as _),
     ]
 }
@@ -52,7 +74,11 @@ pub fn r_number_string(x: f64) -> String {
     let sign = if x < 0.0 { "-" } else { "" };
     let scientific = {
         let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let exp_sign = if exponent < 0 { "-" } else { "+" };
         format!("{first}{dot}e{exp_sign}{:02}", exponent.abs())
     };
@@ -66,7 +92,11 @@ pub fn r_number_string(x: f64) -> String {
     } else {
         format!("0.{}{digits}", "0".repeat((-exponent - 1) as usize))
     };
-    if fixed.len() > scientific.len() { format!("{sign}{scientific}") } else { format!("{sign}{fixed}") }
+    if fixed.len() > scientific.len() {
+        format!("{sign}{scientific}")
+    } else {
+        format!("{sign}{fixed}")
+    }
 }
 
 /// R's `as.numeric()` of one string: surrounding white space allowed, NA when not a number.
@@ -82,13 +112,17 @@ fn parse_r_number(s: &str) -> Option<f64> {
                 Some(rest) => (true, rest),
                 None => (false, t.strip_prefix('+').unwrap_or(t)),
             };
-            let value = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-                u64::from_str_radix(hex, 16).ok().map(|v| v as f64)
-            } else if body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
-                body.parse::<f64>().ok()
-            } else {
-                None
-            };
+            let value =
+                if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+                    u64::from_str_radix(hex, 16).ok().map(|v| v as f64)
+                } else if body
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+                {
+                    body.parse::<f64>().ok()
+                } else {
+                    None
+                };
             value.map(|v| if negative { -v } else { v })
         }
     }
@@ -98,19 +132,39 @@ fn parse_r_number(s: &str) -> Option<f64> {
 fn as_character(x: &RObject) -> Option<Vec<Option<String>>> {
     if x.is_factor() {
         let levels = x.levels();
-        let Vector::Integer(codes) = &x.vector else { return None };
+        let Vector::Integer(codes) = &x.vector else {
+            return None;
+        };
         return Some(
             codes
                 .iter()
-                .map(|c| c.and_then(|c| usize::try_from(c).ok()?.checked_sub(1)).and_then(|i| levels.get(i)).map(|s| (*s).to_owned()))
+                .map(|c| {
+                    c.and_then(|c| usize::try_from(c).ok()?.checked_sub(1))
+                        .and_then(|i| levels.get(i))
+                        .map(|s| (*s).to_owned())
+                })
                 .collect(),
         );
     }
     match &x.vector {
         Vector::Null => Some(Vec::new()),
-        Vector::Logical(v) => Some(v.iter().map(|b| b.map(|b| if b { "TRUE".into() } else { "FALSE".into() })).collect()),
+        Vector::Logical(v) => Some(
+            v.iter()
+                .map(|b| b.map(|b| if b { "TRUE".into() } else { "FALSE".into() }))
+                .collect(),
+        ),
         Vector::Integer(v) => Some(v.iter().map(|i| i.map(|i| i.to_string())).collect()),
-        Vector::Double(v) => Some(v.iter().map(|d| if is_na_real(*d) { None } else { Some(r_number_string(*d)) }).collect()),
+        Vector::Double(v) => Some(
+            v.iter()
+                .map(|d| {
+                    if is_na_real(*d) {
+                        None
+                    } else {
+                        Some(r_number_string(*d))
+                    }
+                })
+                .collect(),
+        ),
         Vector::Character(v) => Some(v.clone()),
         Vector::List(_) => None,
     }
@@ -120,18 +174,34 @@ fn as_character(x: &RObject) -> Option<Vec<Option<String>>> {
 /// text; strings in byte order (R's C locale).
 fn factor_levels(x: &RObject) -> Result<Vec<String>, DsError> {
     if x.is_factor() {
-        let Some(labels) = as_character(x) else { return Err(DsError::failed("invalid factor")) };
-        return Ok(x.levels().into_iter().filter(|l| labels.iter().flatten().any(|s| s == l)).map(str::to_owned).collect());
+        let Some(labels) = as_character(x) else {
+            return Err(DsError::failed("invalid factor"));
+        };
+        return Ok(x
+            .levels()
+            .into_iter()
+            .filter(|l| labels.iter().flatten().any(|s| s == l))
+            .map(str::to_owned)
+            .collect());
     }
     match &x.vector {
         Vector::Integer(_) | Vector::Double(_) | Vector::Logical(_) => {
-            let mut values: Vec<f64> = x.as_doubles().unwrap_or_default().into_iter().flatten().collect();
+            let mut values: Vec<f64> = x
+                .as_doubles()
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect();
             values.sort_by(f64::total_cmp);
             values.dedup();
             let logical = matches!(x.vector, Vector::Logical(_));
             let mut levels: Vec<String> = Vec::new();
             for v in values {
-                let label = if logical { (if v == 1.0 { "TRUE" } else { "FALSE" }).to_owned() } else { r_number_string(v) };
+                let label = if logical {
+                    (if v == 1.0 { "TRUE" } else { "FALSE" }).to_owned()
+                } else {
+                    r_number_string(v)
+                };
                 if !levels.contains(&label) {
                     levels.push(label);
                 }
@@ -140,7 +210,9 @@ fn factor_levels(x: &RObject) -> Result<Vec<String>, DsError> {
         }
         Vector::Character(v) => Ok(sort_levels(v.iter().flatten().cloned().collect())),
         Vector::Null => Ok(Vec::new()),
-        Vector::List(_) => Err(DsError::failed("'x' must be atomic for 'sort.list'; have you called 'sort' on a list?")),
+        Vector::List(_) => Err(DsError::failed(
+            "'x' must be atomic for 'sort.list'; have you called 'sort' on a list?",
+        )),
     }
 }
 
@@ -155,7 +227,11 @@ fn check_privacy_level(settings: &DisclosureSettings) -> Result<(), DsError> {
 }
 
 /// A string argument (`'D$age'`); `None` when absent or `NULL`.
-fn string_arg(call: &Invocation<'_>, position: usize, name: &str) -> Result<Option<String>, DsError> {
+fn string_arg(
+    call: &Invocation<'_>,
+    position: usize,
+    name: &str,
+) -> Result<Option<String>, DsError> {
     match call.arg(position, name) {
         None => Ok(None),
         Some(Expr::Symbol(s)) if s == "NULL" => Ok(None),
@@ -164,18 +240,34 @@ fn string_arg(call: &Invocation<'_>, position: usize, name: &str) -> Result<Opti
             let value = call.env.evaluate(other)?;
             match value.str_values().as_slice() {
                 [s] => Ok(Some((*s).to_owned())),
-                _ => Err(DsError::failed(format!("{}: the argument '{name}' must be a string", call.function))),
+                _ => Err(DsError::failed(format!(
+                    "{}: the argument '{name}' must be a string",
+                    call.function
+                ))),
             }
         }
     }
 }
 
 /// A logical argument (`TRUE`, `FALSE`, `T`, `F`, or the strings), `default` when absent or NULL.
-fn logical_arg(call: &Invocation<'_>, position: usize, name: &str, default: bool) -> Result<bool, DsError> {
+fn logical_arg(
+    call: &Invocation<'_>,
+    position: usize,
+    name: &str,
+    default: bool,
+) -> Result<bool, DsError> {
     match call.arg(position, name) {
         None => Ok(default),
-        Some(Expr::Symbol(s) | Expr::Str(s)) if matches!(s.as_str(), "TRUE" | "T" | "true" | "True") => Ok(true),
-        Some(Expr::Symbol(s) | Expr::Str(s)) if matches!(s.as_str(), "FALSE" | "F" | "false" | "False") => Ok(false),
+        Some(Expr::Symbol(s) | Expr::Str(s))
+            if matches!(s.as_str(), "TRUE" | "T" | "true" | "True") =>
+        {
+            Ok(true)
+        }
+        Some(Expr::Symbol(s) | Expr::Str(s))
+            if matches!(s.as_str(), "FALSE" | "F" | "false" | "False") =>
+        {
+            Ok(false)
+        }
         Some(Expr::Symbol(s)) if s == "NULL" => Ok(default),
         Some(other) => match call.env.evaluate(other)?.as_doubles().as_deref() {
             Some([Some(x)]) => Ok(*x != 0.0),
@@ -189,11 +281,18 @@ fn logical_arg(call: &Invocation<'_>, position: usize, name: &str, default: bool
 fn lookup_path(call: &Invocation<'_>, path: &str) -> Result<RObject, DsError> {
     let valid = !path.is_empty()
         && path.split('$').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
         });
     if !valid {
-        return Err(DsError::failed(format!("{}: '{path}' is not the name of an object", call.function)));
+        return Err(DsError::failed(format!(
+            "{}: '{path}' is not the name of an object",
+            call.function
+        )));
     }
     call.env.lookup(path)
 }
@@ -234,28 +333,45 @@ fn as_factor_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
 /// the indicator matrix `DV<level>` without the baseline level's column.
 fn as_factor_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = call.named_object(0, "input.var.name")?;
-    let text = string_arg(call, 1, "all.unique.levels.transmit")?
-        .ok_or_else(|| DsError::failed("asFactorDS2: argument \"all.unique.levels.transmit\" is missing"))?;
+    let text = string_arg(call, 1, "all.unique.levels.transmit")?.ok_or_else(|| {
+        DsError::failed("asFactorDS2: argument \"all.unique.levels.transmit\" is missing")
+    })?;
     let levels = split_like_strsplit(&text);
     for (i, level) in levels.iter().enumerate() {
         if levels[..i].contains(level) {
-            return Err(DsError::failed(format!("factor level [{}] is duplicated", i + 1)));
+            return Err(DsError::failed(format!(
+                "factor level [{}] is duplicated",
+                i + 1
+            )));
         }
     }
-    let labels = as_character(&x).ok_or_else(|| DsError::failed("asFactorDS2: the input must be a vector or factor"))?;
+    let labels = as_character(&x)
+        .ok_or_else(|| DsError::failed("asFactorDS2: the input must be a vector or factor"))?;
     // dsBase compares fixed.dummy.vars with FALSE and fails when it is NULL; absent means FALSE here.
     if !logical_arg(call, 2, "fixed.dummy.vars", false)? {
         let codes = labels
             .iter()
-            .map(|l| l.as_ref().and_then(|l| levels.iter().position(|lv| lv == l)).map(|i| i as i32 + 1))
+            .map(|l| {
+                l.as_ref()
+                    .and_then(|l| levels.iter().position(|lv| lv == l))
+                    .map(|i| i as i32 + 1)
+            })
             .collect();
         return Ok(RObject::factor(codes, levels));
     }
     let baseline = call.number(3, "baseline.level", None)?;
     let n = labels.len();
-    let kept: Vec<usize> = (0..levels.len()).filter(|&g| (g + 1) as f64 != baseline).collect();
+    let kept: Vec<usize> = (0..levels.len())
+        .filter(|&g| (g + 1) as f64 != baseline)
+        .collect();
     let column = |g: usize| -> Vec<f64> {
-        labels.iter().map(|l| l.as_ref().map_or(na_real(), |l| if *l == levels[g] { 1.0 } else { 0.0 })).collect()
+        labels
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map_or(na_real(), |l| if *l == levels[g] { 1.0 } else { 0.0 })
+            })
+            .collect()
     };
     if kept.len() == 1 {
         // R's `m[, j]` with one column left drops to a vector.
@@ -263,7 +379,8 @@ fn as_factor_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     }
     let data: Vec<f64> = kept.iter().flat_map(|&g| column(g)).collect();
     let names = RObject::strings(kept.iter().map(|&g| format!("DV{}", levels[g])));
-    Ok(RObject::matrix(data, n, kept.len()).with_attr("dimnames", RObject::list(vec![RObject::null(), names])))
+    Ok(RObject::matrix(data, n, kept.len())
+        .with_attr("dimnames", RObject::list(vec![RObject::null(), names])))
 }
 
 /// R's `strsplit(s, ",")[[1]]`: a trailing empty piece is dropped, others kept.
@@ -287,8 +404,17 @@ fn as_numeric_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         )]));
     }
     let x = call.named_object(0, "x.name")?;
-    let text = as_character(&x).ok_or_else(|| DsError::failed("asNumericDS: x.name must name a vector or factor"))?;
-    Ok(RObject::doubles(text.iter().map(|s| s.as_deref().and_then(parse_r_number).unwrap_or_else(na_real)).collect()))
+    let text = as_character(&x)
+        .ok_or_else(|| DsError::failed("asNumericDS: x.name must name a vector or factor"))?;
+    Ok(RObject::doubles(
+        text.iter()
+            .map(|s| {
+                s.as_deref()
+                    .and_then(parse_r_number)
+                    .unwrap_or_else(na_real)
+            })
+            .collect(),
+    ))
 }
 
 // ---- completeCasesDS --------------------------------------------------------------------------
@@ -300,13 +426,16 @@ fn looks_like_code(s: &str) -> bool {
     if c.len() == 1 {
         return c[0] == '=' || c[0] == '<';
     }
-    c.windows(2).any(|w| w[0] == '=' || w[1] == '=' || (w[0] == '<' && w[1] == '-') || (w[0] == ':' && w[1] == ';'))
+    c.windows(2).any(|w| {
+        w[0] == '=' || w[1] == '=' || (w[0] == '<' && w[1] == '-') || (w[0] == ':' && w[1] == ';')
+    })
 }
 
 /// `completeCasesDS("x")`: the rows (or elements) of `x` with no missing value.
 fn complete_cases_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
-    let name = string_arg(call, 0, "x1.transmit")?
-        .ok_or_else(|| DsError::failed("completeCasesDS: argument \"x1.transmit\" is missing, with no default"))?;
+    let name = string_arg(call, 0, "x1.transmit")?.ok_or_else(|| {
+        DsError::failed("completeCasesDS: argument \"x1.transmit\" is missing, with no default")
+    })?;
     if looks_like_code(&name) {
         return Err(DsError::failed(
             "FAILED: the object addressed by the x1.transmit argument is of an inappropriate class or it contains characters that could indicate malicious code. Where possible, please use standard alphanumerics in the elements of the clientside scalar/vector, or the name of the serverside scalar/vector, that is addressed by the x1.transmit argument. As a minimum you MUST avoid '=' and '<' as characters",
@@ -319,14 +448,20 @@ fn complete_cases_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         )
     };
     if x.is_data_frame() {
-        let Vector::List(columns) = &x.vector else { return Err(wrong_class()) };
+        let Vector::List(columns) = &x.vector else {
+            return Err(wrong_class());
+        };
         let nrow = x.nrow().unwrap_or(0);
-        let rows: Vec<usize> = (0..nrow).filter(|&r| columns.iter().all(|c| !element_is_na(c, r))).collect();
+        let rows: Vec<usize> = (0..nrow)
+            .filter(|&r| columns.iter().all(|c| !element_is_na(c, r)))
+            .collect();
         return Ok(data_frame_rows(&x, &rows));
     }
     if let Some(dim) = x.dim().filter(|d| d.len() == 2) {
         let (nrow, ncol) = (dim[0], dim[1]);
-        let rows: Vec<usize> = (0..nrow).filter(|&r| (0..ncol).all(|c| !element_is_na(&x, r + c * nrow))).collect();
+        let rows: Vec<usize> = (0..nrow)
+            .filter(|&r| (0..ncol).all(|c| !element_is_na(&x, r + c * nrow)))
+            .collect();
         return matrix_rows(&x, &rows, nrow, ncol);
     }
     if matches!(x.vector, Vector::List(_) | Vector::Null) && !matches!(x.vector, Vector::Null) {
@@ -344,7 +479,9 @@ fn element_is_na(x: &RObject, i: usize) -> bool {
         Vector::Double(v) => v.get(i).is_some_and(|d| d.is_nan()),
         Vector::Character(v) => v.get(i).is_some_and(Option::is_none),
         // A list column counts as missing only if the element is an atomic NA of length one.
-        Vector::List(v) => v.get(i).is_some_and(|e| e.len() == 1 && element_is_na(e, 0)),
+        Vector::List(v) => v
+            .get(i)
+            .is_some_and(|e| e.len() == 1 && element_is_na(e, 0)),
     }
 }
 
@@ -380,7 +517,9 @@ fn vector_elements(x: &RObject, keep: &[usize]) -> RObject {
 /// numbers; explicit ones are subset.
 fn subset_row_names(x: &RObject, rows: &[usize]) -> RObject {
     match x.attr("row.names").map(|r| &r.vector) {
-        Some(Vector::Integer(v)) if !(v.len() == 2 && v[0].is_none()) => RObject::integers(pick(v, rows)),
+        Some(Vector::Integer(v)) if !(v.len() == 2 && v[0].is_none()) => {
+            RObject::integers(pick(v, rows))
+        }
         Some(Vector::Character(v)) => RObject::new(Vector::Character(pick(v, rows))),
         _ => RObject::integers(rows.iter().map(|&r| i32::try_from(r + 1).ok()).collect()),
     }
@@ -388,20 +527,27 @@ fn subset_row_names(x: &RObject, rows: &[usize]) -> RObject {
 
 /// `df[rows, ]`; a one-column data frame drops to its column, as R's `[` does.
 fn data_frame_rows(x: &RObject, rows: &[usize]) -> RObject {
-    let Vector::List(columns) = &x.vector else { return x.clone() };
+    let Vector::List(columns) = &x.vector else {
+        return x.clone();
+    };
     let picked: Vec<RObject> = columns.iter().map(|c| vector_elements(c, rows)).collect();
     if picked.len() == 1 {
         return picked.into_iter().next().unwrap_or_else(RObject::null);
     }
     RObject::new(Vector::List(picked))
-        .with_attr("names", x.attr("names").cloned().unwrap_or_else(RObject::null))
+        .with_attr(
+            "names",
+            x.attr("names").cloned().unwrap_or_else(RObject::null),
+        )
         .with_attr("row.names", subset_row_names(x, rows))
         .with_attr("class", RObject::string("data.frame"))
 }
 
 /// `m[rows, ]` for a matrix; R's `[` drops a dimension of extent one.
 fn matrix_rows(x: &RObject, rows: &[usize], nrow: usize, ncol: usize) -> Result<RObject, DsError> {
-    let index: Vec<usize> = (0..ncol).flat_map(|c| rows.iter().map(move |&r| r + c * nrow)).collect();
+    let index: Vec<usize> = (0..ncol)
+        .flat_map(|c| rows.iter().map(move |&r| r + c * nrow))
+        .collect();
     let data = pick_vector(&x.vector, &index);
     let dimnames = x.attr("dimnames").and_then(|d| match &d.vector {
         Vector::List(parts) if parts.len() == 2 => Some((parts[0].clone(), parts[1].clone())),
@@ -411,7 +557,8 @@ fn matrix_rows(x: &RObject, rows: &[usize], nrow: usize, ncol: usize) -> Result<
         let mut out = RObject::new(data);
         if let Some((row_names, col_names)) = dimnames {
             let names = if ncol == 1 && rows.len() != 1 {
-                (!matches!(row_names.vector, Vector::Null)).then(|| RObject::new(pick_vector(&row_names.vector, rows)))
+                (!matches!(row_names.vector, Vector::Null))
+                    .then(|| RObject::new(pick_vector(&row_names.vector, rows)))
             } else {
                 (!matches!(col_names.vector, Vector::Null)).then_some(col_names)
             };
@@ -422,10 +569,16 @@ fn matrix_rows(x: &RObject, rows: &[usize], nrow: usize, ncol: usize) -> Result<
         return Ok(out);
     }
     let dim = |n: usize| i32::try_from(n).map_err(|_| DsError::failed("too many rows"));
-    let mut out = RObject::new(data).with_attr("dim", RObject::integers(vec![Some(dim(rows.len())?), Some(dim(ncol)?)]));
+    let mut out = RObject::new(data).with_attr(
+        "dim",
+        RObject::integers(vec![Some(dim(rows.len())?), Some(dim(ncol)?)]),
+    );
     if let Some((row_names, col_names)) = dimnames {
-        let row_names =
-            if matches!(row_names.vector, Vector::Null) { row_names } else { RObject::new(pick_vector(&row_names.vector, rows)) };
+        let row_names = if matches!(row_names.vector, Vector::Null) {
+            row_names
+        } else {
+            RObject::new(pick_vector(&row_names.vector, rows))
+        };
         out.set_attr("dimnames", RObject::list(vec![row_names, col_names]));
     }
     Ok(out)
@@ -462,12 +615,12 @@ enum Comparison {
 impl Comparison {
     fn from_code(code: f64) -> Option<Comparison> {
         Some(match code {
-            c if c == 1.0 => Comparison::Equal,
-            c if c == 2.0 => Comparison::NotEqual,
-            c if c == 3.0 => Comparison::Less,
-            c if c == 4.0 => Comparison::LessOrEqual,
-            c if c == 5.0 => Comparison::Greater,
-            c if c == 6.0 => Comparison::GreaterOrEqual,
+            1.0 => Comparison::Equal,
+            2.0 => Comparison::NotEqual,
+            3.0 => Comparison::Less,
+            4.0 => Comparison::LessOrEqual,
+            5.0 => Comparison::Greater,
+            6.0 => Comparison::GreaterOrEqual,
             _ => return None,
         })
     }
@@ -495,9 +648,18 @@ struct Operand {
 
 impl Operand {
     fn new(x: &RObject) -> Result<Operand, DsError> {
-        let text = as_character(x).ok_or_else(|| DsError::failed("comparison is possible only for atomic types"))?;
-        let numbers = if x.is_factor() || matches!(x.vector, Vector::Character(_)) { None } else { x.as_doubles() };
-        Ok(Operand { numbers, text, factor: x.is_factor() })
+        let text = as_character(x)
+            .ok_or_else(|| DsError::failed("comparison is possible only for atomic types"))?;
+        let numbers = if x.is_factor() || matches!(x.vector, Vector::Character(_)) {
+            None
+        } else {
+            x.as_doubles()
+        };
+        Ok(Operand {
+            numbers,
+            text,
+            factor: x.is_factor(),
+        })
     }
 
     fn len(&self) -> usize {
@@ -509,7 +671,8 @@ impl Operand {
             let (a, b) = ((*a.get(i)?)?, (*b.get(j)?)?);
             return a.partial_cmp(&b).map(|o| op.holds(o));
         }
-        if (self.factor || other.factor) && !matches!(op, Comparison::Equal | Comparison::NotEqual) {
+        if (self.factor || other.factor) && !matches!(op, Comparison::Equal | Comparison::NotEqual)
+        {
             return None;
         }
         let (a, b) = (self.text.get(i)?.as_ref()?, other.text.get(j)?.as_ref()?);
@@ -525,16 +688,29 @@ struct Subset {
     rm_cols: Option<Vec<f64>>,
 }
 
-fn column_numbers(call: &Invocation<'_>, position: usize, name: &str) -> Result<Option<Vec<f64>>, DsError> {
+fn column_numbers(
+    call: &Invocation<'_>,
+    position: usize,
+    name: &str,
+) -> Result<Option<Vec<f64>>, DsError> {
     let numbers = match call.arg(position, name) {
         None => return Ok(None),
         Some(Expr::Symbol(s)) if s == "NULL" => return Ok(None),
-        Some(Expr::Str(text)) => split_like_strsplit(text).iter().map(|s| parse_r_number(s)).collect::<Option<Vec<f64>>>(),
-        Some(other) => call.env.evaluate(other)?.as_doubles().and_then(|v| v.into_iter().collect()),
+        Some(Expr::Str(text)) => split_like_strsplit(text)
+            .iter()
+            .map(|s| parse_r_number(s))
+            .collect::<Option<Vec<f64>>>(),
+        Some(other) => call
+            .env
+            .evaluate(other)?
+            .as_doubles()
+            .and_then(|v| v.into_iter().collect()),
     };
-    numbers
-        .map(Some)
-        .ok_or_else(|| DsError::failed(format!("FAILED: {name} argument contains non-numerics (disclosure risk)")))
+    numbers.map(Some).ok_or_else(|| {
+        DsError::failed(format!(
+            "FAILED: {name} argument contains non-numerics (disclosure risk)"
+        ))
+    })
 }
 
 /// V1 or V2: a number written as text, a logical, or an object's name.
@@ -542,7 +718,10 @@ fn operand(call: &Invocation<'_>, text: &str) -> Result<RObject, DsError> {
     match text {
         "TRUE" | "T" => Ok(RObject::logical(true)),
         "FALSE" | "F" => Ok(RObject::logical(false)),
-        _ => match parse_r_number(text).filter(|_| text.trim_start().starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))) {
+        _ => match parse_r_number(text).filter(|_| {
+            text.trim_start()
+                .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+        }) {
             Some(number) => Ok(RObject::double(number)),
             None => lookup_path(call, text),
         },
@@ -557,17 +736,30 @@ fn subset_rows(call: &Invocation<'_>) -> Result<Subset, DsError> {
     let df_name = string_arg(call, 0, "df.name")?;
     let v1_name = string_arg(call, 1, "V1.name")?;
     let v2_name = string_arg(call, 2, "V2.name")?;
-    let too_long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.chars().count() as f64 > settings.nfilter_string);
+    let too_long = |s: &Option<String>| {
+        s.as_ref()
+            .is_some_and(|s| s.chars().count() as f64 > settings.nfilter_string)
+    };
     if too_long(&df_name) {
-        return Err(DsError::disclosure("nfilter.string", "FAILED: df.name argument > nfilter.string - please shorten"));
+        return Err(DsError::disclosure(
+            "nfilter.string",
+            "FAILED: df.name argument > nfilter.string - please shorten",
+        ));
     }
     if too_long(&v1_name) {
-        return Err(DsError::disclosure("nfilter.string", "FAILED: V[i].name argument > nfilter.string - please shorten"));
+        return Err(DsError::disclosure(
+            "nfilter.string",
+            "FAILED: V[i].name argument > nfilter.string - please shorten",
+        ));
     }
     if too_long(&v2_name) {
-        return Err(DsError::disclosure("nfilter.string", "FAILED: V[ii].name argument > nfilter.string - please shorten"));
+        return Err(DsError::disclosure(
+            "nfilter.string",
+            "FAILED: V[ii].name argument > nfilter.string - please shorten",
+        ));
     }
-    let not_a_frame = || DsError::failed("FAILED: df.name argument must be character and must name a data.frame");
+    let not_a_frame =
+        || DsError::failed("FAILED: df.name argument must be character and must name a data.frame");
     let df_name = df_name.ok_or_else(not_a_frame)?;
     let frame = lookup_path(call, &df_name)?;
     if !frame.is_data_frame() {
@@ -576,7 +768,8 @@ fn subset_rows(call: &Invocation<'_>) -> Result<Subset, DsError> {
     let v1_name = v1_name.ok_or_else(|| DsError::failed("FAILED: V[i].name must be character"))?;
     let v2_name = v2_name.ok_or_else(|| DsError::failed("FAILED: V[ii].name must be character"))?;
     let nrow = frame.nrow().unwrap_or(0);
-    let bad_operator = || DsError::failed("FAILED: Boolean.operator must be: '==', '!=', '<', '<=', '>' or '>='");
+    let bad_operator =
+        || DsError::failed("FAILED: Boolean.operator must be: '==', '!=', '<', '<=', '>' or '>='");
     let (v1, v2, op) = if v1_name == "ONES" || v2_name == "ONES" {
         // "ONES" keeps every row (1 == 1), whatever the operator.
         let ones = RObject::doubles(vec![1.0; nrow]);
@@ -584,15 +777,25 @@ fn subset_rows(call: &Invocation<'_>) -> Result<Subset, DsError> {
     } else {
         let v1 = operand(call, &v1_name)?;
         let v2 = operand(call, &v2_name)?;
-        let code = call.number(3, "Boolean.operator.n", None).map_err(|_| bad_operator())?;
-        (v1, v2, Comparison::from_code(code).ok_or_else(bad_operator)?)
+        let code = call
+            .number(3, "Boolean.operator.n", None)
+            .map_err(|_| bad_operator())?;
+        (
+            v1,
+            v2,
+            Comparison::from_code(code).ok_or_else(bad_operator)?,
+        )
     };
     let (a, b) = (Operand::new(&v1)?, Operand::new(&v2)?);
     if a.len() != nrow {
-        return Err(DsError::failed("FAILED: V[i] must of length equal to column length of df being subsetted"));
+        return Err(DsError::failed(
+            "FAILED: V[i] must of length equal to column length of df being subsetted",
+        ));
     }
     if !(b.len() == a.len() || b.len() == 1) {
-        return Err(DsError::failed("FAILED: V[ii] must either be of length one or of length equal to V[i]"));
+        return Err(DsError::failed(
+            "FAILED: V[ii] must either be of length one or of length equal to V[i]",
+        ));
     }
     let keep_nas = logical_arg(call, 6, "keep.NAs", false)?;
     let rows: Vec<usize> = (0..nrow)
@@ -602,9 +805,17 @@ fn subset_rows(call: &Invocation<'_>) -> Result<Subset, DsError> {
         })
         .collect();
     if (rows.len() as f64) < settings.nfilter_subset {
-        return Err(DsError::disclosure("nfilter.subset", "Subset to be created is too small (<nfilter.subset)"));
+        return Err(DsError::disclosure(
+            "nfilter.subset",
+            "Subset to be created is too small (<nfilter.subset)",
+        ));
     }
-    Ok(Subset { frame, rows, keep_cols, rm_cols })
+    Ok(Subset {
+        frame,
+        rows,
+        keep_cols,
+        rm_cols,
+    })
 }
 
 /// `dataFrameSubsetDS1(df.name, V1.name, V2.name, Boolean.operator.n, keep.cols, rm.cols,
@@ -614,7 +825,12 @@ fn data_frame_subset_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let subset = subset_rows(call)?;
     let difference = subset.frame.nrow().unwrap_or(0).abs_diff(subset.rows.len());
     if difference > 0 && (difference as f64) < call.env.settings.nfilter_subset {
-        return Ok(RObject::list(DIFFERENCE_WARNING.iter().map(|s| RObject::string(*s)).collect()));
+        return Ok(RObject::list(
+            DIFFERENCE_WARNING
+                .iter()
+                .map(|s| RObject::string(*s))
+                .collect(),
+        ));
     }
     Ok(RObject::string("Subsetting undertaken without problems"))
 }
@@ -625,7 +841,11 @@ fn data_frame_subset_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let frame = &subset.frame;
     let ncol = frame.len();
     let columns: Vec<usize> = match (&subset.keep_cols, &subset.rm_cols) {
-        (Some(_), Some(_)) => return Err(DsError::failed("You can either specify keep.cols or rm.cols, not both")),
+        (Some(_), Some(_)) => {
+            return Err(DsError::failed(
+                "You can either specify keep.cols or rm.cols, not both",
+            ));
+        }
         (Some(keep), None) => {
             let mut out = Vec::new();
             for &k in keep {
@@ -655,12 +875,27 @@ fn data_frame_subset_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
         }
         (None, None) => (0..ncol).collect(),
     };
-    let Vector::List(all) = &frame.vector else { return Err(DsError::failed("not a data frame")) };
+    let Vector::List(all) = &frame.vector else {
+        return Err(DsError::failed("not a data frame"));
+    };
     let names = frame.names();
-    let selected = RObject::new(Vector::List(columns.iter().map(|&c| all[c].clone()).collect()))
-        .with_attr("names", RObject::strings(unique_names(columns.iter().map(|&c| names.get(c).copied().unwrap_or("")))))
-        .with_attr("class", RObject::string("data.frame"))
-        .with_attr("row.names", frame.attr("row.names").cloned().unwrap_or_else(RObject::null));
+    let selected = RObject::new(Vector::List(
+        columns.iter().map(|&c| all[c].clone()).collect(),
+    ))
+    .with_attr(
+        "names",
+        RObject::strings(unique_names(
+            columns.iter().map(|&c| names.get(c).copied().unwrap_or("")),
+        )),
+    )
+    .with_attr("class", RObject::string("data.frame"))
+    .with_attr(
+        "row.names",
+        frame
+            .attr("row.names")
+            .cloned()
+            .unwrap_or_else(RObject::null),
+    );
     Ok(data_frame_rows(&selected, &subset.rows))
 }
 
@@ -700,7 +935,10 @@ pub fn rm_ds_plan(symbols: &Symbols, settings: &DisclosureSettings, transmit: &s
     }
     let names = split_like_strsplit(transmit);
     // R's exists() looks at the first name only.
-    if names.first().is_none_or(|first| !symbols.contains_key(first)) {
+    if names
+        .first()
+        .is_none_or(|first| !symbols.contains_key(first))
+    {
         return RmPlan::Answer(return_message(
             names.iter().map(|n| format!("Object to be deleted, i.e. <{n}> , does not exist so does not need deleting")).collect(),
         ));
@@ -722,7 +960,12 @@ pub fn rm_ds(symbols: &mut Symbols, settings: &DisclosureSettings, transmit: &st
             for name in &names {
                 symbols.remove(name);
             }
-            return_message(names.iter().map(|n| format!("Object <{n}> successfully deleted")).collect())
+            return_message(
+                names
+                    .iter()
+                    .map(|n| format!("Object <{n}> successfully deleted"))
+                    .collect(),
+            )
         }
     }
 }
@@ -730,11 +973,14 @@ pub fn rm_ds(symbols: &mut Symbols, settings: &DisclosureSettings, transmit: &st
 /// The registered `rmDS`: its refusals are answered here; a removal needs the session's symbols
 /// (see [`rm_ds`]), so reaching it here means the session did not route the call.
 fn rm_ds_builtin(call: &Invocation<'_>) -> Result<RObject, DsError> {
-    let transmit = string_arg(call, 0, "x.name.transmit")?
-        .ok_or_else(|| DsError::failed("rmDS: argument \"x.name.transmit\" is missing, with no default"))?;
+    let transmit = string_arg(call, 0, "x.name.transmit")?.ok_or_else(|| {
+        DsError::failed("rmDS: argument \"x.name.transmit\" is missing, with no default")
+    })?;
     match rm_ds_plan(call.env.symbols, call.env.settings, &transmit) {
         RmPlan::Answer(answer) => Ok(answer),
-        RmPlan::Remove(_) => Err(DsError::failed("rmDS must be run by the session (functions::assign::rm_ds)")),
+        RmPlan::Remove(_) => Err(DsError::failed(
+            "rmDS must be run by the session (functions::assign::rm_ds)",
+        )),
     }
 }
 

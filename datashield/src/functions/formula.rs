@@ -24,10 +24,16 @@ pub struct Terms {
 
 impl Terms {
     /// R's `attr(terms, "term.labels")`.
+    #[cfg(test)]
     pub fn labels(&self) -> Vec<String> {
         self.terms
             .iter()
-            .map(|term| term.iter().map(|&v| self.variables[v].as_str()).collect::<Vec<_>>().join(":"))
+            .map(|term| {
+                term.iter()
+                    .map(|&v| self.variables[v].as_str())
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
             .collect()
     }
 }
@@ -37,7 +43,11 @@ const MAX_VARIABLES: usize = 64;
 
 /// R's `terms(response ~ rhs)`.
 pub fn terms(response: &str, rhs: &FormulaExpr) -> Result<Terms, DsError> {
-    let mut encoder = Encoder { variables: vec![response.to_owned()], intercept: true, parity: true };
+    let mut encoder = Encoder {
+        variables: vec![response.to_owned()],
+        intercept: true,
+        parity: true,
+    };
     let encoded = encoder.encode(rhs)?;
     // Stable ordering by the number of variables in a term (R's default, keep.order = FALSE).
     let mut ordered: Vec<Vec<usize>> = Vec::with_capacity(encoded.len());
@@ -48,7 +58,11 @@ pub fn terms(response: &str, rhs: &FormulaExpr) -> Result<Terms, DsError> {
     // model.matrix() drops a term that is just the response ("the response appeared on the
     // right-hand side and was dropped"); the coefficients are those of the remaining terms.
     ordered.retain(|term| term.as_slice() != [0]);
-    Ok(Terms { variables: encoder.variables, terms: ordered, intercept: encoder.intercept })
+    Ok(Terms {
+        variables: encoder.variables,
+        terms: ordered,
+        intercept: encoder.intercept,
+    })
 }
 
 struct Encoder {
@@ -89,7 +103,9 @@ impl Encoder {
                 }
                 FormulaOp::Power => {
                     let power = match strip_parens(rhs) {
-                        FormulaExpr::Number(n) if n.fract() == 0.0 && *n >= 2.0 && *n <= 64.0 => *n as usize,
+                        FormulaExpr::Number(n) if n.fract() == 0.0 && *n >= 2.0 && *n <= 64.0 => {
+                            *n as usize
+                        }
                         _ => return Err(DsError::failed("invalid power in formula")),
                     };
                     let left = self.encode(lhs)?;
@@ -110,7 +126,11 @@ impl Encoder {
     }
 
     /// `lhs - rhs` (or unary `- rhs` when `lhs` is `None`).
-    fn delete(&mut self, lhs: Option<&FormulaExpr>, rhs: &FormulaExpr) -> Result<TermList, DsError> {
+    fn delete(
+        &mut self,
+        lhs: Option<&FormulaExpr>,
+        rhs: &FormulaExpr,
+    ) -> Result<TermList, DsError> {
         let left = match lhs {
             Some(lhs) => self.encode(lhs)?,
             None => Vec::new(),
@@ -149,10 +169,16 @@ impl Encoder {
                     Ok(FormulaExpr::Variable(part.to_owned()))
                 }
             });
-            let first = parts.next().unwrap_or_else(|| Err(DsError::failed("invalid model formula")))?;
+            let first = parts
+                .next()
+                .unwrap_or_else(|| Err(DsError::failed("invalid model formula")))?;
             let mut expr = first;
             for part in parts {
-                expr = FormulaExpr::Op { op: FormulaOp::Minus, lhs: Box::new(expr), rhs: Box::new(part?) };
+                expr = FormulaExpr::Op {
+                    op: FormulaOp::Minus,
+                    lhs: Box::new(expr),
+                    rhs: Box::new(part?),
+                };
             }
             return self.encode(&expr);
         }
@@ -160,7 +186,9 @@ impl Encoder {
             Some(index) => index,
             None => {
                 if self.variables.len() >= MAX_VARIABLES {
-                    return Err(DsError::failed(format!("a formula may name at most {MAX_VARIABLES} variables")));
+                    return Err(DsError::failed(format!(
+                        "a formula may name at most {MAX_VARIABLES} variables"
+                    )));
                 }
                 self.variables.push(name.to_owned());
                 self.variables.len() - 1
@@ -190,7 +218,9 @@ fn union_all(terms: &TermList) -> Vec<usize> {
 
 /// Every union of a left term with a right term, left terms outermost (R's order).
 fn interact(left: &TermList, right: &TermList) -> TermList {
-    left.iter().flat_map(|l| right.iter().map(move |r| union(l, r))).collect()
+    left.iter()
+        .flat_map(|l| right.iter().map(move |r| union(l, r)))
+        .collect()
 }
 
 /// Drops repeated and empty terms, keeping first occurrences.
@@ -210,7 +240,11 @@ pub enum Column {
     Numeric(Vec<Option<f64>>),
     /// A factor, or a logical or character vector, which model.matrix() treats as one.
     /// `logical` keeps that it was logical (a binomial response reads it as 0/1).
-    Categorical { codes: Vec<Option<usize>>, levels: Vec<String>, logical: bool },
+    Categorical {
+        codes: Vec<Option<usize>>,
+        levels: Vec<String>,
+        logical: bool,
+    },
 }
 
 impl Column {
@@ -231,9 +265,18 @@ impl Column {
     /// The rows `rows`, with the levels no kept row uses dropped (`drop.unused.levels = TRUE`).
     pub fn subset(&self, rows: &[usize]) -> Column {
         match self {
-            Column::Numeric(v) => Column::Numeric(rows.iter().map(|&r| v.get(r).copied().flatten()).collect()),
-            Column::Categorical { codes, levels, logical } => {
-                let kept: Vec<Option<usize>> = rows.iter().map(|&r| codes.get(r).copied().flatten()).collect();
+            Column::Numeric(v) => {
+                Column::Numeric(rows.iter().map(|&r| v.get(r).copied().flatten()).collect())
+            }
+            Column::Categorical {
+                codes,
+                levels,
+                logical,
+            } => {
+                let kept: Vec<Option<usize>> = rows
+                    .iter()
+                    .map(|&r| codes.get(r).copied().flatten())
+                    .collect();
                 let mut used = vec![false; levels.len()];
                 for code in kept.iter().flatten() {
                     if let Some(slot) = used.get_mut(*code) {
@@ -248,19 +291,53 @@ impl Column {
                         new_levels.push(level.clone());
                     }
                 }
-                let codes = kept.iter().map(|c| c.and_then(|c| new_index.get(c).copied().flatten())).collect();
-                Column::Categorical { codes, levels: new_levels, logical: *logical }
+                let codes = kept
+                    .iter()
+                    .map(|c| c.and_then(|c| new_index.get(c).copied().flatten()))
+                    .collect();
+                Column::Categorical {
+                    codes,
+                    levels: new_levels,
+                    logical: *logical,
+                }
             }
         }
     }
 }
 
-/// Sorts strings as R's `sort()` does in the C locale (byte order). R under another locale
-/// collates differently (e.g. "B" vs "a"); this server always uses byte order.
+/// Sorts and deduplicates strings as R's `sort()` does in a UTF-8 locale with ICU (R's default
+/// there: `icuGetCollate()` is "root"), which is how R on a DataSHIELD server orders factor levels.
 pub fn sort_levels(mut levels: Vec<String>) -> Vec<String> {
-    levels.sort();
+    levels.sort_by(|a, b| collate(a, b));
     levels.dedup();
     levels
+}
+
+/// ICU root collation for ASCII text: first by primary weights (white space and punctuation in
+/// CLDR's order, then digits, then letters without case), then by case, lowercase first, from
+/// the left; other characters come after ASCII, by code point (an approximation).
+pub fn collate(a: &str, b: &str) -> std::cmp::Ordering {
+    const PUNCTUATION: &str = "\t\n\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+    let primary = |c: char| -> u32 {
+        if let Some(i) = PUNCTUATION.find(c) {
+            i as u32
+        } else if c.is_ascii_digit() {
+            100 + (c as u32 - '0' as u32)
+        } else if c.is_ascii_alphabetic() {
+            200 + (c.to_ascii_lowercase() as u32 - 'a' as u32)
+        } else {
+            1000 + c as u32
+        }
+    };
+    let pa = a.chars().map(primary);
+    let pb = b.chars().map(primary);
+    pa.cmp(pb)
+        .then_with(|| {
+            a.chars()
+                .map(|c| c.is_ascii_uppercase())
+                .cmp(b.chars().map(|c| c.is_ascii_uppercase()))
+        })
+        .then_with(|| a.cmp(b))
 }
 
 /// Turns an R object into a model-frame column (`name` for messages).
@@ -268,32 +345,77 @@ pub fn column(name: &str, value: &RObject) -> Result<Column, DsError> {
     if value.is_factor() {
         let levels: Vec<String> = value.levels().into_iter().map(str::to_owned).collect();
         let Vector::Integer(codes) = &value.vector else {
-            return Err(DsError::failed(format!("invalid type ({}) for variable '{name}'", value.vector.type_name())));
+            return Err(DsError::failed(format!(
+                "invalid type ({}) for variable '{name}'",
+                value.vector.type_name()
+            )));
         };
         let codes = codes
             .iter()
-            .map(|c| c.and_then(|c| usize::try_from(c).ok()).and_then(|c| c.checked_sub(1)).filter(|&c| c < levels.len()))
+            .map(|c| {
+                c.and_then(|c| usize::try_from(c).ok())
+                    .and_then(|c| c.checked_sub(1))
+                    .filter(|&c| c < levels.len())
+            })
             .collect();
-        return Ok(Column::Categorical { codes, levels, logical: false });
+        return Ok(Column::Categorical {
+            codes,
+            levels,
+            logical: false,
+        });
     }
-    if value.dim().is_some_and(|d| d.len() == 2 && d.get(1) != Some(&1)) || value.is_data_frame() {
-        return Err(DsError::failed(format!("invalid type for variable '{name}': it is not a vector")));
+    if value
+        .dim()
+        .is_some_and(|d| d.len() == 2 && d.get(1) != Some(&1))
+        || value.is_data_frame()
+    {
+        return Err(DsError::failed(format!(
+            "invalid type for variable '{name}': it is not a vector"
+        )));
     }
     match &value.vector {
-        Vector::Integer(_) | Vector::Double(_) => Ok(Column::Numeric(value.as_doubles().unwrap_or_default())),
+        Vector::Integer(_) | Vector::Double(_) => {
+            Ok(Column::Numeric(value.as_doubles().unwrap_or_default()))
+        }
         Vector::Logical(v) => {
-            let present = |b: bool| v.iter().any(|x| *x == Some(b));
-            let levels: Vec<String> =
-                [(false, "FALSE"), (true, "TRUE")].iter().filter(|(b, _)| present(*b)).map(|(_, s)| (*s).to_owned()).collect();
-            let codes = v.iter().map(|x| x.and_then(|b| levels.iter().position(|l| l == if b { "TRUE" } else { "FALSE" }))).collect();
-            Ok(Column::Categorical { codes, levels, logical: true })
+            let present = |b: bool| v.contains(&Some(b));
+            let levels: Vec<String> = [(false, "FALSE"), (true, "TRUE")]
+                .iter()
+                .filter(|(b, _)| present(*b))
+                .map(|(_, s)| (*s).to_owned())
+                .collect();
+            let codes = v
+                .iter()
+                .map(|x| {
+                    x.and_then(|b| {
+                        levels
+                            .iter()
+                            .position(|l| l == if b { "TRUE" } else { "FALSE" })
+                    })
+                })
+                .collect();
+            Ok(Column::Categorical {
+                codes,
+                levels,
+                logical: true,
+            })
         }
         Vector::Character(v) => {
             let levels = sort_levels(v.iter().flatten().cloned().collect());
-            let codes = v.iter().map(|x| x.as_ref().and_then(|s| levels.binary_search(s).ok())).collect();
-            Ok(Column::Categorical { codes, levels, logical: false })
+            let codes = v
+                .iter()
+                .map(|x| x.as_ref().and_then(|s| levels.iter().position(|l| l == s)))
+                .collect();
+            Ok(Column::Categorical {
+                codes,
+                levels,
+                logical: false,
+            })
         }
-        other => Err(DsError::failed(format!("invalid type ({}) for variable '{name}'", other.type_name()))),
+        other => Err(DsError::failed(format!(
+            "invalid type ({}) for variable '{name}'",
+            other.type_name()
+        ))),
     }
 }
 
@@ -308,7 +430,10 @@ pub struct ModelFrame {
 
 impl ModelFrame {
     /// Resolves every variable of `terms` with `resolve`; all must have one length.
-    pub fn new(terms: Terms, resolve: &dyn Fn(&str) -> Result<RObject, DsError>) -> Result<ModelFrame, DsError> {
+    pub fn new(
+        terms: Terms,
+        resolve: &dyn Fn(&str) -> Result<RObject, DsError>,
+    ) -> Result<ModelFrame, DsError> {
         let mut columns = Vec::with_capacity(terms.variables.len());
         let mut nrow = None;
         for name in &terms.variables {
@@ -316,18 +441,26 @@ impl ModelFrame {
             match nrow {
                 None => nrow = Some(column.len()),
                 Some(n) if n != column.len() => {
-                    return Err(DsError::failed(format!("variable lengths differ (found for '{name}')")));
+                    return Err(DsError::failed(format!(
+                        "variable lengths differ (found for '{name}')"
+                    )));
                 }
                 Some(_) => {}
             }
             columns.push(column);
         }
-        Ok(ModelFrame { terms, columns, nrow: nrow.unwrap_or(0) })
+        Ok(ModelFrame {
+            terms,
+            columns,
+            nrow: nrow.unwrap_or(0),
+        })
     }
 
     /// The rows with no missing value in any formula variable (R's `na.omit` of the frame).
     pub fn complete_rows(&self) -> Vec<usize> {
-        (0..self.nrow).filter(|&r| self.columns.iter().all(|c| !c.is_na(r))).collect()
+        (0..self.nrow)
+            .filter(|&r| self.columns.iter().all(|c| !c.is_na(r)))
+            .collect()
     }
 }
 
@@ -349,7 +482,11 @@ impl ModelMatrix {
         ModelMatrix {
             nrow: rows.len(),
             names: self.names.clone(),
-            columns: self.columns.iter().map(|c| rows.iter().map(|&r| c[r]).collect()).collect(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| rows.iter().map(|&r| c[r]).collect())
+                .collect(),
         }
     }
 }
@@ -359,14 +496,20 @@ impl ModelMatrix {
 pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, Column), DsError> {
     let terms = &frame.terms;
     let columns: Vec<Column> = frame.columns.iter().map(|c| c.subset(rows)).collect();
-    let response = columns.first().cloned().unwrap_or(Column::Numeric(Vec::new()));
+    let response = columns
+        .first()
+        .cloned()
+        .unwrap_or(Column::Numeric(Vec::new()));
     // model.matrix() sets contrasts on every factor on the right-hand side, which needs 2 levels.
-    for (index, column) in columns.iter().enumerate().skip(1) {
-        if let Column::Categorical { levels, .. } = column {
-            if levels.len() < 2 && terms.terms.iter().any(|t| t.contains(&index)) {
-                return Err(DsError::failed("contrasts can be applied only to factors with 2 or more levels"));
-            }
-        }
+    // (Every variable of the frame, even one whose terms were all subtracted.)
+    let single_level = columns
+        .iter()
+        .skip(1)
+        .any(|c| matches!(c, Column::Categorical { levels, .. } if levels.len() < 2));
+    if single_level {
+        return Err(DsError::failed(
+            "contrasts can be applied only to factors with 2 or more levels",
+        ));
     }
     let is_factor = |v: usize| matches!(columns[v], Column::Categorical { .. });
     // R's factor pattern: a factor in a term is coded by contrasts when the term without it is
@@ -380,7 +523,9 @@ pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, 
                 .map(|&v| {
                     let rest: Vec<usize> = term.iter().copied().filter(|&w| w != v).collect();
                     let contained = rest.is_empty()
-                        || terms.terms[..j].iter().any(|earlier| rest.iter().all(|w| earlier.contains(w)));
+                        || terms.terms[..j]
+                            .iter()
+                            .any(|earlier| rest.iter().all(|w| earlier.contains(w)));
                     !contained
                 })
                 .collect()
@@ -398,7 +543,11 @@ pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, 
         }
     }
     let n = rows.len();
-    let mut out = ModelMatrix { nrow: n, names: Vec::new(), columns: Vec::new() };
+    let mut out = ModelMatrix {
+        nrow: n,
+        names: Vec::new(),
+        columns: Vec::new(),
+    };
     if terms.intercept {
         out.names.push("(Intercept)".into());
         out.columns.push(vec![1.0; n]);
@@ -408,12 +557,18 @@ pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, 
         for (k, &v) in term.iter().enumerate() {
             let name = &terms.variables[v];
             let var_columns: Vec<(String, Vec<f64>)> = match &columns[v] {
-                Column::Numeric(values) => vec![(name.clone(), values.iter().map(|x| x.unwrap_or(f64::NAN)).collect())],
+                Column::Numeric(values) => vec![(
+                    name.clone(),
+                    values.iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+                )],
                 Column::Categorical { codes, levels, .. } => {
                     let first = if full[j][k] { 0 } else { 1 };
                     (first..levels.len())
                         .map(|level| {
-                            let indicator = codes.iter().map(|c| if *c == Some(level) { 1.0 } else { 0.0 }).collect();
+                            let indicator = codes
+                                .iter()
+                                .map(|c| if *c == Some(level) { 1.0 } else { 0.0 })
+                                .collect();
                             (format!("{name}{}", levels[level]), indicator)
                         })
                         .collect()
@@ -423,9 +578,15 @@ pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, 
             let mut next = Vec::with_capacity(built.len() * var_columns.len());
             for (var_name, var_values) in &var_columns {
                 for (name_so_far, values) in &built {
-                    let joined =
-                        if name_so_far.is_empty() { var_name.clone() } else { format!("{name_so_far}:{var_name}") };
-                    next.push((joined, values.iter().zip(var_values).map(|(a, b)| a * b).collect()));
+                    let joined = if name_so_far.is_empty() {
+                        var_name.clone()
+                    } else {
+                        format!("{name_so_far}:{var_name}")
+                    };
+                    next.push((
+                        joined,
+                        values.iter().zip(var_values).map(|(a, b)| a * b).collect(),
+                    ));
                 }
             }
             built = next;
@@ -447,7 +608,11 @@ mod tests {
     }
 
     fn op(op: FormulaOp, lhs: FormulaExpr, rhs: FormulaExpr) -> FormulaExpr {
-        FormulaExpr::Op { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
+        FormulaExpr::Op {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
     }
 
     #[test]
@@ -455,41 +620,116 @@ mod tests {
         // y ~ (x + a + b)^2
         let rhs = op(
             FormulaOp::Power,
-            FormulaExpr::Paren(Box::new(op(FormulaOp::Plus, op(FormulaOp::Plus, var("x"), var("a")), var("b")))),
+            FormulaExpr::Paren(Box::new(op(
+                FormulaOp::Plus,
+                op(FormulaOp::Plus, var("x"), var("a")),
+                var("b"),
+            ))),
             FormulaExpr::Number(2.0),
         );
         let t = terms("y", &rhs).unwrap();
         assert_eq!(t.labels(), vec!["x", "a", "b", "x:a", "x:b", "a:b"]);
         assert!(t.intercept);
         // y ~ x - 1, and the lexer's one-symbol form
-        let t = terms("y", &op(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0))).unwrap();
+        let t = terms(
+            "y",
+            &op(FormulaOp::Minus, var("x"), FormulaExpr::Number(1.0)),
+        )
+        .unwrap();
         assert!(!t.intercept);
         let t = terms("y", &var("x-1")).unwrap();
         assert!(!t.intercept);
         assert_eq!(t.labels(), vec!["x"]);
         // y ~ x - 0 keeps it, y ~ x + 0 drops it, y ~ -1 + x drops it
-        assert!(terms("y", &op(FormulaOp::Minus, var("x"), FormulaExpr::Number(0.0))).unwrap().intercept);
-        assert!(!terms("y", &op(FormulaOp::Plus, var("x"), FormulaExpr::Number(0.0))).unwrap().intercept);
-        assert!(!terms("y", &op(FormulaOp::Plus, FormulaExpr::Number(-1.0), var("x"))).unwrap().intercept);
+        assert!(
+            terms(
+                "y",
+                &op(FormulaOp::Minus, var("x"), FormulaExpr::Number(0.0))
+            )
+            .unwrap()
+            .intercept
+        );
+        assert!(
+            !terms(
+                "y",
+                &op(FormulaOp::Plus, var("x"), FormulaExpr::Number(0.0))
+            )
+            .unwrap()
+            .intercept
+        );
+        assert!(
+            !terms(
+                "y",
+                &op(FormulaOp::Plus, FormulaExpr::Number(-1.0), var("x"))
+            )
+            .unwrap()
+            .intercept
+        );
         // x %in% a, x*a - x
-        assert_eq!(terms("y", &op(FormulaOp::In, var("x"), var("a"))).unwrap().labels(), vec!["x:a"]);
-        let t = terms("y", &op(FormulaOp::Minus, op(FormulaOp::Times, var("x"), var("a")), var("x"))).unwrap();
+        assert_eq!(
+            terms("y", &op(FormulaOp::In, var("x"), var("a")))
+                .unwrap()
+                .labels(),
+            vec!["x:a"]
+        );
+        let t = terms(
+            "y",
+            &op(
+                FormulaOp::Minus,
+                op(FormulaOp::Times, var("x"), var("a")),
+                var("x"),
+            ),
+        )
+        .unwrap();
         assert_eq!(t.labels(), vec!["a", "x:a"]);
     }
 
     #[test]
     fn bad_formulas_are_refused_as_r_refuses_them() {
         let two = op(FormulaOp::Plus, var("x"), FormulaExpr::Number(2.0));
-        assert_eq!(terms("y", &two).unwrap_err().to_string(), "invalid model formula in ExtractVars");
+        assert_eq!(
+            terms("y", &two).unwrap_err().to_string(),
+            "invalid model formula in ExtractVars"
+        );
         let power = op(FormulaOp::Power, var("x"), FormulaExpr::Number(1.0));
-        assert_eq!(terms("y", &power).unwrap_err().to_string(), "invalid power in formula");
+        assert_eq!(
+            terms("y", &power).unwrap_err().to_string(),
+            "invalid power in formula"
+        );
         assert!(terms("y", &var("x--1")).is_err());
     }
 
     #[test]
+    fn collation_is_icu_roots_for_ascii() {
+        let sorted = sort_levels(
+            [
+                "b", "B", "a", "A", "a1", "a_b", "a.b", "a-b", "ab", "aB", "Ab", "10", "2", "1a",
+                "_x", ".x", "Z", "z", "a b", "aa",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        );
+        // R 4.2 with ICU: sort() of the same strings.
+        let r = "_x .x 10 1a 2 a A a b a_b a-b a.b a1 aa ab aB Ab b B z Z";
+        assert_eq!(sorted.join(" "), r);
+    }
+
+    #[test]
     fn unused_levels_are_dropped_and_codes_renumbered() {
-        let c = Column::Categorical { codes: vec![Some(0), Some(2), None, Some(2)], levels: vec!["a".into(), "b".into(), "c".into()], logical: false };
+        let c = Column::Categorical {
+            codes: vec![Some(0), Some(2), None, Some(2)],
+            levels: vec!["a".into(), "b".into(), "c".into()],
+            logical: false,
+        };
         let s = c.subset(&[1, 3]);
-        assert_eq!(s, Column::Categorical { codes: vec![Some(0), Some(0)], levels: vec!["c".into()], logical: false });
+        assert_eq!(
+            s,
+            Column::Categorical {
+                codes: vec![Some(0), Some(0)],
+                levels: vec!["c".into()],
+                logical: false
+            }
+        );
     }
 }

@@ -18,8 +18,18 @@ use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
     vec![
-        Method { name: "glmDS1", kind: MethodKind::Aggregate, target: "dsBase::glmDS1", builtin: glm_ds1 },
-        Method { name: "glmDS2", kind: MethodKind::Aggregate, target: "dsBase::glmDS2", builtin: glm_ds2 },
+        Method {
+            name: "glmDS1",
+            kind: MethodKind::Aggregate,
+            target: "dsBase::glmDS1",
+            builtin: glm_ds1,
+        },
+        Method {
+            name: "glmDS2",
+            kind: MethodKind::Aggregate,
+            target: "dsBase::glmDS2",
+            builtin: glm_ds2,
+        },
     ]
 }
 
@@ -128,9 +138,22 @@ impl Family {
         let y: Vec<f64> = match column {
             Column::Numeric(values) => values.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
             // A logical response is 0/1; a factor's first level is failure, any other success.
-            Column::Categorical { codes, levels, logical } if self == Family::Binomial || *logical => {
-                let one = |c: usize| if *logical { levels.get(c).is_some_and(|l| l == "TRUE") } else { c != 0 };
-                codes.iter().map(|c| c.map_or(f64::NAN, |c| if one(c) { 1.0 } else { 0.0 })).collect()
+            Column::Categorical {
+                codes,
+                levels,
+                logical,
+            } if self == Family::Binomial || *logical => {
+                let one = |c: usize| {
+                    if *logical {
+                        levels.get(c).is_some_and(|l| l == "TRUE")
+                    } else {
+                        c != 0
+                    }
+                };
+                codes
+                    .iter()
+                    .map(|c| c.map_or(f64::NAN, |c| if one(c) { 1.0 } else { 0.0 }))
+                    .collect()
             }
             Column::Categorical { .. } => return Err(DsError::failed("NA/NaN/Inf in 'y'")),
         };
@@ -141,9 +164,9 @@ impl Family {
             Family::Binomial if y.iter().any(|&v| !(0.0..=1.0).contains(&v)) => {
                 Err(DsError::failed("y values must be 0 <= y <= 1"))
             }
-            Family::Poisson if y.iter().any(|&v| v < 0.0) => {
-                Err(DsError::failed("negative values not allowed for the 'Poisson' family"))
-            }
+            Family::Poisson if y.iter().any(|&v| v < 0.0) => Err(DsError::failed(
+                "negative values not allowed for the 'Poisson' family",
+            )),
             _ => Ok(y),
         }
     }
@@ -152,8 +175,11 @@ impl Family {
     /// (linkinv, variance, …) are closures no other runtime can produce; the client reads only
     /// `family` (and `link`), so this is `list(family=, link=)` with class "family".
     fn as_robject(self) -> RObject {
-        RObject::named_list([("family", RObject::string(self.name())), ("link", RObject::string(self.link()))])
-            .with_attr("class", RObject::string("family"))
+        RObject::named_list([
+            ("family", RObject::string(self.name())),
+            ("link", RObject::string(self.link())),
+        ])
+        .with_attr("class", RObject::string("family"))
     }
 }
 
@@ -168,7 +194,11 @@ struct Model {
 }
 
 /// `formula, family` and the data frame named by `data` (positions given), resolved.
-fn build_model(call: &Invocation<'_>, data_position: usize, data_name: &str) -> Result<Model, DsError> {
+fn build_model(
+    call: &Invocation<'_>,
+    data_position: usize,
+    data_name: &str,
+) -> Result<Model, DsError> {
     let (response, rhs) = formula_arg(call)?;
     let family = family_arg(call)?;
     let data = match path_arg(call, data_position, data_name)? {
@@ -176,7 +206,9 @@ fn build_model(call: &Invocation<'_>, data_position: usize, data_name: &str) -> 
         Some(path) => {
             let value = call.env.lookup(&path)?;
             if !matches!(value.vector, Vector::List(_)) {
-                return Err(DsError::failed("'data' must be a data.frame, environment, or list"));
+                return Err(DsError::failed(
+                    "'data' must be a data.frame, environment, or list",
+                ));
             }
             Some(value)
         }
@@ -194,16 +226,27 @@ fn build_model(call: &Invocation<'_>, data_position: usize, data_name: &str) -> 
         return Err(DsError::failed("NA/NaN/Inf in 'x'"));
     }
     let y = family.response(&response)?;
-    Ok(Model { family, frame, complete, x, y })
+    Ok(Model {
+        family,
+        frame,
+        complete,
+        x,
+        y,
+    })
 }
 
 /// A formula variable: a bare name is a column of `data` when it has one, else (as R's formula
 /// environment would find it) a session symbol; `D$age` is always a session path.
-fn resolve_variable(call: &Invocation<'_>, data: Option<&RObject>, name: &str) -> Result<RObject, DsError> {
-    if !name.contains('$') {
-        if let Some(column) = data.and_then(|d| d.element(name)) {
-            return Ok(column.clone());
-        }
+fn resolve_variable(
+    call: &Invocation<'_>,
+    data: Option<&RObject>,
+    name: &str,
+) -> Result<RObject, DsError> {
+    if let Some(column) = data
+        .filter(|_| !name.contains('$'))
+        .and_then(|d| d.element(name))
+    {
+        return Ok(column.clone());
     }
     call.env.lookup(name)
 }
@@ -211,8 +254,14 @@ fn resolve_variable(call: &Invocation<'_>, data: Option<&RObject>, name: &str) -
 fn formula_arg<'a>(call: &'a Invocation<'_>) -> Result<(&'a str, &'a FormulaExpr), DsError> {
     match call.arg(0, "formula") {
         Some(Expr::Formula { response, rhs }) => Ok((response, rhs)),
-        Some(_) => Err(DsError::failed(format!("{}: the argument 'formula' must be a formula (y ~ x)", call.function))),
-        None => Err(DsError::failed(format!("{}: argument \"formula\" is missing, with no default", call.function))),
+        Some(_) => Err(DsError::failed(format!(
+            "{}: the argument 'formula' must be a formula (y ~ x)",
+            call.function
+        ))),
+        None => Err(DsError::failed(format!(
+            "{}: argument \"formula\" is missing, with no default",
+            call.function
+        ))),
     }
 }
 
@@ -220,8 +269,14 @@ fn family_arg(call: &Invocation<'_>) -> Result<Family, DsError> {
     match call.arg(1, "family") {
         // R's glm() takes the family's name as a string or the family function itself.
         Some(Expr::Str(name) | Expr::Symbol(name)) => Family::parse(name),
-        Some(_) => Err(DsError::failed(format!("{}: the argument 'family' must be a family name", call.function))),
-        None => Err(DsError::failed(format!("{}: argument \"family\" is missing, with no default", call.function))),
+        Some(_) => Err(DsError::failed(format!(
+            "{}: the argument 'family' must be a family name",
+            call.function
+        ))),
+        None => Err(DsError::failed(format!(
+            "{}: argument \"family\" is missing, with no default",
+            call.function
+        ))),
     }
 }
 
@@ -232,16 +287,26 @@ fn path_arg(call: &Invocation<'_>, position: usize, name: &str) -> Result<Option
         Some(Expr::Symbol(s)) if s == "NULL" => return Ok(None),
         Some(Expr::Str(s) | Expr::Symbol(s)) => s,
         Some(_) => {
-            return Err(DsError::failed(format!("{}: the argument '{name}' must name an object", call.function)));
+            return Err(DsError::failed(format!(
+                "{}: the argument '{name}' must name an object",
+                call.function
+            )));
         }
     };
     let valid = !path.is_empty()
         && path.split('$').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
         });
     if !valid {
-        return Err(DsError::failed(format!("{}: '{path}' is not the name of an object", call.function)));
+        return Err(DsError::failed(format!(
+            "{}: '{path}' is not the name of an object",
+            call.function
+        )));
     }
     Ok(Some(path.clone()))
 }
@@ -254,20 +319,33 @@ fn numeric_vector(
     data: Option<&RObject>,
     nrow: usize,
 ) -> Result<Option<Vec<Option<f64>>>, DsError> {
-    let Some(path) = path_arg(call, position, name)? else { return Ok(None) };
+    let Some(path) = path_arg(call, position, name)? else {
+        return Ok(None);
+    };
     let value = resolve_variable(call, data, &path)?;
-    let values = value
-        .as_doubles()
-        .ok_or_else(|| DsError::failed(format!("{}: '{path}' ({name}) must be numeric", call.function)))?;
+    let values = value.as_doubles().ok_or_else(|| {
+        DsError::failed(format!(
+            "{}: '{path}' ({name}) must be numeric",
+            call.function
+        ))
+    })?;
     if values.len() != nrow {
-        return Err(DsError::failed(format!("variable lengths differ (found for '{path}')")));
+        return Err(DsError::failed(format!(
+            "variable lengths differ (found for '{path}')"
+        )));
     }
     Ok(Some(values))
 }
 
 /// The data frame named by the data argument again (for weights and offset given as bare names).
-fn data_frame(call: &Invocation<'_>, position: usize, name: &str) -> Result<Option<RObject>, DsError> {
-    path_arg(call, position, name)?.map(|path| call.env.lookup(&path)).transpose()
+fn data_frame(
+    call: &Invocation<'_>,
+    position: usize,
+    name: &str,
+) -> Result<Option<RObject>, DsError> {
+    path_arg(call, position, name)?
+        .map(|path| call.env.lookup(&path))
+        .transpose()
 }
 
 /// dsBase's binary-vector check: true when the vector's non-missing values take exactly two
@@ -285,7 +363,12 @@ pub fn binary_with_small_category(values: &[Option<f64>], nfilter_tab: f64) -> b
             }
         }
     }
-    distinct.len() == 2 && distinct.iter().map(|(_, c)| *c).min().is_some_and(|c| (c as f64) < nfilter_tab)
+    distinct.len() == 2
+        && distinct
+            .iter()
+            .map(|(_, c)| *c)
+            .min()
+            .is_some_and(|c| (c as f64) < nfilter_tab)
 }
 
 fn present(values: &[f64]) -> Vec<Option<f64>> {
@@ -296,14 +379,13 @@ fn r_int(n: usize) -> Option<i32> {
     i32::try_from(n).ok()
 }
 
-const MESSAGE_SATURATED: &str =
-    "ERROR: Model has too many parameters, there is a possible risk of disclosure - please simplify model";
-const MESSAGE_Y: &str = "ERROR: y vector is binary with one category less than filter threshold for table cell size";
-const MESSAGE_X: &str =
-    "ERROR: at least one column in X matrix is binary with one category less than filter threshold for table cell size";
-const MESSAGE_W: &str = "ERROR: w vector is binary with one category less than filter threshold for table cell size";
-const MESSAGE_O: &str =
-    "ERROR: offset vector is binary with one category less than filter threshold for table cell size";
+const MESSAGE_SATURATED: &str = "ERROR: Model has too many parameters, there is a possible risk of disclosure - please simplify model";
+const MESSAGE_Y: &str =
+    "ERROR: y vector is binary with one category less than filter threshold for table cell size";
+const MESSAGE_X: &str = "ERROR: at least one column in X matrix is binary with one category less than filter threshold for table cell size";
+const MESSAGE_W: &str =
+    "ERROR: w vector is binary with one category less than filter threshold for table cell size";
+const MESSAGE_O: &str = "ERROR: offset vector is binary with one category less than filter threshold for table cell size";
 
 /// `glmDS1(formula, family, weights, offset, data)`: the model's shape and the disclosure checks,
 /// so that the client can stop before iterating.
@@ -314,27 +396,48 @@ fn glm_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let (n, p) = (model.x.nrow, model.x.ncol());
     let saturated = p as f64 > settings.nfilter_glm * n as f64;
     let y_invalid = binary_with_small_category(&present(&model.y), settings.nfilter_tab);
-    let x_invalid: Vec<bool> =
-        model.x.columns.iter().map(|c| binary_with_small_category(&present(c), settings.nfilter_tab)).collect();
+    let x_invalid: Vec<bool> = model
+        .x
+        .columns
+        .iter()
+        .map(|c| binary_with_small_category(&present(c), settings.nfilter_tab))
+        .collect();
     // glmDS1 checks weights and offset over all rows, as given (an absent one is all ones).
     let nrow = model.frame.nrow;
     let weights = numeric_vector(call, 2, "weights", data.as_ref(), nrow)?;
     let offset = numeric_vector(call, 3, "offset", data.as_ref(), nrow)?;
-    let w_invalid = weights.as_deref().is_some_and(|w| binary_with_small_category(w, settings.nfilter_tab));
-    let o_invalid = offset.as_deref().is_some_and(|o| binary_with_small_category(o, settings.nfilter_tab));
-    let any_invalid = saturated || y_invalid || x_invalid.iter().any(|&b| b) || w_invalid || o_invalid;
+    let w_invalid = weights
+        .as_deref()
+        .is_some_and(|w| binary_with_small_category(w, settings.nfilter_tab));
+    let o_invalid = offset
+        .as_deref()
+        .is_some_and(|o| binary_with_small_category(o, settings.nfilter_tab));
+    let any_invalid =
+        saturated || y_invalid || x_invalid.iter().any(|&b| b) || w_invalid || o_invalid;
     let flag = |b: bool| RObject::double(if b { 1.0 } else { 0.0 });
     Ok(RObject::named_list([
         ("dimX", RObject::integers(vec![r_int(n), r_int(p)])),
         ("coef.names", RObject::strings(model.x.names.clone())),
         ("y.invalid", flag(y_invalid)),
-        ("Xpar.invalid", RObject::doubles(x_invalid.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect())),
+        (
+            "Xpar.invalid",
+            RObject::doubles(
+                x_invalid
+                    .iter()
+                    .map(|&b| if b { 1.0 } else { 0.0 })
+                    .collect(),
+            ),
+        ),
         ("w.invalid", flag(w_invalid)),
         ("o.invalid", flag(o_invalid)),
         ("glm.saturation.invalid", flag(saturated)),
         (
             "errorMessage",
-            RObject::string(if any_invalid { "STUDY DATA OR APPLIED MODEL INVALID FOR THIS SOURCE" } else { "No errors" }),
+            RObject::string(if any_invalid {
+                "STUDY DATA OR APPLIED MODEL INVALID FOR THIS SOURCE"
+            } else {
+                "No errors"
+            }),
         ),
     ]))
 }
@@ -353,12 +456,18 @@ fn parse_beta(text: &str, p: usize) -> Result<Vec<f64>, DsError> {
             }
         })
         .collect::<Result<_, ()>>()
-        .map_err(|()| DsError::failed(format!("glmDS2: beta.vect must be {p} numbers separated by commas")))?;
+        .map_err(|()| {
+            DsError::failed(format!(
+                "glmDS2: beta.vect must be {p} numbers separated by commas"
+            ))
+        })?;
     if beta.len() != p {
         return Err(DsError::failed("non-conformable arguments"));
     }
     if beta.iter().any(|b| !b.is_finite()) {
-        return Err(DsError::failed(format!("glmDS2: beta.vect must be {p} finite numbers")));
+        return Err(DsError::failed(format!(
+            "glmDS2: beta.vect must be {p} finite numbers"
+        )));
     }
     Ok(beta)
 }
@@ -375,7 +484,14 @@ pub struct ScoringStep {
 
 /// One Fisher-scoring step at `beta`: working weights W = (dμ/dη)²/V(μ)·w and working residuals
 /// u = (y−μ)/(dμ/dη).
-pub fn scoring_step(family: Family, x: &ModelMatrix, y: &[f64], weights: &[f64], offset: &[f64], beta: &[f64]) -> ScoringStep {
+pub fn scoring_step(
+    family: Family,
+    x: &ModelMatrix,
+    y: &[f64],
+    weights: &[f64],
+    offset: &[f64],
+    beta: &[f64],
+) -> ScoringStep {
     let (n, p) = (x.nrow, x.ncol());
     let mut info = vec![vec![0.0; p]; p];
     let mut score = vec![0.0; p];
@@ -387,15 +503,19 @@ pub fn scoring_step(family: Family, x: &ModelMatrix, y: &[f64], weights: &[f64],
         let w = mu_eta * mu_eta / family.variance(mu) * weights[i];
         let u = (y[i] - mu) / mu_eta;
         deviance += family.dev_resid(y[i], mu, 1.0) * weights[i];
-        for a in 0..p {
+        for (a, row) in info.iter_mut().enumerate() {
             let wxa = w * x.columns[a][i];
             score[a] += wxa * u;
-            for b in 0..p {
-                info[a][b] += wxa * x.columns[b][i];
+            for (cell, column) in row.iter_mut().zip(&x.columns) {
+                *cell += wxa * column[i];
             }
         }
     }
-    ScoringStep { info, score, deviance }
+    ScoringStep {
+        info,
+        score,
+        deviance,
+    }
 }
 
 /// `glmDS2(formula, family, beta.vect, offset, weights, dataName)`: one scoring step.
@@ -417,7 +537,13 @@ fn glm_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let x = model.x.rows(&keep);
     let y: Vec<f64> = keep.iter().map(|&i| model.y[i]).collect();
     let pick = |v: &Option<Vec<Option<f64>>>, default: f64| -> Vec<f64> {
-        keep.iter().map(|&i| v.as_ref().and_then(|v| v[model.complete[i]]).unwrap_or(default)).collect()
+        keep.iter()
+            .map(|&i| {
+                v.as_ref()
+                    .and_then(|v| v[model.complete[i]])
+                    .unwrap_or(default)
+            })
+            .collect()
     };
     let weights = pick(&weights_full, 1.0);
     let offset = pick(&offset_full, 0.0);
@@ -428,10 +554,18 @@ fn glm_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
             let value = call.env.evaluate(other)?;
             match value.str_values().as_slice() {
                 [text] => (*text).to_owned(),
-                _ => return Err(DsError::failed("glmDS2: beta.vect must be a string \"b1,b2,...\"")),
+                _ => {
+                    return Err(DsError::failed(
+                        "glmDS2: beta.vect must be a string \"b1,b2,...\"",
+                    ));
+                }
             }
         }
-        None => return Err(DsError::failed("glmDS2: argument \"beta.vect\" is missing, with no default")),
+        None => {
+            return Err(DsError::failed(
+                "glmDS2: argument \"beta.vect\" is missing, with no default",
+            ));
+        }
     };
     let beta = parse_beta(&beta_text, p)?;
     let step = scoring_step(model.family, &x, &y, &weights, &offset, &beta);
@@ -445,7 +579,10 @@ fn glm_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
     if y_invalid {
         messages.push(MESSAGE_Y);
     }
-    let x_invalid = x.columns.iter().any(|c| binary_with_small_category(&present(c), settings.nfilter_tab));
+    let x_invalid = x
+        .columns
+        .iter()
+        .any(|c| binary_with_small_category(&present(c), settings.nfilter_tab));
     if x_invalid {
         messages.push(MESSAGE_X);
     }
@@ -461,18 +598,26 @@ fn glm_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
 
     let names = RObject::strings(x.names.clone());
     let (info, score) = if risk {
-        messages.push("MODEL FAILED: model or data invalid, info.matrix and score.vector destroyed");
+        messages
+            .push("MODEL FAILED: model or data invalid, info.matrix and score.vector destroyed");
         // dsBase means to destroy both; it assigns `score.vector` by mistake and so still returns
         // the score vector. Here both are destroyed, as intended: the client stops on
         // disclosure.risk before reading either.
         (RObject::logicals(vec![None]), RObject::logicals(vec![None]))
     } else {
         messages = vec!["No errors"];
-        let info_data: Vec<f64> = (0..p).flat_map(|col| (0..p).map(move |row| (row, col))).map(|(r, c)| step.info[r][c]).collect();
-        let info = RObject::matrix(info_data, p, p)
-            .with_attr("dimnames", RObject::list(vec![names.clone(), names.clone()]));
-        let score = RObject::matrix(step.score.clone(), p, 1)
-            .with_attr("dimnames", RObject::list(vec![names.clone(), RObject::null()]));
+        let info_data: Vec<f64> = (0..p)
+            .flat_map(|col| (0..p).map(move |row| (row, col)))
+            .map(|(r, c)| step.info[r][c])
+            .collect();
+        let info = RObject::matrix(info_data, p, p).with_attr(
+            "dimnames",
+            RObject::list(vec![names.clone(), names.clone()]),
+        );
+        let score = RObject::matrix(step.score.clone(), p, 1).with_attr(
+            "dimnames",
+            RObject::list(vec![names.clone(), RObject::null()]),
+        );
         (info, score)
     };
     let ntotal = nrow;
@@ -486,7 +631,10 @@ fn glm_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
         ("Nvalid", RObject::integers(vec![r_int(nvalid)])),
         ("Nmissing", RObject::integers(vec![r_int(ntotal - nvalid)])),
         ("Ntotal", RObject::integers(vec![r_int(ntotal)])),
-        ("disclosure.risk", RObject::double(if risk { 1.0 } else { 0.0 })),
+        (
+            "disclosure.risk",
+            RObject::double(if risk { 1.0 } else { 0.0 }),
+        ),
         ("errorMessage2", RObject::strings(messages)),
     ]))
 }
@@ -499,16 +647,37 @@ mod tests {
     fn binary_check_counts_the_rarer_value_only_for_two_values() {
         let v = |xs: &[f64]| xs.iter().map(|x| Some(*x)).collect::<Vec<_>>();
         assert!(binary_with_small_category(&v(&[0.0, 1.0, 1.0, 1.0]), 3.0));
-        assert!(!binary_with_small_category(&v(&[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]), 3.0));
+        assert!(!binary_with_small_category(
+            &v(&[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+            3.0
+        ));
         assert!(!binary_with_small_category(&v(&[0.0, 1.0, 2.0]), 3.0));
         assert!(!binary_with_small_category(&v(&[1.0, 1.0]), 3.0));
-        assert!(!binary_with_small_category(&[Some(0.0), None, None, Some(1.0), Some(1.0), Some(0.0), Some(0.0), Some(1.0)], 3.0));
+        assert!(!binary_with_small_category(
+            &[
+                Some(0.0),
+                None,
+                None,
+                Some(1.0),
+                Some(1.0),
+                Some(0.0),
+                Some(0.0),
+                Some(1.0)
+            ],
+            3.0
+        ));
     }
 
     #[test]
     fn beta_parsing_needs_p_finite_numbers() {
-        assert_eq!(parse_beta("0,1.5,-2e-3", 3).unwrap(), vec![0.0, 1.5, -0.002]);
-        assert_eq!(parse_beta("0,1", 3).unwrap_err().to_string(), "non-conformable arguments");
+        assert_eq!(
+            parse_beta("0,1.5,-2e-3", 3).unwrap(),
+            vec![0.0, 1.5, -0.002]
+        );
+        assert_eq!(
+            parse_beta("0,1", 3).unwrap_err().to_string(),
+            "non-conformable arguments"
+        );
         assert!(parse_beta("0,a", 2).is_err());
         assert!(parse_beta("0,Inf", 2).is_err());
         assert!(parse_beta("0,NaN", 2).is_err());

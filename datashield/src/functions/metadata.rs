@@ -5,7 +5,12 @@ use crate::eval::{Invocation, Method, MethodKind};
 use crate::value::RObject;
 
 pub fn methods() -> Vec<Method> {
-    vec![Method { name: "classDS", kind: MethodKind::Aggregate, target: "dsBase::classDS", builtin: class_ds }]
+    vec![Method {
+        name: "classDS",
+        kind: MethodKind::Aggregate,
+        target: "dsBase::classDS",
+        builtin: class_ds,
+    }]
 }
 
 /// `classDS("x")`: R's `class(x)`.

@@ -14,7 +14,11 @@ pub enum Expr {
     /// `f(args)`.
     Call { function: String, args: Vec<Arg> },
     /// `lhs op rhs` (R's `base::'op'(lhs, rhs)`).
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `(expr)`.
     Paren(Box<Expr>),
     /// `response ~ terms`.
@@ -59,7 +63,11 @@ pub enum FormulaExpr {
     Variable(String),
     Number(f64),
     Paren(Box<FormulaExpr>),
-    Op { op: FormulaOp, lhs: Box<FormulaExpr>, rhs: Box<FormulaExpr> },
+    Op {
+        op: FormulaOp,
+        lhs: Box<FormulaExpr>,
+        rhs: Box<FormulaExpr>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
