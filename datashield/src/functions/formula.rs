@@ -40,6 +40,14 @@ impl Terms {
 
 /// The most variables a formula may name (terms are small sets of them).
 const MAX_VARIABLES: usize = 64;
+/// The most terms an expansion may reach (`(a+b+…)^k` grows fast; the products of two lists of
+/// this size stay small enough to build).
+const MAX_TERMS: usize = 256;
+/// The most model-matrix columns a formula may ask for (factors with many levels multiply in
+/// interactions).
+const MAX_COLUMNS: usize = 4096;
+/// The most cells (rows × columns) of a model matrix, to bound memory (400 MB of doubles).
+const MAX_CELLS: usize = 50_000_000;
 
 /// R's `terms(response ~ rhs)`.
 pub fn terms(response: &str, rhs: &FormulaExpr) -> Result<Terms, DsError> {
@@ -76,6 +84,16 @@ type TermList = Vec<Vec<usize>>;
 
 impl Encoder {
     fn encode(&mut self, expr: &FormulaExpr) -> Result<TermList, DsError> {
+        let terms = self.encode_unchecked(expr)?;
+        if terms.len() > MAX_TERMS {
+            return Err(DsError::failed(format!(
+                "the formula expands to more than {MAX_TERMS} terms"
+            )));
+        }
+        Ok(terms)
+    }
+
+    fn encode_unchecked(&mut self, expr: &FormulaExpr) -> Result<TermList, DsError> {
         match expr {
             FormulaExpr::Variable(name) => self.variable(name),
             FormulaExpr::Number(n) => self.number(*n),
@@ -112,6 +130,11 @@ impl Encoder {
                     let mut result = left.clone();
                     for _ in 1..power {
                         result = trim(interact(&left, &result));
+                        if result.len() > MAX_TERMS {
+                            return Err(DsError::failed(format!(
+                                "the formula expands to more than {MAX_TERMS} terms"
+                            )));
+                        }
                     }
                     Ok(result)
                 }
@@ -225,13 +248,11 @@ fn interact(left: &TermList, right: &TermList) -> TermList {
 
 /// Drops repeated and empty terms, keeping first occurrences.
 fn trim(terms: TermList) -> TermList {
-    let mut out: TermList = Vec::with_capacity(terms.len());
-    for term in terms {
-        if !term.is_empty() && !out.contains(&term) {
-            out.push(term);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    terms
+        .into_iter()
+        .filter(|term| !term.is_empty() && seen.insert(term.clone()))
+        .collect()
 }
 
 /// One model variable's values, as a model frame holds them.
@@ -542,7 +563,32 @@ pub fn model_matrix(frame: &ModelFrame, rows: &[usize]) -> Result<(ModelMatrix, 
             }
         }
     }
+    let width = |v: usize, full: bool| match &columns[v] {
+        Column::Numeric(_) => 1,
+        Column::Categorical { levels, .. } => levels.len().saturating_sub(usize::from(!full)),
+    };
+    let ncol: usize = usize::from(terms.intercept)
+        + terms
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(j, term)| {
+                term.iter().enumerate().fold(1usize, |acc, (k, &v)| {
+                    acc.saturating_mul(width(v, full[j][k]))
+                })
+            })
+            .fold(0usize, usize::saturating_add);
+    if ncol > MAX_COLUMNS {
+        return Err(DsError::failed(format!(
+            "the model matrix would have {ncol} columns, more than {MAX_COLUMNS}"
+        )));
+    }
     let n = rows.len();
+    if ncol.saturating_mul(n) > MAX_CELLS {
+        return Err(DsError::failed(format!(
+            "the model matrix would have {n} × {ncol} cells, more than {MAX_CELLS}"
+        )));
+    }
     let mut out = ModelMatrix {
         nrow: n,
         names: Vec::new(),
@@ -682,6 +728,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.labels(), vec!["a", "x:a"]);
+    }
+
+    #[test]
+    fn runaway_expansions_are_refused() {
+        let mut sum = var("v0");
+        for i in 1..30 {
+            sum = op(FormulaOp::Plus, sum, var(&format!("v{i}")));
+        }
+        let power = op(
+            FormulaOp::Power,
+            FormulaExpr::Paren(Box::new(sum)),
+            FormulaExpr::Number(30.0),
+        );
+        assert!(
+            terms("y", &power)
+                .unwrap_err()
+                .to_string()
+                .contains("more than 256 terms")
+        );
     }
 
     #[test]
