@@ -73,6 +73,35 @@ fn factor_col(name: &'static str, codes: &[Option<usize>], levels: &[&str]) -> C
     }
 }
 
+fn logical_col(name: &'static str, xs: &[Option<bool>]) -> Col {
+    let r = xs
+        .iter()
+        .map(|x| x.map_or("NA", |b| if b { "TRUE" } else { "FALSE" }))
+        .collect::<Vec<_>>()
+        .join(",");
+    Col {
+        name,
+        value: RObject::logicals(xs.to_vec()),
+        r: format!("c({r})"),
+    }
+}
+
+fn character_col(name: &'static str, xs: &[Option<&str>]) -> Col {
+    let value = RObject::new(Vector::Character(
+        xs.iter().map(|x| x.map(str::to_owned)).collect(),
+    ));
+    let r = xs
+        .iter()
+        .map(|x| x.map_or("NA".into(), |v| format!("\"{v}\"")))
+        .collect::<Vec<_>>()
+        .join(",");
+    Col {
+        name,
+        value,
+        r: format!("c({r})"),
+    }
+}
+
 fn frame(cols: &[Col]) -> (RObject, String) {
     let n = cols[0].value.len();
     let df = RObject::data_frame(cols.iter().map(|c| (c.name, c.value.clone())), n);
@@ -577,6 +606,64 @@ fn a_model_without_intercept_codes_its_first_factor_fully_as_r_does() {
         fit.names,
         ["D$grpa", "D$grpb", "D$grpc", "D$bmi:D$sexF", "D$bmi:D$sexM"]
     );
+}
+
+#[test]
+fn a_logical_response_and_a_character_covariate_match_r() {
+    // A logical y is 0/1 for binomial; a character x becomes a factor with R's (ICU) level order,
+    // here a, B, c (byte order would put B first).
+    let mut g = Lcg(7);
+    let n = 45;
+    let x: Vec<Option<f64>> = (0..n)
+        .map(|i| {
+            if i == 4 {
+                None
+            } else {
+                Some(g.below(40) as f64 / 4.0)
+            }
+        })
+        .collect();
+    let grp: Vec<Option<&str>> = (0..n)
+        .map(|i| {
+            if i == 9 {
+                None
+            } else {
+                Some(["a", "B", "c"][g.below(3) as usize])
+            }
+        })
+        .collect();
+    let y: Vec<Option<bool>> = (0..n)
+        .map(|i| {
+            x[i].map(|xv| {
+                (g.below(10) as f64) < 2.0 + xv * 0.6 + if grp[i] == Some("c") { 2.0 } else { 0.0 }
+            })
+        })
+        .collect();
+    let (df, data_r) = frame(&[
+        logical_col("y", &y),
+        num_col("x", &x),
+        character_col("g", &grp),
+    ]);
+    let session = Session::new(vec![("D", df)]);
+    let spec = Spec {
+        formula: formula("y", plus(v("x"), v("g"))),
+        family: "binomial",
+        weights: None,
+        offset: None,
+        data: Some("D"),
+    };
+    let fit = client_glm(&session, &spec);
+    let (names, coef, _, dev, nobs) = r_glm(
+        &data_r,
+        &format!("glm(y ~ x + g, family=binomial, data=D, {TIGHT})"),
+    );
+    assert_eq!(fit.names, names);
+    assert_eq!(fit.names, ["(Intercept)", "x", "gB", "gc"]);
+    for i in 0..names.len() {
+        assert_close(&names[i], fit.coef[i], coef[i]);
+    }
+    assert_close("deviance", fit.dev, dev);
+    assert_eq!(fit.nsubs, nobs);
 }
 
 #[test]
