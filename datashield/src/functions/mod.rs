@@ -1,7 +1,10 @@
 //! The server-side functions: dsBase's, by behaviour and documented rules (dsBase is GPL-3 and
 //! was read for behaviour only), each with its disclosure controls.
 
+pub mod assign;
 mod descriptive;
+mod formula;
+mod glm;
 mod histogram;
 mod metadata;
 mod numeric;
@@ -19,5 +22,7 @@ pub fn builtins() -> Vec<Method> {
     methods.extend(tables::methods());
     methods.extend(histogram::methods());
     methods.extend(table_ds::methods());
+    methods.extend(glm::methods());
+    methods.extend(assign::methods());
     methods
 }
