@@ -320,7 +320,13 @@ impl Service {
         let session = self.session(user, id)?;
         let mut session = lock(&session);
         let created = Utc::now();
-        let outcome = self.evaluate(&session, MethodKind::Aggregate, text);
+        let outcome = match removal(text, &session.profile) {
+            Some(names) => {
+                let settings = session.profile.settings.clone();
+                Ok(crate::functions::assign::rm_ds(&mut session.symbols, &settings, &names))
+            }
+            None => self.evaluate(&session, MethodKind::Aggregate, text),
+        };
         log_call(user, &session.id, "aggregate", text, outcome.as_ref().err());
         let outcome = match outcome {
             Ok(value) => Ok(Some(value)),
@@ -378,6 +384,20 @@ impl Service {
 
     pub fn remove_command(&self, user: &str, id: &str, command: &str) -> Result<(), ServiceError> {
         self.take_result(user, id, command, true).map(|_| ())
+    }
+}
+
+/// `rmDS('a,b')`, allowed by the profile: the names to remove. dsBase's rmDS changes the session,
+/// which no builtin can (they read the session only), so the session runs it here.
+fn removal(text: &str, profile: &Profile) -> Option<String> {
+    let expr = language::parse(text).ok()?;
+    language::check(&expr, MethodKind::Aggregate, &profile.methods).ok()?;
+    match expr {
+        Expr::Call { function, args } if function == "rmDS" && args.len() == 1 => match &args[0].value {
+            Expr::Str(names) if args[0].name.as_deref().is_none_or(|n| n == "x.names.transmit") => Some(names.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

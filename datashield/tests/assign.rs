@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use trellis_datashield::error::DsError;
 use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
-use trellis_datashield::functions::assign::{r_number_string, rm_ds};
+use trellis_datashield::functions::assign::rm_ds;
+use trellis_datashield::functions::numeric::number_string;
 use trellis_datashield::functions::builtins;
 use trellis_datashield::language::{Arg, Expr};
 use trellis_datashield::settings::{DisclosureSettings, PrivacyControlLevel};
@@ -350,7 +351,7 @@ fn numbers_become_text_as_r_as_character_writes_them() {
         .collect::<Vec<_>>()
         .join(",");
     let out = common::rscript(&format!("cat(as.character(c({r_in})), sep='\\n')"));
-    let ours: Vec<String> = xs.iter().map(|x| r_number_string(*x)).collect();
+    let ours: Vec<String> = xs.iter().map(|x| number_string(*x)).collect();
     assert_eq!(ours, out.lines().collect::<Vec<_>>());
 }
 

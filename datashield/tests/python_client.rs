@@ -152,7 +152,7 @@ async fn a_whole_analysis_through_the_published_python_clients_agrees_with_base_
           cor = cor(d$age[ok], d$bmi[ok]),
           gaussian = fit(bmi ~ age + site, gaussian()), binomial = fit(diabetes ~ age + sex, binomial()),
           poisson = fit(visits ~ age, poisson()),
-          female_rows = sum(d$sex == "F"), age_mean2 = mean(d$age * 2)
+          older_rows = sum(d$age >= 50), age_mean2 = mean(d$age * 2)
         )
         cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
         "#,
@@ -229,9 +229,11 @@ async fn a_whole_analysis_through_the_published_python_clients_agrees_with_base_
     assert!(results["assign_expr"].get("ok").is_some(), "{}", results["assign_expr"]);
     close(ok(&results, "mean_assigned")["EstimatedMean"].as_f64().unwrap(), expected["age_mean2"].as_f64().unwrap(), 1e-13, "meanDS(D$age*2)");
     assert!(results["as_factor"].get("ok").is_some(), "{}", results["as_factor"]);
-    assert_eq!(ok(&results, "subset_dimensions")[0], expected["female_rows"]);
-    assert!(error(&results, "tiny")["error"].to_string().len() > 0);
-    assert!(!ok(&results, "rm").to_string().contains("age2"), "rm removed the symbol: {}", results["rm"]);
+    assert_eq!(ok(&results, "subset_dimensions")[0], expected["older_rows"]);
+    assert!(error(&results, "tiny").to_string().contains("nfilter.subset"), "{}", results["tiny"]);
+    assert_eq!(ok(&results, "rm"), &serde_json::json!(["D", "older", "visitsf"]), "the symbol removed, and nothing else");
+    assert_eq!(ok(&results, "rm_ds")["return.message"], serde_json::json!("Object <visitsf> successfully deleted"));
+    assert_eq!(ok(&results, "ls_after_rm_ds"), &serde_json::json!(["D", "older"]));
 
     // Refusals carry what refused them.
     assert!(error(&results, "refused_unknown_function").to_string().contains("system"), "{}", results["refused_unknown_function"]);

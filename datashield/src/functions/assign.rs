@@ -8,6 +8,7 @@
 use crate::error::DsError;
 use crate::eval::{Invocation, Method, MethodKind, Symbols};
 use crate::functions::formula::sort_levels;
+use crate::functions::numeric::number_string;
 use crate::language::Expr;
 use crate::settings::{DisclosureSettings, PrivacyControlLevel};
 use crate::value::{RObject, Vector, is_na_real, na_real};
@@ -50,54 +51,6 @@ pub fn methods() -> Vec<Method> {
 
 // ---- R's conversions ---------------------------------------------------------------------------
 
-/// R's `as.character()` of a double: 15 significant digits, fixed or scientific notation,
-/// whichever is narrower (as R's formatReal chooses with `scipen = 0`).
-pub fn r_number_string(x: f64) -> String {
-    if is_na_real(x) {
-        return "NA".into();
-    }
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{:.14e}", x.abs());
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let sign = if x < 0.0 { "-" } else { "" };
-    let scientific = {
-        let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let exp_sign = if exponent < 0 { "-" } else { "+" };
-        format!("{first}{dot}e{exp_sign}{:02}", exponent.abs())
-    };
-    let fixed = if exponent >= 0 {
-        let int_len = exponent as usize + 1;
-        if digits.len() <= int_len {
-            format!("{digits}{}", "0".repeat(int_len - digits.len()))
-        } else {
-            format!("{}.{}", &digits[..int_len], &digits[int_len..])
-        }
-    } else {
-        format!("0.{}{digits}", "0".repeat((-exponent - 1) as usize))
-    };
-    if fixed.len() > scientific.len() {
-        format!("{sign}{scientific}")
-    } else {
-        format!("{sign}{fixed}")
-    }
-}
 
 /// R's `as.numeric()` of one string: surrounding white space allowed, NA when not a number.
 fn parse_r_number(s: &str) -> Option<f64> {
@@ -160,7 +113,7 @@ fn as_character(x: &RObject) -> Option<Vec<Option<String>>> {
                     if is_na_real(*d) {
                         None
                     } else {
-                        Some(r_number_string(*d))
+                        Some(number_string(*d))
                     }
                 })
                 .collect(),
@@ -200,7 +153,7 @@ fn factor_levels(x: &RObject) -> Result<Vec<String>, DsError> {
                 let label = if logical {
                     (if v == 1.0 { "TRUE" } else { "FALSE" }).to_owned()
                 } else {
-                    r_number_string(v)
+                    number_string(v)
                 };
                 if !levels.contains(&label) {
                     levels.push(label);
@@ -311,7 +264,7 @@ fn as_factor_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
             "nfilter.levels.max",
             format!(
                 "FAILED: this variable has too many levels and may be disclosive. It exceeds the max number of levels allowed by nfilter.levels.max: that is {}. In this study this variable has {n} factor levels",
-                r_number_string(settings.nfilter_levels_max)
+                number_string(settings.nfilter_levels_max)
             ),
         ));
     }
@@ -321,8 +274,8 @@ fn as_factor_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
             "nfilter.levels.density",
             format!(
                 "FAILED: this variable has too many levels and may be disclosive. The number of factor levels must not exceed {}% of the length of the variable being converted to a factor. The max number of levels in this study is therefore {} but this variable has {n} factor levels",
-                r_number_string(settings.nfilter_levels_density * 100.0),
-                r_number_string(by_density)
+                number_string(settings.nfilter_levels_density * 100.0),
+                number_string(by_density)
             ),
         ));
     }
@@ -930,7 +883,7 @@ pub fn rm_ds_plan(symbols: &Symbols, settings: &DisclosureSettings, transmit: &s
     if transmit.chars().count() as f64 > settings.nfilter_string_short {
         return RmPlan::Answer(return_message(vec![format!(
             "Disclosure risk, number of characters in x.name must not exceed nfilter.stringShort which is currently set at: {}",
-            r_number_string(settings.nfilter_string_short)
+            number_string(settings.nfilter_string_short)
         )]));
     }
     let names = split_like_strsplit(transmit);
@@ -1003,7 +956,7 @@ mod tests {
             (0.0, "0"),
         ];
         for (x, s) in cases {
-            assert_eq!(r_number_string(x), s, "{x}");
+            assert_eq!(number_string(x), s, "{x}");
         }
     }
 

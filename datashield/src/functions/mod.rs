@@ -7,7 +7,7 @@ mod formula;
 mod glm;
 mod histogram;
 mod metadata;
-mod numeric;
+pub mod numeric;
 pub mod rng;
 mod table_ds;
 mod tables;
