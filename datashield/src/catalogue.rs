@@ -14,7 +14,10 @@ use crate::value::{RObject, Vector, na_real};
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -90,13 +93,14 @@ impl Table {
     /// The data frame restricted to `variables` (in the order asked), as Opal's `variables`
     /// filter gives; an unknown name is refused.
     pub fn select(&self, variables: Option<&[String]>) -> Result<RObject, String> {
-        let Some(wanted) = variables else { return Ok(self.frame.clone()) };
+        let Some(wanted) = variables else {
+            return Ok(self.frame.clone());
+        };
         let mut columns = Vec::with_capacity(wanted.len());
         for name in wanted {
-            let column = self
-                .frame
-                .element(name)
-                .ok_or_else(|| format!("the table {} has no variable '{name}'", self.full_name()))?;
+            let column = self.frame.element(name).ok_or_else(|| {
+                format!("the table {} has no variable '{name}'", self.full_name())
+            })?;
             columns.push((name.clone(), column.clone()));
         }
         Ok(RObject::data_frame(columns, self.rows()))
@@ -118,7 +122,10 @@ impl Catalogue {
             move |source| CatalogueError::Io { path, source }
         };
         let mut tables = BTreeMap::new();
-        let mut projects: Vec<_> = std::fs::read_dir(dir).map_err(io(dir))?.collect::<Result<_, _>>().map_err(io(dir))?;
+        let mut projects: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io(dir))?;
         projects.sort_by_key(|entry| entry.file_name());
         for project in projects {
             if !project.file_type().map_err(io(&project.path()))?.is_dir() {
@@ -132,21 +139,44 @@ impl Catalogue {
             files.sort_by_key(|entry| entry.file_name());
             for file in files {
                 let path = file.path();
-                let Some(stem) = path.extension().filter(|e| *e == "csv").and(path.file_stem()) else { continue };
+                let Some(stem) = path
+                    .extension()
+                    .filter(|e| *e == "csv")
+                    .and(path.file_stem())
+                else {
+                    continue;
+                };
                 let table_name = valid_name(&path, &stem.to_string_lossy())?;
                 let dictionary_path = path.with_file_name(format!("{table_name}.dictionary.yaml"));
                 let dictionary = match std::fs::read_to_string(&dictionary_path) {
-                    Ok(text) => Some(serde_yaml::from_str::<Dictionary>(&text).map_err(|e| CatalogueError::Invalid {
-                        path: dictionary_path.clone(),
-                        message: e.to_string(),
+                    Ok(text) => Some(serde_yaml::from_str::<Dictionary>(&text).map_err(|e| {
+                        CatalogueError::Invalid {
+                            path: dictionary_path.clone(),
+                            message: e.to_string(),
+                        }
                     })?),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(CatalogueError::Io { path: dictionary_path, source: e }),
+                    Err(e) => {
+                        return Err(CatalogueError::Io {
+                            path: dictionary_path,
+                            source: e,
+                        });
+                    }
                 };
                 let text = std::fs::read(&path).map_err(io(&path))?;
-                let (variables, frame) = read_csv(&text, dictionary.as_ref())
-                    .map_err(|message| CatalogueError::Invalid { path: path.clone(), message })?;
-                let table = Table { project: project_name.clone(), name: table_name, variables, frame };
+                let (variables, frame) =
+                    read_csv(&text, dictionary.as_ref()).map_err(|message| {
+                        CatalogueError::Invalid {
+                            path: path.clone(),
+                            message,
+                        }
+                    })?;
+                let table = Table {
+                    project: project_name.clone(),
+                    name: table_name,
+                    variables,
+                    frame,
+                };
                 tables.insert(table.full_name(), table);
             }
         }
@@ -161,7 +191,10 @@ impl Catalogue {
     pub fn projects(&self) -> BTreeMap<&str, Vec<&str>> {
         let mut projects: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for table in self.tables.values() {
-            projects.entry(table.project.as_str()).or_default().push(table.name.as_str());
+            projects
+                .entry(table.project.as_str())
+                .or_default()
+                .push(table.name.as_str());
         }
         projects
     }
@@ -172,13 +205,17 @@ fn valid_name(path: &Path, name: &str) -> Result<String, CatalogueError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
     if ok {
         Ok(name.to_owned())
     } else {
         Err(CatalogueError::Invalid {
             path: path.to_owned(),
-            message: format!("'{name}' is not a valid project or table name (a letter, then letters, digits, '_' or '-')"),
+            message: format!(
+                "'{name}' is not a valid project or table name (a letter, then letters, digits, '_' or '-')"
+            ),
         })
     }
 }
@@ -189,9 +226,19 @@ fn is_missing(cell: &str) -> bool {
 
 /// Parses a CSV file (header row first) into a data frame, typed by the dictionary where it
 /// speaks and inferred elsewhere (integer, then numeric, then logical, else character).
-fn read_csv(bytes: &[u8], dictionary: Option<&Dictionary>) -> Result<(Vec<Variable>, RObject), String> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
-    let headers: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(str::to_owned).collect();
+fn read_csv(
+    bytes: &[u8],
+    dictionary: Option<&Dictionary>,
+) -> Result<(Vec<Variable>, RObject), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(str::to_owned)
+        .collect();
     if headers.is_empty() || headers.iter().any(String::is_empty) {
         return Err("the header row must name every column".into());
     }
@@ -204,16 +251,27 @@ fn read_csv(bytes: &[u8], dictionary: Option<&Dictionary>) -> Result<(Vec<Variab
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", row + 2))?;
         if record.len() != headers.len() {
-            return Err(format!("row {} has {} cells, the header {}", row + 2, record.len(), headers.len()));
+            return Err(format!(
+                "row {} has {} cells, the header {}",
+                row + 2,
+                record.len(),
+                headers.len()
+            ));
         }
         for (column, cell) in record.iter().enumerate() {
             cells[column].push(cell.trim().to_owned());
         }
     }
-    let declared: BTreeMap<&str, &DictionaryColumn> =
-        dictionary.map(|d| d.columns.iter().map(|c| (c.name.as_str(), c)).collect()).unwrap_or_default();
-    if let Some(unknown) = declared.keys().find(|name| !headers.iter().any(|h| h == *name)) {
-        return Err(format!("the data dictionary describes '{unknown}', which is not a column of the file"));
+    let declared: BTreeMap<&str, &DictionaryColumn> = dictionary
+        .map(|d| d.columns.iter().map(|c| (c.name.as_str(), c)).collect())
+        .unwrap_or_default();
+    if let Some(unknown) = declared
+        .keys()
+        .find(|name| !headers.iter().any(|h| h == *name))
+    {
+        return Err(format!(
+            "the data dictionary describes '{unknown}', which is not a column of the file"
+        ));
     }
     let nrow = cells.first().map_or(0, Vec::len);
     let mut variables = Vec::with_capacity(headers.len());
@@ -223,10 +281,14 @@ fn read_csv(bytes: &[u8], dictionary: Option<&Dictionary>) -> Result<(Vec<Variab
         let column_type = entry.map_or_else(|| infer(values), |c| c.column_type);
         let levels = entry.map(|c| c.levels.clone()).unwrap_or_default();
         if column_type == ColumnType::Categorical && levels.is_empty() {
-            return Err(format!("the categorical column '{name}' needs its levels in the data dictionary"));
+            return Err(format!(
+                "the categorical column '{name}' needs its levels in the data dictionary"
+            ));
         }
         if column_type != ColumnType::Categorical && !levels.is_empty() {
-            return Err(format!("the column '{name}' has levels but is not categorical"));
+            return Err(format!(
+                "the column '{name}' has levels but is not categorical"
+            ));
         }
         let column = parse_column(name, values, column_type, &levels)?;
         variables.push(Variable {
@@ -270,33 +332,67 @@ fn parse_logical(cell: &str) -> Option<bool> {
     }
 }
 
-fn parse_column(name: &str, values: &[String], column_type: ColumnType, levels: &[String]) -> Result<RObject, String> {
-    let bad = |row: usize, what: &str| format!("row {}, column '{name}': '{}' is not {what}", row + 2, values[row]);
+fn parse_column(
+    name: &str,
+    values: &[String],
+    column_type: ColumnType,
+    levels: &[String],
+) -> Result<RObject, String> {
+    let bad = |row: usize, what: &str| {
+        format!(
+            "row {}, column '{name}': '{}' is not {what}",
+            row + 2,
+            values[row]
+        )
+    };
     Ok(match column_type {
         ColumnType::Integer => RObject::new(Vector::Integer(
             values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| if is_missing(v) { Ok(None) } else { v.parse().map(Some).map_err(|_| bad(i, "an integer")) })
+                .map(|(i, v)| {
+                    if is_missing(v) {
+                        Ok(None)
+                    } else {
+                        v.parse().map(Some).map_err(|_| bad(i, "an integer"))
+                    }
+                })
                 .collect::<Result<_, _>>()?,
         )),
         ColumnType::Numeric => RObject::doubles(
             values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| if is_missing(v) { Ok(na_real()) } else { parse_number(v).ok_or_else(|| bad(i, "a number")) })
+                .map(|(i, v)| {
+                    if is_missing(v) {
+                        Ok(na_real())
+                    } else {
+                        parse_number(v).ok_or_else(|| bad(i, "a number"))
+                    }
+                })
                 .collect::<Result<_, _>>()?,
         ),
         ColumnType::Logical => RObject::logicals(
             values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| if is_missing(v) { Ok(None) } else { parse_logical(v).map(Some).ok_or_else(|| bad(i, "TRUE or FALSE")) })
+                .map(|(i, v)| {
+                    if is_missing(v) {
+                        Ok(None)
+                    } else {
+                        parse_logical(v)
+                            .map(Some)
+                            .ok_or_else(|| bad(i, "TRUE or FALSE"))
+                    }
+                })
                 .collect::<Result<_, _>>()?,
         ),
-        ColumnType::Character => {
-            RObject::new(Vector::Character(values.iter().map(|v| (!is_missing(v)).then(|| v.clone())).collect()))
-        }
+        ColumnType::Character => RObject::new(Vector::Character(
+            values
+                .iter()
+                .map(|v| (!is_missing(v)).then(|| v.clone()))
+                .collect(),
+        )),
         ColumnType::Categorical => RObject::factor(
             values
                 .iter()
@@ -306,7 +402,11 @@ fn parse_column(name: &str, values: &[String], column_type: ColumnType, levels: 
                         return Ok(None);
                     }
                     let code = levels.iter().position(|level| level == v).ok_or_else(|| {
-                        format!("row {}, column '{name}': '{v}' is not one of its levels ({})", i + 2, levels.join(", "))
+                        format!(
+                            "row {}, column '{name}': '{v}' is not one of its levels ({})",
+                            i + 2,
+                            levels.join(", ")
+                        )
                     })?;
                     Ok(Some(code as i32 + 1))
                 })
@@ -327,13 +427,28 @@ mod tests {
 
     #[test]
     fn types_are_inferred_and_missing_cells_are_na() {
-        let (variables, frame) = read_csv(b"age,bmi,smoker,site\n50,21.5,TRUE,a\nNA,,FALSE,\n", None).unwrap();
+        let (variables, frame) =
+            read_csv(b"age,bmi,smoker,site\n50,21.5,TRUE,a\nNA,,FALSE,\n", None).unwrap();
         let types: Vec<_> = variables.iter().map(|v| v.column_type).collect();
-        assert_eq!(types, [ColumnType::Integer, ColumnType::Numeric, ColumnType::Logical, ColumnType::Character]);
+        assert_eq!(
+            types,
+            [
+                ColumnType::Integer,
+                ColumnType::Numeric,
+                ColumnType::Logical,
+                ColumnType::Character
+            ]
+        );
         assert_eq!(frame.nrow(), Some(2));
-        assert!(matches!(&frame.element("age").unwrap().vector, Vector::Integer(v) if v == &[Some(50), None]));
-        assert!(matches!(&frame.element("bmi").unwrap().vector, Vector::Double(v) if v[0] == 21.5 && is_na_real(v[1])));
-        assert!(matches!(&frame.element("site").unwrap().vector, Vector::Character(v) if v == &[Some("a".to_owned()), None]));
+        assert!(
+            matches!(&frame.element("age").unwrap().vector, Vector::Integer(v) if v == &[Some(50), None])
+        );
+        assert!(
+            matches!(&frame.element("bmi").unwrap().vector, Vector::Double(v) if v[0] == 21.5 && is_na_real(v[1]))
+        );
+        assert!(
+            matches!(&frame.element("site").unwrap().vector, Vector::Character(v) if v == &[Some("a".to_owned()), None])
+        );
     }
 
     #[test]
@@ -349,15 +464,35 @@ mod tests {
     #[test]
     fn malformed_files_are_refused_with_the_place() {
         let dict = dictionary("columns:\n- {name: sex, type: categorical, levels: [M, F]}\n");
-        assert!(read_csv(b"sex\nX\n", Some(&dict)).unwrap_err().contains("row 2, column 'sex': 'X'"));
+        assert!(
+            read_csv(b"sex\nX\n", Some(&dict))
+                .unwrap_err()
+                .contains("row 2, column 'sex': 'X'")
+        );
         let dict = dictionary("columns:\n- {name: age, type: integer}\n");
-        assert!(read_csv(b"age\n1.5\n", Some(&dict)).unwrap_err().contains("'1.5' is not an integer"));
-        assert!(read_csv(b"age,age\n1,2\n", None).unwrap_err().contains("twice"));
+        assert!(
+            read_csv(b"age\n1.5\n", Some(&dict))
+                .unwrap_err()
+                .contains("'1.5' is not an integer")
+        );
+        assert!(
+            read_csv(b"age,age\n1,2\n", None)
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(read_csv(b"a,b\n1\n", None).unwrap_err().contains("row 2"));
         let dict = dictionary("columns:\n- {name: weight, type: numeric}\n");
-        assert!(read_csv(b"age\n1\n", Some(&dict)).unwrap_err().contains("'weight'"));
+        assert!(
+            read_csv(b"age\n1\n", Some(&dict))
+                .unwrap_err()
+                .contains("'weight'")
+        );
         let dict = dictionary("columns:\n- {name: sex, type: categorical}\n");
-        assert!(read_csv(b"sex\nM\n", Some(&dict)).unwrap_err().contains("needs its levels"));
+        assert!(
+            read_csv(b"sex\nM\n", Some(&dict))
+                .unwrap_err()
+                .contains("needs its levels")
+        );
     }
 
     #[test]
@@ -370,9 +505,19 @@ mod tests {
         let table = catalogue.get("cohort.people").unwrap();
         let selected = table.select(Some(&["sex".into(), "age".into()])).unwrap();
         assert_eq!(selected.names(), vec!["sex", "age"]);
-        assert!(table.select(Some(&["weight".into()])).unwrap_err().contains("no variable 'weight'"));
+        assert!(
+            table
+                .select(Some(&["weight".into()]))
+                .unwrap_err()
+                .contains("no variable 'weight'")
+        );
         std::fs::write(dir.join("cohort/bad name.csv"), "a\n1\n").unwrap();
-        assert!(Catalogue::load(&dir).unwrap_err().to_string().contains("not a valid project or table name"));
+        assert!(
+            Catalogue::load(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid project or table name")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -33,7 +33,11 @@ struct Serve {
     /// The tokens file: `users: [{name, token_sha256}]`.
     #[arg(long, env = "TRELLIS_DATASHIELD_TOKENS")]
     tokens: PathBuf,
-    #[arg(long, env = "TRELLIS_DATASHIELD_LISTEN", default_value = "127.0.0.1:8095")]
+    #[arg(
+        long,
+        env = "TRELLIS_DATASHIELD_LISTEN",
+        default_value = "127.0.0.1:8095"
+    )]
     listen: SocketAddr,
     /// `datashield.seed`: the seed of the functions that add noise. Keep it fixed and secret: a new
     /// seed per restart would let repeated calls average the noise away.
@@ -52,10 +56,15 @@ async fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::HashToken => {
             let mut token = String::new();
-            std::io::stdin().read_line(&mut token).context("reading the token from standard input")?;
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from standard input")?;
             let token = token.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!token.is_empty(), "no token on standard input");
-            println!("{}", hex::encode(trellis_datashield::http::auth_digest(token)));
+            println!(
+                "{}",
+                hex::encode(trellis_datashield::http::auth_digest(token))
+            );
             Ok(())
         }
         Command::Serve(serve) => run(serve).await,
@@ -63,9 +72,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(serve: Serve) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if serve.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
@@ -73,10 +86,17 @@ async fn run(serve: Serve) -> anyhow::Result<()> {
     let profiles = if serve.profiles.is_empty() {
         vec![Profile::default_named("default")]
     } else {
-        serve.profiles.iter().map(|path| Profile::load(path)).collect::<Result<Vec<_>, _>>()?
+        serve
+            .profiles
+            .iter()
+            .map(|path| Profile::load(path))
+            .collect::<Result<Vec<_>, _>>()?
     };
     let tokens = Tokens::load(&serve.tokens)?;
-    let limits = Limits { idle_timeout: Duration::from_secs(serve.idle_timeout), ..Limits::default() };
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(serve.idle_timeout),
+        ..Limits::default()
+    };
     let service = Arc::new(Service::new(catalogue, profiles, limits, serve.seed));
     let sweeper = service.clone();
     tokio::spawn(async move {
@@ -86,21 +106,29 @@ async fn run(serve: Serve) -> anyhow::Result<()> {
             sweeper.expire_idle();
         }
     });
-    let listener = tokio::net::TcpListener::bind(serve.listen).await.with_context(|| format!("binding {}", serve.listen))?;
+    let listener = tokio::net::TcpListener::bind(serve.listen)
+        .await
+        .with_context(|| format!("binding {}", serve.listen))?;
     tracing::info!(
         listen = %listener.local_addr()?,
         tables = service.catalogue().tables.len(),
         profiles = ?service.profiles().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         "trellis-datashield serving"
     );
-    let app = http::router(AppState { service, tokens: Arc::new(tokens) });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    let app = http::router(AppState {
+        service,
+        tokens: Arc::new(tokens),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
 async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
     tokio::select! {
         _ = interrupt => {}
         _ = terminate.recv() => {}

@@ -27,7 +27,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { sessions_per_user: 8, symbols_per_session: 200, commands_per_session: 100, idle_timeout: Duration::from_secs(3600) }
+        Limits {
+            sessions_per_user: 8,
+            symbols_per_session: 200,
+            commands_per_session: 100,
+            idle_timeout: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -128,13 +133,27 @@ impl Session {
         self.idle_since = Instant::now();
     }
 
-    fn record(&mut self, script: String, created: DateTime<Utc>, outcome: Result<Option<RObject>, String>, limit: usize) -> Command {
+    fn record(
+        &mut self,
+        script: String,
+        created: DateTime<Utc>,
+        outcome: Result<Option<RObject>, String>,
+        limit: usize,
+    ) -> Command {
         self.next_command += 1;
         let (status, result, error) = match outcome {
             Ok(result) => (CommandStatus::Completed, result, None),
             Err(message) => (CommandStatus::Failed, None, Some(message)),
         };
-        let command = Command { id: self.next_command.to_string(), script, status, created, ended: Utc::now(), result, error };
+        let command = Command {
+            id: self.next_command.to_string(),
+            script,
+            status,
+            created,
+            ended: Utc::now(),
+            result,
+            error,
+        };
         self.commands.insert(self.next_command, command.clone());
         while self.commands.len() > limit {
             self.commands.pop_first();
@@ -154,11 +173,18 @@ pub struct Service {
 
 /// A symbol name a session may bind: an R name (letter or dot first), not `$`-paths, not reserved.
 fn check_symbol(name: &str) -> Result<(), ServiceError> {
-    const RESERVED: [&str; 8] = ["TRUE", "FALSE", "NULL", "NA", "Inf", "NaN", "function", "if"];
+    const RESERVED: [&str; 8] = [
+        "TRUE", "FALSE", "NULL", "NA", "Inf", "NaN", "function", "if",
+    ];
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
         && !RESERVED.contains(&name);
     if ok {
         Ok(())
@@ -172,13 +198,24 @@ fn check_symbol(name: &str) -> Result<(), ServiceError> {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere never leaves a session map half-written: every mutation is a single
     // insert or remove, so the data behind a poisoned lock is still whole.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Service {
     pub fn new(catalogue: Catalogue, profiles: Vec<Profile>, limits: Limits, seed: i32) -> Service {
-        let profiles = profiles.into_iter().map(|p| (p.name.clone(), Arc::new(p))).collect();
-        Service { catalogue, profiles, sessions: Mutex::new(HashMap::new()), limits, seed }
+        let profiles = profiles
+            .into_iter()
+            .map(|p| (p.name.clone(), Arc::new(p)))
+            .collect();
+        Service {
+            catalogue,
+            profiles,
+            sessions: Mutex::new(HashMap::new()),
+            limits,
+            seed,
+        }
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -190,13 +227,29 @@ impl Service {
     }
 
     pub fn profile(&self, name: &str) -> Result<&Profile, ServiceError> {
-        self.profiles.get(name).map(Arc::as_ref).ok_or_else(|| ServiceError::NoProfile(name.to_owned()))
+        self.profiles
+            .get(name)
+            .map(Arc::as_ref)
+            .ok_or_else(|| ServiceError::NoProfile(name.to_owned()))
     }
 
-    pub fn create_session(&self, user: &str, profile: Option<&str>) -> Result<SessionView, ServiceError> {
+    pub fn create_session(
+        &self,
+        user: &str,
+        profile: Option<&str>,
+    ) -> Result<SessionView, ServiceError> {
         let profile = match profile.filter(|p| !p.is_empty()) {
-            Some(name) => self.profiles.get(name).cloned().ok_or_else(|| ServiceError::NoProfile(name.to_owned()))?,
-            None => self.profiles.get("default").or_else(|| self.profiles.values().next()).cloned().ok_or_else(|| ServiceError::NoProfile("default".into()))?,
+            Some(name) => self
+                .profiles
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ServiceError::NoProfile(name.to_owned()))?,
+            None => self
+                .profiles
+                .get("default")
+                .or_else(|| self.profiles.values().next())
+                .cloned()
+                .ok_or_else(|| ServiceError::NoProfile("default".into()))?,
         };
         let mut sessions = lock(&self.sessions);
         let open = sessions.values().filter(|s| lock(s).user == user).count();
@@ -227,7 +280,10 @@ impl Service {
 
     /// The session, if it exists and belongs to `user`; another user's session does not exist.
     fn session(&self, user: &str, id: &str) -> Result<Arc<Mutex<Session>>, ServiceError> {
-        let session = lock(&self.sessions).get(id).cloned().ok_or_else(|| ServiceError::NoSession(id.to_owned()))?;
+        let session = lock(&self.sessions)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ServiceError::NoSession(id.to_owned()))?;
         if lock(&session).user != user {
             return Err(ServiceError::NoSession(id.to_owned()));
         }
@@ -235,7 +291,11 @@ impl Service {
     }
 
     pub fn sessions(&self, user: &str) -> Vec<SessionView> {
-        let mut views: Vec<_> = lock(&self.sessions).values().map(|s| lock(s).view()).filter(|v| v.user == user).collect();
+        let mut views: Vec<_> = lock(&self.sessions)
+            .values()
+            .map(|s| lock(s).view())
+            .filter(|v| v.user == user)
+            .collect();
         views.sort_by_key(|v| v.created);
         views
     }
@@ -285,11 +345,23 @@ impl Service {
     }
 
     /// Copies a table (or some of its variables) into the session as a data frame.
-    pub fn assign_table(&self, user: &str, id: &str, symbol: &str, table: &str, variables: Option<&[String]>) -> Result<Command, ServiceError> {
+    pub fn assign_table(
+        &self,
+        user: &str,
+        id: &str,
+        symbol: &str,
+        table: &str,
+        variables: Option<&[String]>,
+    ) -> Result<Command, ServiceError> {
         check_symbol(symbol)?;
         let session = self.session(user, id)?;
-        let table_ref = self.catalogue.get(table).ok_or_else(|| ServiceError::NoTable(table.to_owned()))?;
-        let frame = table_ref.select(variables).map_err(ServiceError::BadRequest)?;
+        let table_ref = self
+            .catalogue
+            .get(table)
+            .ok_or_else(|| ServiceError::NoTable(table.to_owned()))?;
+        let frame = table_ref
+            .select(variables)
+            .map_err(ServiceError::BadRequest)?;
         let created = Utc::now();
         let mut session = lock(&session);
         self.bind(&mut session, symbol, frame)?;
@@ -299,7 +371,13 @@ impl Service {
     }
 
     /// Evaluates an assign expression and binds its value to `symbol` in the session.
-    pub fn assign_expr(&self, user: &str, id: &str, symbol: &str, text: &str) -> Result<Command, ServiceError> {
+    pub fn assign_expr(
+        &self,
+        user: &str,
+        id: &str,
+        symbol: &str,
+        text: &str,
+    ) -> Result<Command, ServiceError> {
         check_symbol(symbol)?;
         let session = self.session(user, id)?;
         let mut session = lock(&session);
@@ -308,7 +386,10 @@ impl Service {
         log_call(user, &session.id, "assign", text, outcome.as_ref().err());
         let script = format!("{symbol} <- {text}");
         let outcome = match outcome {
-            Ok(value) => self.bind(&mut session, symbol, value).map(|()| None).map_err(|e| e.to_string()),
+            Ok(value) => self
+                .bind(&mut session, symbol, value)
+                .map(|()| None)
+                .map_err(|e| e.to_string()),
             Err(CallFailure::Refused(error)) => return Err(ServiceError::Call(error)),
             Err(CallFailure::Failed(error)) => Err(error.to_string()),
         };
@@ -323,7 +404,11 @@ impl Service {
         let outcome = match removal(text, &session.profile) {
             Some(names) => {
                 let settings = session.profile.settings.clone();
-                Ok(crate::functions::assign::rm_ds(&mut session.symbols, &settings, &names))
+                Ok(crate::functions::assign::rm_ds(
+                    &mut session.symbols,
+                    &settings,
+                    &names,
+                ))
             }
             None => self.evaluate(&session, MethodKind::Aggregate, text),
         };
@@ -333,21 +418,47 @@ impl Service {
             Err(CallFailure::Refused(error)) => return Err(ServiceError::Call(error)),
             Err(CallFailure::Failed(error)) => Err(error.to_string()),
         };
-        Ok(session.record(text.to_owned(), created, outcome, self.limits.commands_per_session))
+        Ok(session.record(
+            text.to_owned(),
+            created,
+            outcome,
+            self.limits.commands_per_session,
+        ))
     }
 
-    fn evaluate(&self, session: &Session, kind: MethodKind, text: &str) -> Result<RObject, CallFailure> {
+    fn evaluate(
+        &self,
+        session: &Session,
+        kind: MethodKind,
+        text: &str,
+    ) -> Result<RObject, CallFailure> {
         let started = Instant::now();
         let expr: Expr = language::parse(text).map_err(CallFailure::Refused)?;
         language::check(&expr, kind, &session.profile.methods).map_err(CallFailure::Refused)?;
-        let env = Env { symbols: &session.symbols, settings: &session.profile.settings, methods: &session.profile.methods, kind, seed: self.seed };
+        let env = Env {
+            symbols: &session.symbols,
+            settings: &session.profile.settings,
+            methods: &session.profile.methods,
+            kind,
+            seed: self.seed,
+        };
         let value = env.evaluate(&expr).map_err(CallFailure::Failed);
-        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "evaluated");
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "evaluated"
+        );
         value
     }
 
-    fn bind(&self, session: &mut Session, symbol: &str, value: RObject) -> Result<(), ServiceError> {
-        if !session.symbols.contains_key(symbol) && session.symbols.len() >= self.limits.symbols_per_session {
+    fn bind(
+        &self,
+        session: &mut Session,
+        symbol: &str,
+        value: RObject,
+    ) -> Result<(), ServiceError> {
+        if !session.symbols.contains_key(symbol)
+            && session.symbols.len() >= self.limits.symbols_per_session
+        {
             return Err(ServiceError::TooMany(format!(
                 "the session holds {} symbols, the most allowed; remove one first",
                 session.symbols.len()
@@ -369,16 +480,30 @@ impl Service {
         let mut session = lock(&session);
         session.touch();
         let key = command_key(command)?;
-        session.commands.get(&key).cloned().ok_or_else(|| ServiceError::NoCommand(command.to_owned()))
+        session
+            .commands
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ServiceError::NoCommand(command.to_owned()))
     }
 
     /// A command's result; with `remove`, the command is forgotten (Opal's `rm=true`).
-    pub fn take_result(&self, user: &str, id: &str, command: &str, remove: bool) -> Result<Command, ServiceError> {
+    pub fn take_result(
+        &self,
+        user: &str,
+        id: &str,
+        command: &str,
+        remove: bool,
+    ) -> Result<Command, ServiceError> {
         let session = self.session(user, id)?;
         let mut session = lock(&session);
         session.touch();
         let key = command_key(command)?;
-        let found = if remove { session.commands.remove(&key) } else { session.commands.get(&key).cloned() };
+        let found = if remove {
+            session.commands.remove(&key)
+        } else {
+            session.commands.get(&key).cloned()
+        };
         found.ok_or_else(|| ServiceError::NoCommand(command.to_owned()))
     }
 
@@ -393,10 +518,19 @@ fn removal(text: &str, profile: &Profile) -> Option<String> {
     let expr = language::parse(text).ok()?;
     language::check(&expr, MethodKind::Aggregate, &profile.methods).ok()?;
     match expr {
-        Expr::Call { function, args } if function == "rmDS" && args.len() == 1 => match &args[0].value {
-            Expr::Str(names) if args[0].name.as_deref().is_none_or(|n| n == "x.names.transmit") => Some(names.clone()),
-            _ => None,
-        },
+        Expr::Call { function, args } if function == "rmDS" && args.len() == 1 => {
+            match &args[0].value {
+                Expr::Str(names)
+                    if args[0]
+                        .name
+                        .as_deref()
+                        .is_none_or(|n| n == "x.names.transmit") =>
+                {
+                    Some(names.clone())
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -409,7 +543,9 @@ enum CallFailure {
 }
 
 fn command_key(command: &str) -> Result<u64, ServiceError> {
-    command.parse().map_err(|_| ServiceError::NoCommand(command.to_owned()))
+    command
+        .parse()
+        .map_err(|_| ServiceError::NoCommand(command.to_owned()))
 }
 
 fn random_id() -> String {
@@ -422,9 +558,15 @@ fn random_id() -> String {
 /// session, the call's text, its outcome and, when refused, the rule that refused it.
 fn log_call(user: &str, session: &str, kind: &str, call: &str, failure: Option<&CallFailure>) {
     match failure {
-        None => tracing::info!(target: "datashield::call", user, session, kind, call, outcome = "ok", "call"),
+        None => {
+            tracing::info!(target: "datashield::call", user, session, kind, call, outcome = "ok", "call")
+        }
         Some(CallFailure::Refused(error) | CallFailure::Failed(error)) => {
-            let outcome = if matches!(failure, Some(CallFailure::Refused(_))) { "refused" } else { "failed" };
+            let outcome = if matches!(failure, Some(CallFailure::Refused(_))) {
+                "refused"
+            } else {
+                "failed"
+            };
             let rule = error.rule().unwrap_or("none");
             tracing::info!(target: "datashield::call", user, session, kind, call, outcome, rule, reason = %error, "call")
         }

@@ -18,56 +18,110 @@ struct Server {
 
 impl Server {
     async fn start(name: &str, limits: Limits, profiles: Vec<Profile>) -> Server {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("datashield-protocol-{name}"));
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("datashield-protocol-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("study")).unwrap();
         let mut csv = String::from("age,sex\n");
         for i in 0..20 {
-            csv.push_str(&format!("{},{}\n", 30 + i, if i % 2 == 0 { "F" } else { "M" }));
+            csv.push_str(&format!(
+                "{},{}\n",
+                30 + i,
+                if i % 2 == 0 { "F" } else { "M" }
+            ));
         }
         std::fs::write(dir.join("study/people.csv"), csv).unwrap();
-        let service = Arc::new(Service::new(Catalogue::load(&dir).unwrap(), profiles, limits, 7));
-        let tokens = Arc::new(Tokens::default().with_user("alice", "alice-token").with_user("bob", "bob-token"));
+        let service = Arc::new(Service::new(
+            Catalogue::load(&dir).unwrap(),
+            profiles,
+            limits,
+            7,
+        ));
+        let tokens = Arc::new(
+            Tokens::default()
+                .with_user("alice", "alice-token")
+                .with_user("bob", "bob-token"),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/ws", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(AppState { service, tokens })).await.unwrap() });
-        Server { url, http: reqwest::Client::new() }
+        tokio::spawn(async move {
+            axum::serve(listener, router(AppState { service, tokens }))
+                .await
+                .unwrap()
+        });
+        Server {
+            url,
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn default() -> Server {
-        Server::start("default", Limits::default(), vec![Profile::default_named("default")]).await
+        Server::start(
+            "default",
+            Limits::default(),
+            vec![Profile::default_named("default")],
+        )
+        .await
     }
 
     fn request(&self, method: reqwest::Method, path: &str, user: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.url)).header("X-Opal-Auth", format!("{user}-token")).header("Accept", "application/json")
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .header("X-Opal-Auth", format!("{user}-token"))
+            .header("Accept", "application/json")
     }
 
     async fn session(&self, user: &str) -> String {
-        let response = self.request(reqwest::Method::POST, "/datashield/sessions?wait=false&profile=default", user).send().await.unwrap();
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/datashield/sessions?wait=false&profile=default",
+                user,
+            )
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         let location = response.headers()["location"].to_str().unwrap().to_owned();
         let body: Value = response.json().await.unwrap();
-        assert_eq!(location, format!("/ws/datashield/session/{}", body["id"].as_str().unwrap()));
+        assert_eq!(
+            location,
+            format!("/ws/datashield/session/{}", body["id"].as_str().unwrap())
+        );
         assert_eq!(body["state"], "RUNNING");
         body["id"].as_str().unwrap().to_owned()
     }
 
     async fn assign_table(&self, user: &str, session: &str) {
         let response = self
-            .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/D/table/study.people?async=false"), user)
+            .request(
+                reqwest::Method::PUT,
+                &format!("/datashield/session/{session}/symbol/D/table/study.people?async=false"),
+                user,
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
     }
 
-    async fn aggregate(&self, user: &str, session: &str, call: &str, asynchronous: bool) -> reqwest::Response {
-        self.request(reqwest::Method::POST, &format!("/datashield/session/{session}/aggregate?async={asynchronous}"), user)
-            .header("Content-Type", "application/x-rscript")
-            .body(call.to_owned())
-            .send()
-            .await
-            .unwrap()
+    async fn aggregate(
+        &self,
+        user: &str,
+        session: &str,
+        call: &str,
+        asynchronous: bool,
+    ) -> reqwest::Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/datashield/session/{session}/aggregate?async={asynchronous}"),
+            user,
+        )
+        .header("Content-Type", "application/x-rscript")
+        .body(call.to_owned())
+        .send()
+        .await
+        .unwrap()
     }
 }
 
@@ -87,14 +141,43 @@ async fn every_route_needs_a_valid_token() {
         (reqwest::Method::GET, "/datashield/profiles"),
         (reqwest::Method::GET, "/datashield/env/aggregate/methods"),
         (reqwest::Method::GET, "/datasources"),
-        (reqwest::Method::GET, "/datasource/study/table/people/variables"),
+        (
+            reqwest::Method::GET,
+            "/datasource/study/table/people/variables",
+        ),
     ] {
-        let anonymous = server.http.request(method.clone(), format!("{}{path}", server.url)).send().await.unwrap();
-        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
-        let wrong = server.http.request(method.clone(), format!("{}{path}", server.url)).header("X-Opal-Auth", "nope").send().await.unwrap();
+        let anonymous = server
+            .http
+            .request(method.clone(), format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        let wrong = server
+            .http
+            .request(method.clone(), format!("{}{path}", server.url))
+            .header("X-Opal-Auth", "nope")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
-    let me: Value = server.request(reqwest::Method::GET, "/system/subject-profile/_current", "alice").send().await.unwrap().json().await.unwrap();
+    let me: Value = server
+        .request(
+            reqwest::Method::GET,
+            "/system/subject-profile/_current",
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["principal"], "alice");
 }
 
@@ -104,17 +187,46 @@ async fn a_session_is_its_owners_alone() {
     let session = server.session("alice").await;
     server.assign_table("alice", &session).await;
     for (method, path) in [
-        (reqwest::Method::GET, format!("/datashield/session/{session}")),
-        (reqwest::Method::GET, format!("/datashield/session/{session}/symbols")),
-        (reqwest::Method::DELETE, format!("/datashield/session/{session}")),
-        (reqwest::Method::POST, format!("/datashield/session/{session}/aggregate")),
-        (reqwest::Method::GET, format!("/datashield/session/{session}/command/1")),
+        (
+            reqwest::Method::GET,
+            format!("/datashield/session/{session}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/datashield/session/{session}/symbols"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/datashield/session/{session}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/datashield/session/{session}/aggregate"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/datashield/session/{session}/command/1"),
+        ),
     ] {
-        let response = server.request(method.clone(), &path, "bob").header("Content-Type", "application/x-rscript").body("classDS('D')").send().await.unwrap();
+        let response = server
+            .request(method.clone(), &path, "bob")
+            .header("Content-Type", "application/x-rscript")
+            .body("classDS('D')")
+            .send()
+            .await
+            .unwrap();
         error_body(response, StatusCode::NOT_FOUND).await;
     }
     // Still alice's, untouched.
-    let symbols = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/symbols"), "alice").send().await.unwrap();
+    let symbols = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/symbols"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(symbols.text().await.unwrap(), "\"D\"");
 }
 
@@ -129,26 +241,93 @@ async fn commands_follow_opals_asynchronous_protocol() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let assign_id = response.text().await.unwrap();
-    let command: Value = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{assign_id}?wait=false"), "alice").send().await.unwrap().json().await.unwrap();
+    let command: Value = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{assign_id}?wait=false"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(command["status"], "COMPLETED");
     assert_eq!(command["withResult"], false);
-    let result = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{assign_id}/result"), "alice").send().await.unwrap();
+    let result = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{assign_id}/result"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(result.status(), StatusCode::NO_CONTENT);
 
-    let id = server.aggregate("alice", &session, "dimDS('D')", true).await.text().await.unwrap();
-    let result = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{id}/result?rm=false"), "alice").send().await.unwrap();
+    let id = server
+        .aggregate("alice", &session, "dimDS('D')", true)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let result = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{id}/result?rm=false"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(result.text().await.unwrap(), "[20,1]");
     // rm defaults to true: the second fetch finds nothing.
-    let again = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{id}/result"), "alice").send().await.unwrap();
+    let again = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{id}/result"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
-    let gone = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{id}/result"), "alice").send().await.unwrap();
+    let gone = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{id}/result"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     error_body(gone, StatusCode::NOT_FOUND).await;
 
     // A disclosure refusal fails the command with dsBase's message.
-    let id = server.aggregate("alice", &session, "meanDS(D$nothing)", true).await.text().await.unwrap();
-    let command: Value = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/command/{id}"), "alice").send().await.unwrap().json().await.unwrap();
+    let id = server
+        .aggregate("alice", &session, "meanDS(D$nothing)", true)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let command: Value = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/command/{id}"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(command["status"], "FAILED");
-    assert!(command["error"].as_str().unwrap().contains("nothing"), "{command}");
+    assert!(
+        command["error"].as_str().unwrap().contains("nothing"),
+        "{command}"
+    );
 }
 
 #[tokio::test]
@@ -156,42 +335,104 @@ async fn refusals_are_shaped_as_opal_shapes_them() {
     let server = Server::default().await;
     let session = server.session("alice").await;
     server.assign_table("alice", &session).await;
-    let parse = error_body(server.aggregate("alice", &session, "meanDS(D$age", false).await, StatusCode::BAD_REQUEST).await;
+    let parse = error_body(
+        server
+            .aggregate("alice", &session, "meanDS(D$age", false)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(parse["status"], "DataShieldParseError");
-    let unknown = error_body(server.aggregate("alice", &session, "system('id')", false).await, StatusCode::NOT_FOUND).await;
+    let unknown = error_body(
+        server
+            .aggregate("alice", &session, "system('id')", false)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(unknown["status"], "DataShieldMethodError");
     assert!(unknown["arguments"][0].as_str().unwrap().contains("system"));
-    let failed = error_body(server.aggregate("alice", &session, "meanDS(D$nothing)", false).await, StatusCode::BAD_REQUEST).await;
+    let failed = error_body(
+        server
+            .aggregate("alice", &session, "meanDS(D$nothing)", false)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(failed["status"], "DataShieldEvaluationError");
-    let read = server.request(reqwest::Method::GET, &format!("/datashield/session/{session}/symbol/D"), "alice").send().await.unwrap();
-    error_body(read, StatusCode::FORBIDDEN).await;
-    let huge = server.aggregate("alice", &session, &format!("classDS('{}')", "a".repeat(100_000)), false).await;
-    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let bad_symbol = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/a$b/table/study.people"), "alice")
+    let read = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/datashield/session/{session}/symbol/D"),
+            "alice",
+        )
         .send()
         .await
         .unwrap();
-    assert!(error_body(bad_symbol, StatusCode::BAD_REQUEST).await["detail"].as_str().unwrap().contains("not a valid symbol name"));
+    error_body(read, StatusCode::FORBIDDEN).await;
+    let huge = server
+        .aggregate(
+            "alice",
+            &session,
+            &format!("classDS('{}')", "a".repeat(100_000)),
+            false,
+        )
+        .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bad_symbol = server
+        .request(
+            reqwest::Method::PUT,
+            &format!("/datashield/session/{session}/symbol/a$b/table/study.people"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        error_body(bad_symbol, StatusCode::BAD_REQUEST).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid symbol name")
+    );
     let no_table = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/E/table/study.nothing"), "alice")
+        .request(
+            reqwest::Method::PUT,
+            &format!("/datashield/session/{session}/symbol/E/table/study.nothing"),
+            "alice",
+        )
         .send()
         .await
         .unwrap();
     error_body(no_table, StatusCode::NOT_FOUND).await;
     let filter = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/E/table/study.people?variables=age"), "alice")
+        .request(
+            reqwest::Method::PUT,
+            &format!("/datashield/session/{session}/symbol/E/table/study.people?variables=age"),
+            "alice",
+        )
         .send()
         .await
         .unwrap();
     error_body(filter, StatusCode::BAD_REQUEST).await;
     let identifiers = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/E/table/study.people?id=pid"), "alice")
+        .request(
+            reqwest::Method::PUT,
+            &format!("/datashield/session/{session}/symbol/E/table/study.people?id=pid"),
+            "alice",
+        )
         .send()
         .await
         .unwrap();
     error_body(identifiers, StatusCode::BAD_REQUEST).await;
-    let no_profile = server.request(reqwest::Method::POST, "/datashield/sessions?profile=other", "alice").send().await.unwrap();
+    let no_profile = server
+        .request(
+            reqwest::Method::POST,
+            "/datashield/sessions?profile=other",
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
     error_body(no_profile, StatusCode::NOT_FOUND).await;
 }
 
@@ -202,7 +443,10 @@ async fn r_clients_get_r_serialization() {
     server.assign_table("alice", &session).await;
     let response = server
         .http
-        .post(format!("{}/datashield/session/{session}/aggregate", server.url))
+        .post(format!(
+            "{}/datashield/session/{session}/aggregate",
+            server.url
+        ))
         .header("X-Opal-Auth", "alice-token")
         .header("Accept", "application/octet-stream")
         .header("Content-Type", "application/x-rscript")
@@ -211,49 +455,135 @@ async fn r_clients_get_r_serialization() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
     let bytes = response.bytes().await.unwrap();
     assert_eq!(&bytes[..2], b"X\n", "R's XDR serialization");
 }
 
 #[tokio::test]
 async fn a_user_cannot_open_sessions_without_end() {
-    let limits = Limits { sessions_per_user: 2, ..Limits::default() };
+    let limits = Limits {
+        sessions_per_user: 2,
+        ..Limits::default()
+    };
     let server = Server::start("limits", limits, vec![Profile::default_named("default")]).await;
     server.session("alice").await;
     server.session("alice").await;
-    let third = server.request(reqwest::Method::POST, "/datashield/sessions", "alice").send().await.unwrap();
-    assert!(error_body(third, StatusCode::TOO_MANY_REQUESTS).await["detail"].as_str().unwrap().contains("close one"));
+    let third = server
+        .request(reqwest::Method::POST, "/datashield/sessions", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        error_body(third, StatusCode::TOO_MANY_REQUESTS).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("close one")
+    );
     // Another user is unaffected.
     server.session("bob").await;
 }
 
 #[tokio::test]
 async fn a_profile_allows_only_what_it_lists_and_applies_its_settings() {
-    let strict = Profile::parse("name: strict\nsettings: {nfilter.tab: 25}\naggregate: [meanDS, dimDS]\nassign: []\n").unwrap();
-    let server = Server::start("profiles", Limits::default(), vec![Profile::default_named("default"), strict]).await;
-    let response = server.request(reqwest::Method::POST, "/datashield/sessions?profile=strict", "alice").send().await.unwrap();
-    let session = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let strict = Profile::parse(
+        "name: strict\nsettings: {nfilter.tab: 25}\naggregate: [meanDS, dimDS]\nassign: []\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        "profiles",
+        Limits::default(),
+        vec![Profile::default_named("default"), strict],
+    )
+    .await;
+    let response = server
+        .request(
+            reqwest::Method::POST,
+            "/datashield/sessions?profile=strict",
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
+    let session = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     server.assign_table("alice", &session).await;
-    let listed: Value = server.request(reqwest::Method::GET, "/datashield/env/aggregate/methods?profile=strict", "alice").send().await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let listed: Value = server
+        .request(
+            reqwest::Method::GET,
+            "/datashield/env/aggregate/methods?profile=strict",
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["dimDS", "meanDS"]);
-    assert_eq!(listed[0]["DataShield.RFunctionDataShieldMethodDto.method"]["func"], "dsBase::dimDS");
-    error_body(server.aggregate("alice", &session, "classDS('D')", false).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        listed[0]["DataShield.RFunctionDataShieldMethodDto.method"]["func"],
+        "dsBase::dimDS"
+    );
+    error_body(
+        server
+            .aggregate("alice", &session, "classDS('D')", false)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // 20 rows are fewer than this profile's nfilter.tab of 25.
-    let refused = error_body(server.aggregate("alice", &session, "meanDS(D$age)", false).await, StatusCode::BAD_REQUEST).await;
-    assert!(refused["detail"].as_str().unwrap().contains("nfilter.tab"), "{refused}");
+    let refused = error_body(
+        server
+            .aggregate("alice", &session, "meanDS(D$age)", false)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("nfilter.tab"),
+        "{refused}"
+    );
     let assign = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/x"), "alice")
+        .request(
+            reqwest::Method::PUT,
+            &format!("/datashield/session/{session}/symbol/x"),
+            "alice",
+        )
         .header("Content-Type", "application/x-rscript")
         .body("D$age")
         .send()
         .await
         .unwrap();
-    assert_eq!(assign.status(), StatusCode::CREATED, "a bare symbol path calls no function");
-    let listed: Value = server.request(reqwest::Method::GET, "/datashield/profiles", "alice").send().await.unwrap().json().await.unwrap();
-    assert_eq!(listed, json!([
-        {"name": "default", "cluster": "default", "enabled": true, "restrictedAccess": false, "rParser": "v2"},
-        {"name": "strict", "cluster": "strict", "enabled": true, "restrictedAccess": false, "rParser": "v2"}
-    ]));
+    assert_eq!(
+        assign.status(),
+        StatusCode::CREATED,
+        "a bare symbol path calls no function"
+    );
+    let listed: Value = server
+        .request(reqwest::Method::GET, "/datashield/profiles", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        json!([
+            {"name": "default", "cluster": "default", "enabled": true, "restrictedAccess": false, "rParser": "v2"},
+            {"name": "strict", "cluster": "strict", "enabled": true, "restrictedAccess": false, "rParser": "v2"}
+        ])
+    );
 }

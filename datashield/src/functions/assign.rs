@@ -51,7 +51,6 @@ pub fn methods() -> Vec<Method> {
 
 // ---- R's conversions ---------------------------------------------------------------------------
 
-
 /// R's `as.numeric()` of one string: surrounding white space allowed, NA when not a number.
 fn parse_r_number(s: &str) -> Option<f64> {
     let t = s.trim();

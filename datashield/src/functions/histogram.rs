@@ -12,7 +12,12 @@ use crate::functions::rng::RRng;
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate = |name, target, builtin| Method { name, kind: MethodKind::Aggregate, target, builtin };
+    let aggregate = |name, target, builtin| Method {
+        name,
+        kind: MethodKind::Aggregate,
+        target,
+        builtin,
+    };
     vec![
         aggregate("rangeDS", "dsBase::rangeDS", range_ds),
         aggregate("histogramDS1", "dsBase::histogramDS1", histogram_ds1),
@@ -44,7 +49,12 @@ pub(crate) fn numeric_values(x: &RObject) -> Option<Vec<Option<f64>>> {
 /// `c(min(x, na.rm=TRUE), max(x, na.rm=TRUE))`; `Inf`/`-Inf` when nothing is left, as R gives
 /// (with a warning).
 fn range_na_rm(values: &[Option<f64>]) -> (f64, f64) {
-    values.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+    values
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 /// `rangeDS(x)`: `c(min * runif(1, 0.95, 1), max * runif(1, 1, 1.05))` after `set.seed`.
@@ -68,7 +78,11 @@ enum HistMethod {
     Noise,
 }
 
-fn method_arg(call: &Invocation<'_>, position: usize, missing_result: &str) -> Result<HistMethod, DsError> {
+fn method_arg(
+    call: &Invocation<'_>,
+    position: usize,
+    missing_result: &str,
+) -> Result<HistMethod, DsError> {
     let method = call.number(position, "method.indicator", None)?;
     if method == 1.0 {
         Ok(HistMethod::SmallCells)
@@ -78,7 +92,9 @@ fn method_arg(call: &Invocation<'_>, position: usize, missing_result: &str) -> R
         Ok(HistMethod::Centroids)
     } else {
         // dsBase falls through every branch and fails on the missing result.
-        Err(DsError::failed(format!("object '{missing_result}' not found")))
+        Err(DsError::failed(format!(
+            "object '{missing_result}' not found"
+        )))
     }
 }
 
@@ -90,13 +106,20 @@ fn setting_text(x: f64) -> String {
 
 /// Method 3's check and noisy vector: `na.omit(x) + rnorm(N, 0, sqrt(noise * var(x)))` after
 /// `set.seed`. Refused when `noise < nfilter.noise`.
-fn noisy_vector(call: &Invocation<'_>, values: &[Option<f64>], noise_position: usize) -> Result<Vec<f64>, DsError> {
+fn noisy_vector(
+    call: &Invocation<'_>,
+    values: &[Option<f64>],
+    noise_position: usize,
+) -> Result<Vec<f64>, DsError> {
     let noise = call.number(noise_position, "noise", None)?;
     let threshold = call.env.settings.nfilter_noise;
     if noise.is_nan() || noise < threshold {
         return Err(DsError::disclosure(
             "nfilter.noise",
-            format!("'noise' must be greater than or equal to {}", setting_text(threshold)),
+            format!(
+                "'noise' must be greater than or equal to {}",
+                setting_text(threshold)
+            ),
         ));
     }
     let x: Vec<f64> = values.iter().flatten().copied().collect();
@@ -113,7 +136,11 @@ fn noisy_vector(call: &Invocation<'_>, values: &[Option<f64>], noise_position: u
 /// dsBase finds the neighbours with RANN's kd-tree. In one dimension the k nearest values form a
 /// run of the sorted values, found here by a sliding window; only when two candidates are exactly
 /// equally far can the choice differ from RANN's (the result is then still a centroid of k values).
-fn centroid_vector(call: &Invocation<'_>, values: &[Option<f64>], k_position: usize) -> Result<Vec<f64>, DsError> {
+fn centroid_vector(
+    call: &Invocation<'_>,
+    values: &[Option<f64>],
+    k_position: usize,
+) -> Result<Vec<f64>, DsError> {
     let x: Vec<f64> = values.iter().flatten().copied().collect();
     let n = x.len() as f64;
     let k = call.number(k_position, "k", None)?;
@@ -134,7 +161,10 @@ fn centroid_vector(call: &Invocation<'_>, values: &[Option<f64>], k_position: us
     let standardised: Vec<f64> = x.iter().map(|v| (v - mean) / sd).collect();
     let centroids = knn_centroids(&standardised, k);
     let scaling = var_or_na(&standardised).sqrt() / var_or_na(&centroids).sqrt();
-    Ok(centroids.iter().map(|c| (c * scaling) * sd + mean).collect())
+    Ok(centroids
+        .iter()
+        .map(|c| (c * scaling) * sd + mean)
+        .collect())
 }
 
 /// The mean of each value's `k` nearest values (itself included), in one dimension.
@@ -161,7 +191,8 @@ fn knn_centroids(z: &[f64], k: usize) -> Vec<f64> {
     for (j, &value) in sorted.iter().enumerate() {
         // Slide right until the window holds this value and the next value beyond it is no
         // nearer than the window's first.
-        while start + k < n && (j >= start + k || sorted[start + k] - value < value - sorted[start]) {
+        while start + k < n && (j >= start + k || sorted[start + k] - value < value - sorted[start])
+        {
             start += 1;
         }
         let (hi1, lo1) = prefix[start + k];
@@ -198,8 +229,16 @@ fn histogram_ds1(call: &Invocation<'_>) -> Result<RObject, DsError> {
             let mut rng = RRng::set_seed(call.env.seed);
             let (lo, hi) = range_na_rm(&values);
             // Two draws, in this order, as dsBase makes them.
-            let lo = if lo < 0.0 { lo * rng.runif(1.01, 1.05) } else { lo * rng.runif(0.95, 0.99) };
-            let hi = if hi < 0.0 { hi * rng.runif(0.95, 0.99) } else { hi * rng.runif(1.01, 1.05) };
+            let lo = if lo < 0.0 {
+                lo * rng.runif(1.01, 1.05)
+            } else {
+                lo * rng.runif(0.95, 0.99)
+            };
+            let hi = if hi < 0.0 {
+                hi * rng.runif(0.95, 0.99)
+            } else {
+                hi * rng.runif(1.01, 1.05)
+            };
             Ok(RObject::doubles(vec![lo, hi]))
         }
         HistMethod::Centroids => {
@@ -242,7 +281,12 @@ fn histogram_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
         HistMethod::SmallCells => {
             let breaks = check_breaks()?;
             let values = numeric_values(&x).ok_or_else(not_numeric)?;
-            let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+            let finite: Vec<f64> = values
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
             let hist = Histogram::compute(&finite, breaks)?;
             let invalid: Vec<usize> = (0..hist.counts.len())
                 .filter(|&i| hist.counts[i] > 0 && f64::from(hist.counts[i]) < settings.nfilter_tab)
@@ -260,7 +304,10 @@ fn histogram_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
                 hist.to_r("xvect", Some((counts, density)))
             };
             let invalid = i32::try_from(invalid.len()).unwrap_or(i32::MAX);
-            Ok(RObject::named_list([("histobject", object), ("invalidcells", RObject::integer(invalid))]))
+            Ok(RObject::named_list([
+                ("histobject", object),
+                ("invalidcells", RObject::integer(invalid)),
+            ]))
         }
         HistMethod::Centroids | HistMethod::Noise => {
             let values = numeric_values(&x).ok_or_else(not_numeric)?;
@@ -272,7 +319,10 @@ fn histogram_ds2(call: &Invocation<'_>) -> Result<RObject, DsError> {
             let breaks = check_breaks()?;
             let finite: Vec<f64> = masked.into_iter().filter(|v| v.is_finite()).collect();
             let hist = Histogram::compute(&finite, breaks)?;
-            Ok(RObject::named_list([("histobject", hist.to_r("x.new", None)), ("invalidcells", RObject::double(0.0))]))
+            Ok(RObject::named_list([
+                ("histobject", hist.to_r("x.new", None)),
+                ("invalidcells", RObject::double(0.0)),
+            ]))
         }
     }
 }
@@ -305,7 +355,10 @@ pub fn seq_by(from: f64, to: f64, by: f64) -> Result<Vec<f64>, DsError> {
             "the breaks seq(min, max, by=(max-min)/num.breaks) would be a single point: 'max' must exceed 'min' and 'num.breaks' be at least 1",
         ));
     }
-    Ok((0..=n).map(|i| from + i as f64 * by).map(|b| if by > 0.0 { b.min(to) } else { b.max(to) }).collect())
+    Ok((0..=n)
+        .map(|i| from + i as f64 * by)
+        .map(|b| if by > 0.0 { b.min(to) } else { b.max(to) })
+        .collect())
 }
 
 /// `graphics::hist(x, breaks, plot = FALSE)` with R's defaults (right-closed bins, the lowest
@@ -338,20 +391,38 @@ impl Histogram {
                 let (lo, hi) = min_max(x);
                 hi - lo
             } else {
-                h.iter().copied().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min)
+                h.iter()
+                    .copied()
+                    .filter(|v| *v > 0.0)
+                    .fold(f64::INFINITY, f64::min)
             };
         // Right-closed bins with the lowest included: the first break moves down, the rest up.
-        let fuzzy: Vec<f64> =
-            breaks.iter().enumerate().map(|(i, b)| if i == 0 { b - diddle } else { b + diddle }).collect();
+        let fuzzy: Vec<f64> = breaks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if i == 0 { b - diddle } else { b + diddle })
+            .collect();
         let counts = bin_count(x, &fuzzy);
         let total: i64 = counts.iter().map(|c| i64::from(*c)).sum();
         if total < x.len() as i64 {
-            return Err(DsError::failed("some 'x' not counted; maybe 'breaks' do not span range of 'x'"));
+            return Err(DsError::failed(
+                "some 'x' not counted; maybe 'breaks' do not span range of 'x'",
+            ));
         }
         let n = x.len() as f64;
-        let density = counts.iter().zip(&h).map(|(c, w)| f64::from(*c) / (n * w)).collect();
+        let density = counts
+            .iter()
+            .zip(&h)
+            .map(|(c, w)| f64::from(*c) / (n * w))
+            .collect();
         let mids = breaks.windows(2).map(|w| 0.5 * (w[1] + w[0])).collect();
-        Ok(Histogram { breaks, counts, density, mids, equidist })
+        Ok(Histogram {
+            breaks,
+            counts,
+            density,
+            mids,
+            equidist,
+        })
     }
 
     /// The R object of class `histogram`; `suppressed` replaces counts (as doubles) and density.

@@ -81,7 +81,11 @@ pub fn quantile7(values: &[f64], probs: &[f64]) -> Vec<Option<f64>> {
 /// whichever is narrower (fixed on a tie).
 pub fn number_string(x: f64) -> String {
     if x.is_nan() {
-        return if crate::value::is_na_real(x) { "NA".into() } else { "NaN".into() };
+        return if crate::value::is_na_real(x) {
+            "NA".into()
+        } else {
+            "NaN".into()
+        };
     }
     if x.is_infinite() {
         return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
@@ -114,15 +118,27 @@ pub fn number_string(x: f64) -> String {
                 int_part.push('0');
             }
             let frac: String = digits.chars().skip(e + 1).collect();
-            if frac.is_empty() { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac}") }
+            if frac.is_empty() {
+                format!("{sign}{int_part}")
+            } else {
+                format!("{sign}{int_part}.{frac}")
+            }
         } else {
             format!("{sign}0.{}{digits}", "0".repeat((-exponent - 1) as usize))
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() { first.to_owned() } else { format!("{first}.{rest}") };
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
         let exp_sign = if exponent < 0 { "-" } else { "+" };
-        format!("{sign}{mantissa}e{exp_sign}{:0width$}", exponent.abs(), width = exp_width as usize)
+        format!(
+            "{sign}{mantissa}e{exp_sign}{:0width$}",
+            exponent.abs(),
+            width = exp_width as usize
+        )
     }
 }
 

@@ -192,7 +192,9 @@ const FAR_DEN: [f64; 8] = [
 /// A polynomial by Horner's rule, coefficients highest power first (the published order of
 /// operations, which the last bit depends on).
 fn horner(coefficients: &[f64; 8], r: f64) -> f64 {
-    coefficients[1..].iter().fold(coefficients[0], |acc, c| acc * r + c)
+    coefficients[1..]
+        .iter()
+        .fold(coefficients[0], |acc, c| acc * r + c)
 }
 
 /// The normal quantile for a lower-tail probability `p` (Wichura 1988, AS 241 `PPND16`, as R's

@@ -7,13 +7,18 @@
 //! table is an error. `force.nfilter` may raise nfilter.tab for the call, never lower it.
 
 use crate::error::DsError;
-use crate::functions::numeric::number_string;
 use crate::eval::{Invocation, Method, MethodKind};
+use crate::functions::numeric::number_string;
 use crate::language::Expr;
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    vec![Method { name: "tableDS", kind: MethodKind::Aggregate, target: "dsBase::tableDS", builtin: table_ds }]
+    vec![Method {
+        name: "tableDS",
+        kind: MethodKind::Aggregate,
+        target: "dsBase::tableDS",
+        builtin: table_ds,
+    }]
 }
 
 /// The parameters in dsBase's order.
@@ -58,12 +63,19 @@ impl UseNa {
         let Some(text) = text else {
             return Ok(UseNa::No);
         };
-        let choices = [("no", UseNa::No), ("ifany", UseNa::IfAny), ("always", UseNa::Always)];
+        let choices = [
+            ("no", UseNa::No),
+            ("ifany", UseNa::IfAny),
+            ("always", UseNa::Always),
+        ];
         if let Some((_, exact)) = choices.iter().find(|(name, _)| *name == text) {
             return Ok(*exact);
         }
-        let matches: Vec<UseNa> =
-            choices.iter().filter(|(name, _)| !text.is_empty() && name.starts_with(text)).map(|(_, v)| *v).collect();
+        let matches: Vec<UseNa> = choices
+            .iter()
+            .filter(|(name, _)| !text.is_empty() && name.starts_with(text))
+            .map(|(_, v)| *v)
+            .collect();
         match matches.as_slice() {
             [one] => Ok(*one),
             _ => Err(DsError::failed(
@@ -90,17 +102,33 @@ impl Exclude {
             [one] => {
                 let one = one.trim();
                 if one == "NA" {
-                    Ok(Exclude { values: Vec::new(), na: true })
-                } else if one == "NaN" || one == "TRUE" || one == "FALSE" || one.starts_with(['"', '\'']) {
-                    Ok(Exclude { values: vec![one.trim_matches(['"', '\'']).to_owned()], na: false })
+                    Ok(Exclude {
+                        values: Vec::new(),
+                        na: true,
+                    })
+                } else if one == "NaN"
+                    || one == "TRUE"
+                    || one == "FALSE"
+                    || one.starts_with(['"', '\''])
+                {
+                    Ok(Exclude {
+                        values: vec![one.trim_matches(['"', '\'']).to_owned()],
+                        na: false,
+                    })
                 } else if let Ok(number) = one.trim_end_matches('L').parse::<f64>() {
-                    Ok(Exclude { values: vec![number_string(number)], na: false })
+                    Ok(Exclude {
+                        values: vec![number_string(number)],
+                        na: false,
+                    })
                 } else {
                     // R would evaluate the text as an expression in the session.
                     Err(DsError::failed(format!("object '{one}' not found")))
                 }
             }
-            many => Ok(Exclude { values: many.to_vec(), na: false }),
+            many => Ok(Exclude {
+                values: many.to_vec(),
+                na: false,
+            }),
         }
     }
 
@@ -133,20 +161,42 @@ fn as_character(x: &RObject) -> Result<Vec<Option<String>>, DsError> {
         };
         return Ok(codes
             .iter()
-            .map(|c| c.and_then(|c| usize::try_from(c - 1).ok()).and_then(|i| levels.get(i)).map(|s| (*s).to_owned()))
+            .map(|c| {
+                c.and_then(|c| usize::try_from(c - 1).ok())
+                    .and_then(|i| levels.get(i))
+                    .map(|s| (*s).to_owned())
+            })
             .collect());
     }
     Ok(match &x.vector {
-        Vector::Logical(v) => {
-            v.iter().map(|b| b.map(|b| if b { "TRUE".to_owned() } else { "FALSE".to_owned() })).collect()
-        }
+        Vector::Logical(v) => v
+            .iter()
+            .map(|b| {
+                b.map(|b| {
+                    if b {
+                        "TRUE".to_owned()
+                    } else {
+                        "FALSE".to_owned()
+                    }
+                })
+            })
+            .collect(),
         Vector::Integer(v) => v.iter().map(|i| i.map(|i| i.to_string())).collect(),
-        Vector::Double(v) => {
-            v.iter().map(|d| if crate::value::is_na_real(*d) { None } else { Some(number_string(*d)) }).collect()
-        }
+        Vector::Double(v) => v
+            .iter()
+            .map(|d| {
+                if crate::value::is_na_real(*d) {
+                    None
+                } else {
+                    Some(number_string(*d))
+                }
+            })
+            .collect(),
         Vector::Character(v) => v.clone(),
         _ => {
-            return Err(DsError::failed("all arguments must be atomic vectors or factors to be tabulated"));
+            return Err(DsError::failed(
+                "all arguments must be atomic vectors or factors to be tabulated",
+            ));
         }
     })
 }
@@ -161,7 +211,10 @@ struct Factor {
 fn factor_over(x: &RObject, levels: Vec<String>, what: &str) -> Result<Factor, DsError> {
     for (i, level) in levels.iter().enumerate() {
         if levels[..i].contains(level) {
-            return Err(DsError::failed(format!("factor level [{}] is duplicated ({what})", i + 1)));
+            return Err(DsError::failed(format!(
+                "factor level [{}] is duplicated ({what})",
+                i + 1
+            )));
         }
     }
     let codes = as_character(x)?
@@ -173,7 +226,11 @@ fn factor_over(x: &RObject, levels: Vec<String>, what: &str) -> Result<Factor, D
 
 /// R's `table(f1, f2, …, exclude, useNA)` of factors: counts (column-major) and the levels of
 /// each dimension (`None` is the NA level).
-fn tabulate(factors: &[&Factor], exclude: &Exclude, use_na: UseNa) -> (Vec<i32>, Vec<Vec<Option<String>>>) {
+fn tabulate(
+    factors: &[&Factor],
+    exclude: &Exclude,
+    use_na: UseNa,
+) -> (Vec<i32>, Vec<Vec<Option<String>>>) {
     let mut dims: Vec<Vec<Option<String>>> = Vec::new();
     // Per factor, each value's 0-based index into its dimension (None: not counted).
     let mut indices: Vec<Vec<Option<usize>>> = Vec::new();
@@ -188,11 +245,25 @@ fn tabulate(factors: &[&Factor], exclude: &Exclude, use_na: UseNa) -> (Vec<i32>,
         if add_na {
             levels.push(None);
         }
-        let codes: Vec<Option<usize>> =
-            factor.codes.iter().map(|c| if add_na { Some(c.unwrap_or(factor.levels.len())) } else { *c }).collect();
+        let codes: Vec<Option<usize>> = factor
+            .codes
+            .iter()
+            .map(|c| {
+                if add_na {
+                    Some(c.unwrap_or(factor.levels.len()))
+                } else {
+                    *c
+                }
+            })
+            .collect();
         // Levels named in `exclude` are dropped, with their values.
-        let keep: Vec<usize> = (0..levels.len()).filter(|&i| !exclude.contains(levels[i].as_deref())).collect();
-        let index = codes.iter().map(|c| c.and_then(|c| keep.iter().position(|k| *k == c))).collect();
+        let keep: Vec<usize> = (0..levels.len())
+            .filter(|&i| !exclude.contains(levels[i].as_deref()))
+            .collect();
+        let index = codes
+            .iter()
+            .map(|c| c.and_then(|c| keep.iter().position(|k| *k == c)))
+            .collect();
         dims.push(keep.iter().map(|&i| levels[i].clone()).collect());
         indices.push(index);
     }
@@ -213,9 +284,15 @@ fn tabulate(factors: &[&Factor], exclude: &Exclude, use_na: UseNa) -> (Vec<i32>,
 
 /// The R `table` object: an integer array with `dim`, named `dimnames` and class "table".
 fn table_object(counts: Vec<i32>, dims: Vec<Vec<Option<String>>>, names: &[&str]) -> RObject {
-    let dim = dims.iter().map(|d| Some(i32::try_from(d.len()).unwrap_or(i32::MAX))).collect();
+    let dim = dims
+        .iter()
+        .map(|d| Some(i32::try_from(d.len()).unwrap_or(i32::MAX)))
+        .collect();
     let dimnames = RObject::named_list(
-        names.iter().zip(dims).map(|(name, levels)| (*name, RObject::new(Vector::Character(levels)))),
+        names
+            .iter()
+            .zip(dims)
+            .map(|(name, levels)| (*name, RObject::new(Vector::Character(levels)))),
     );
     RObject::integers(counts.into_iter().map(Some).collect())
         .with_attr("dim", RObject::integers(dim))
@@ -228,10 +305,9 @@ fn table_object(counts: Vec<i32>, dims: Vec<Vec<Option<String>>>, names: &[&str]
 fn table_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
     let mut nfilter_tab = call.env.settings.nfilter_tab;
     if let Some(force) = optional_string(call, 8)? {
-        let forced: f64 = force
-            .trim()
-            .parse()
-            .map_err(|_| DsError::failed(format!("force.nfilter must be a number, not '{force}'")))?;
+        let forced: f64 = force.trim().parse().map_err(|_| {
+            DsError::failed(format!("force.nfilter must be a number, not '{force}'"))
+        })?;
         if forced.is_nan() || forced < nfilter_tab {
             return Err(DsError::disclosure(
                 "nfilter.tab",
@@ -251,7 +327,9 @@ fn table_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
             continue;
         }
         let x = call.named_object(i, PARAMS[i])?;
-        let levels = optional_string(call, i + 3)?.map(|text| split_levels(&text)).unwrap_or_default();
+        let levels = optional_string(call, i + 3)?
+            .map(|text| split_levels(&text))
+            .unwrap_or_default();
         given.push(Some(factor_over(&x, levels, name)?));
     }
     // dsBase tabulates rvar, rvar×cvar or rvar×cvar×stvar; a stratum without a column variable
@@ -260,17 +338,30 @@ fn table_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
         return Err(DsError::failed("object 'outobj' not found"));
     }
     let factors: Vec<Factor> = given.into_iter().flatten().collect();
-    if factors.len() > 1 && factors.iter().any(|f| f.codes.len() != factors[0].codes.len()) {
+    if factors.len() > 1
+        && factors
+            .iter()
+            .any(|f| f.codes.len() != factors[0].codes.len())
+    {
         return Err(DsError::failed("all arguments must have the same length"));
     }
-    let exclude = optional_string(call, 6)?.map(|text| Exclude::parse(&text)).transpose()?.unwrap_or_default();
+    let exclude = optional_string(call, 6)?
+        .map(|text| Exclude::parse(&text))
+        .transpose()?
+        .unwrap_or_default();
     let use_na = UseNa::parse(optional_string(call, 7)?.as_deref())?;
     let refs: Vec<&Factor> = factors.iter().collect();
 
     // The check: NA left out (and a level literally named "NaN").
-    let check = Exclude { values: vec!["NaN".to_owned()], na: false };
+    let check = Exclude {
+        values: vec!["NaN".to_owned()],
+        na: false,
+    };
     let (test_counts, _) = tabulate(&refs, &check, UseNa::No);
-    if test_counts.iter().any(|&c| c > 0 && f64::from(c) < nfilter_tab) {
+    if test_counts
+        .iter()
+        .any(|&c| c > 0 && f64::from(c) < nfilter_tab)
+    {
         let message = format!(
             "Failed: at least one cell has a non-zero count less than nfilter.tab i.e. {}",
             number_string(nfilter_tab)
@@ -322,9 +413,27 @@ mod tests {
 
     #[test]
     fn exclude_reads_one_part_as_a_literal_and_several_as_strings() {
-        assert_eq!(Exclude::parse("NA").ok(), Some(Exclude { values: vec![], na: true }));
-        assert_eq!(Exclude::parse("NA,1").ok(), Some(Exclude { values: vec!["NA".into(), "1".into()], na: false }));
-        assert_eq!(Exclude::parse("3").ok(), Some(Exclude { values: vec!["3".into()], na: false }));
+        assert_eq!(
+            Exclude::parse("NA").ok(),
+            Some(Exclude {
+                values: vec![],
+                na: true
+            })
+        );
+        assert_eq!(
+            Exclude::parse("NA,1").ok(),
+            Some(Exclude {
+                values: vec!["NA".into(), "1".into()],
+                na: false
+            })
+        );
+        assert_eq!(
+            Exclude::parse("3").ok(),
+            Some(Exclude {
+                values: vec!["3".into()],
+                na: false
+            })
+        );
         assert!(Exclude::parse("abc").is_err());
     }
 }

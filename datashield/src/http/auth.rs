@@ -17,7 +17,10 @@ use super::{AppState, OpalError};
 #[derive(Debug, thiserror::Error)]
 pub enum TokensError {
     #[error("cannot read the tokens file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the tokens file {path} is invalid: {message}")]
     Invalid { path: String, message: String },
 }
@@ -48,21 +51,32 @@ pub fn digest(token: &str) -> [u8; 32] {
 impl Tokens {
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Io { path: shown.clone(), source })?;
-        Tokens::parse(&text).map_err(|message| TokensError::Invalid { path: shown, message })
+        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Tokens::parse(&text).map_err(|message| TokensError::Invalid {
+            path: shown,
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Tokens, String> {
         let file: TokensFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut users = HashMap::new();
         for entry in file.users {
-            if entry.name.is_empty() || entry.name.len() > 128 || entry.name.chars().any(|c| c.is_control() || c == ':') {
+            if entry.name.is_empty()
+                || entry.name.len() > 128
+                || entry.name.chars().any(|c| c.is_control() || c == ':')
+            {
                 return Err(format!("'{}' is not a valid user name", entry.name));
             }
             let bytes = hex::decode(&entry.token_sha256)
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| format!("{}: token_sha256 must be 64 hexadecimal digits", entry.name))?;
+                .ok_or_else(|| {
+                    format!("{}: token_sha256 must be 64 hexadecimal digits", entry.name)
+                })?;
             if users.insert(bytes, entry.name.clone()).is_some() {
                 return Err(format!("{}: the same token is listed twice", entry.name));
             }
@@ -86,14 +100,21 @@ impl Tokens {
         if let Some(token) = headers.get("X-Opal-Auth").and_then(|v| v.to_str().ok()) {
             return self.user(token.trim()).map(str::to_owned);
         }
-        let authorization = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
         let (scheme, credentials) = authorization.split_once(' ')?;
         match scheme {
             "Bearer" => self.user(credentials.trim()).map(str::to_owned),
             "Basic" | "X-Opal-Auth" => {
-                let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).ok()?;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(credentials.trim())
+                    .ok()?;
                 let (name, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-                self.user(password).filter(|owner| *owner == name).map(str::to_owned)
+                self.user(password)
+                    .filter(|owner| *owner == name)
+                    .map(str::to_owned)
             }
             _ => None,
         }
@@ -112,9 +133,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        state.tokens.authenticate(&parts.headers).map(User).ok_or_else(|| {
-            OpalError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid personal access token is required (X-Opal-Auth)")
-        })
+        state
+            .tokens
+            .authenticate(&parts.headers)
+            .map(User)
+            .ok_or_else(|| {
+                OpalError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "a valid personal access token is required (X-Opal-Auth)",
+                )
+            })
     }
 }
 
@@ -125,30 +154,77 @@ mod tests {
 
     fn headers(name: &str, value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        headers.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
         headers
     }
 
     #[test]
     fn every_client_form_is_accepted_and_nothing_else() {
         let tokens = Tokens::default().with_user("alice", "s3cret");
-        let basic = |user: &str, password: &str| base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        assert_eq!(tokens.authenticate(&headers("X-Opal-Auth", "s3cret")).as_deref(), Some("alice"));
-        assert_eq!(tokens.authenticate(&headers("Authorization", "Bearer s3cret")).as_deref(), Some("alice"));
-        assert_eq!(tokens.authenticate(&headers("Authorization", &format!("Basic {}", basic("alice", "s3cret")))).as_deref(), Some("alice"));
-        assert_eq!(tokens.authenticate(&headers("Authorization", &format!("X-Opal-Auth {}", basic("alice", "s3cret")))).as_deref(), Some("alice"));
-        assert_eq!(tokens.authenticate(&headers("Authorization", &format!("Basic {}", basic("bob", "s3cret")))), None);
+        let basic = |user: &str, password: &str| {
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        };
+        assert_eq!(
+            tokens
+                .authenticate(&headers("X-Opal-Auth", "s3cret"))
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            tokens
+                .authenticate(&headers("Authorization", "Bearer s3cret"))
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            tokens
+                .authenticate(&headers(
+                    "Authorization",
+                    &format!("Basic {}", basic("alice", "s3cret"))
+                ))
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            tokens
+                .authenticate(&headers(
+                    "Authorization",
+                    &format!("X-Opal-Auth {}", basic("alice", "s3cret"))
+                ))
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            tokens.authenticate(&headers(
+                "Authorization",
+                &format!("Basic {}", basic("bob", "s3cret"))
+            )),
+            None
+        );
         assert_eq!(tokens.authenticate(&headers("X-Opal-Auth", "wrong")), None);
-        assert_eq!(tokens.authenticate(&headers("Authorization", "Digest s3cret")), None);
+        assert_eq!(
+            tokens.authenticate(&headers("Authorization", "Digest s3cret")),
+            None
+        );
         assert_eq!(tokens.authenticate(&HeaderMap::new()), None);
     }
 
     #[test]
     fn the_tokens_file_holds_digests_only() {
         let hex_digest = hex::encode(digest("s3cret"));
-        let tokens = Tokens::parse(&format!("users:\n- {{name: alice, token_sha256: {hex_digest}}}\n")).unwrap();
+        let tokens = Tokens::parse(&format!(
+            "users:\n- {{name: alice, token_sha256: {hex_digest}}}\n"
+        ))
+        .unwrap();
         assert_eq!(tokens.user("s3cret"), Some("alice"));
-        assert!(Tokens::parse("users:\n- {name: alice, token_sha256: abc}\n").unwrap_err().contains("64 hexadecimal"));
+        assert!(
+            Tokens::parse("users:\n- {name: alice, token_sha256: abc}\n")
+                .unwrap_err()
+                .contains("64 hexadecimal")
+        );
         assert!(Tokens::parse(&format!("users:\n- {{name: a, token_sha256: {hex_digest}}}\n- {{name: b, token_sha256: {hex_digest}}}\n")).unwrap_err().contains("twice"));
     }
 }

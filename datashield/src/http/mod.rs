@@ -41,12 +41,24 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(create_session).get(list_sessions))
         .route("/session/{id}", get(session_status).delete(close_session))
         .route("/session/{id}/symbols", get(list_symbols))
-        .route("/session/{id}/symbol/{symbol}", put(assign_symbol).get(read_symbol).delete(remove_symbol))
-        .route("/session/{id}/symbol/{symbol}/table/{table}", put(assign_table))
+        .route(
+            "/session/{id}/symbol/{symbol}",
+            put(assign_symbol).get(read_symbol).delete(remove_symbol),
+        )
+        .route(
+            "/session/{id}/symbol/{symbol}/table/{table}",
+            put(assign_table),
+        )
         .route("/session/{id}/aggregate", post(aggregate))
         .route("/session/{id}/commands", get(list_commands))
-        .route("/session/{id}/command/{command}", get(command_status).delete(remove_command))
-        .route("/session/{id}/command/{command}/result", get(command_result))
+        .route(
+            "/session/{id}/command/{command}",
+            get(command_status).delete(remove_command),
+        )
+        .route(
+            "/session/{id}/command/{command}/result",
+            get(command_result),
+        )
         .route("/profiles", get(list_profiles))
         .route("/env/{kind}/methods", get(list_methods));
     let ws = Router::new()
@@ -54,19 +66,26 @@ pub fn router(state: AppState) -> Router {
         .route("/system/subject-profile/_current", get(subject_profile))
         .route("/datasources", get(list_datasources))
         .route("/datasource/{project}/table/{table}", get(table_info))
-        .route("/datasource/{project}/table/{table}/variables", get(table_variables))
+        .route(
+            "/datasource/{project}/table/{table}/variables",
+            get(table_variables),
+        )
         .route("/projects", get(list_projects));
     Router::new()
         .nest("/ws", ws)
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { OpalError::new(StatusCode::NOT_FOUND, "NotFound", "no such resource") })
+        .fallback(|| async {
+            OpalError::new(StatusCode::NOT_FOUND, "NotFound", "no such resource")
+        })
         .layer(DefaultBodyLimit::max(LARGEST_BODY))
         .layer(axum::middleware::map_response(announce_version))
         .with_state(state)
 }
 
 async fn announce_version(mut response: Response) -> Response {
-    response.headers_mut().insert("X-Opal-Version", HeaderValue::from_static(OPAL_VERSION));
+    response
+        .headers_mut()
+        .insert("X-Opal-Version", HeaderValue::from_static(OPAL_VERSION));
     response
 }
 
@@ -79,7 +98,11 @@ pub struct OpalError {
 
 impl OpalError {
     pub fn new(code: StatusCode, status: &'static str, detail: impl Into<String>) -> OpalError {
-        OpalError { code, status, detail: detail.into() }
+        OpalError {
+            code,
+            status,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -94,15 +117,23 @@ impl From<ServiceError> for OpalError {
     fn from(error: ServiceError) -> OpalError {
         let detail = error.to_string();
         let (code, status) = match &error {
-            ServiceError::NoSession(_) | ServiceError::NoCommand(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ServiceError::NoSession(_) | ServiceError::NoCommand(_) => {
+                (StatusCode::NOT_FOUND, "NotFound")
+            }
             ServiceError::NoProfile(_) => (StatusCode::NOT_FOUND, "NoSuchDataShieldProfile"),
             ServiceError::NoTable(_) => (StatusCode::NOT_FOUND, "NoSuchValueTableInDatasource"),
             ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ServiceError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ServiceError::ReadForbidden => (StatusCode::FORBIDDEN, "Forbidden"),
-            ServiceError::Call(DsError::Parse(_)) => (StatusCode::BAD_REQUEST, "DataShieldParseError"),
-            ServiceError::Call(DsError::NoSuchMethod { .. }) => (StatusCode::NOT_FOUND, "DataShieldMethodError"),
-            ServiceError::Call(DsError::Disclosure { .. } | DsError::Failed(_)) => (StatusCode::BAD_REQUEST, "DataShieldEvaluationError"),
+            ServiceError::Call(DsError::Parse(_)) => {
+                (StatusCode::BAD_REQUEST, "DataShieldParseError")
+            }
+            ServiceError::Call(DsError::NoSuchMethod { .. }) => {
+                (StatusCode::NOT_FOUND, "DataShieldMethodError")
+            }
+            ServiceError::Call(DsError::Disclosure { .. } | DsError::Failed(_)) => {
+                (StatusCode::BAD_REQUEST, "DataShieldEvaluationError")
+            }
         };
         OpalError::new(code, status, detail)
     }
@@ -135,32 +166,68 @@ fn session_dto(view: &SessionView) -> Value {
 }
 
 async fn subject_profile(user: User) -> axum::Json<Value> {
-    axum::Json(json!({"principal": user.0, "realm": "trellis-datashield", "groups": [], "otpEnabled": false}))
+    axum::Json(
+        json!({"principal": user.0, "realm": "trellis-datashield", "groups": [], "otpEnabled": false}),
+    )
 }
 
-async fn create_session(State(state): State<AppState>, user: User, Query(query): Query<SessionQuery>) -> ApiResult<Response> {
-    let view = state.service.create_session(&user.0, query.profile.as_deref())?;
+async fn create_session(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<SessionQuery>,
+) -> ApiResult<Response> {
+    let view = state
+        .service
+        .create_session(&user.0, query.profile.as_deref())?;
     let location = format!("/ws/datashield/session/{}", view.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(session_dto(&view))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(session_dto(&view)),
+    )
+        .into_response())
 }
 
 async fn list_sessions(State(state): State<AppState>, user: User) -> axum::Json<Value> {
-    axum::Json(Value::Array(state.service.sessions(&user.0).iter().map(session_dto).collect()))
+    axum::Json(Value::Array(
+        state
+            .service
+            .sessions(&user.0)
+            .iter()
+            .map(session_dto)
+            .collect(),
+    ))
 }
 
-async fn session_status(State(state): State<AppState>, user: User, Path(id): Path<String>) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(session_dto(&state.service.session_view(&user.0, &id)?)))
+async fn session_status(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(session_dto(
+        &state.service.session_view(&user.0, &id)?,
+    )))
 }
 
-async fn close_session(State(state): State<AppState>, user: User, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn close_session(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.service.close_session(&user.0, &id)?;
     Ok(StatusCode::OK)
 }
 
-async fn list_symbols(State(state): State<AppState>, user: User, Path(id): Path<String>) -> ApiResult<Response> {
+async fn list_symbols(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let symbols = state.service.symbols(&user.0, &id)?;
     // R's `ls()` through jsonlite: one name is unboxed to a string, as the client expects.
-    Ok(json_text(encode::to_json(&crate::value::RObject::strings(symbols))))
+    Ok(json_text(encode::to_json(&crate::value::RObject::strings(
+        symbols,
+    ))))
 }
 
 #[derive(Deserialize)]
@@ -173,7 +240,8 @@ struct AssignQuery {
 }
 
 fn is_true(flag: &Option<String>) -> bool {
-    flag.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    flag.as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// `PUT …/symbol/{symbol}`: an R expression (`application/x-rscript`) or, in DSOpal's form, a
@@ -187,18 +255,27 @@ async fn assign_symbol(
     body: Bytes,
 ) -> ApiResult<Response> {
     let text = body_text(&body)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let command = if content_type.starts_with("application/x-opal") {
         let variables = parse_variables(query.variables.as_deref())?;
         refuse_identifiers(&query)?;
-        state.service.assign_table(&user.0, &id, &symbol, text.trim(), variables.as_deref())?
-    } else if content_type.starts_with("application/x-rscript") || content_type.starts_with("text/plain") {
+        state
+            .service
+            .assign_table(&user.0, &id, &symbol, text.trim(), variables.as_deref())?
+    } else if content_type.starts_with("application/x-rscript")
+        || content_type.starts_with("text/plain")
+    {
         state.service.assign_expr(&user.0, &id, &symbol, text)?
     } else {
         return Err(OpalError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
-            format!("an assignment is an R expression (application/x-rscript) or a table name (application/x-opal), not '{content_type}'"),
+            format!(
+                "an assignment is an R expression (application/x-rscript) or a table name (application/x-opal), not '{content_type}'"
+            ),
         ));
     };
     Ok(created_command(&command, is_true(&query.r#async)))
@@ -212,7 +289,10 @@ async fn assign_table(
 ) -> ApiResult<Response> {
     let variables = parse_variables(query.variables.as_deref())?;
     refuse_identifiers(&query)?;
-    let command = state.service.assign_table(&user.0, &id, &symbol, &table, variables.as_deref())?;
+    let command =
+        state
+            .service
+            .assign_table(&user.0, &id, &symbol, &table, variables.as_deref())?;
     Ok(created_command(&command, is_true(&query.r#async)))
 }
 
@@ -220,16 +300,28 @@ async fn assign_table(
 /// evaluation done synchronously is an error, as Opal reports it.
 fn created_command(command: &Command, asynchronous: bool) -> Response {
     if asynchronous {
-        return (StatusCode::CREATED, [(header::CONTENT_TYPE, "text/plain")], command.id.clone()).into_response();
+        return (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "text/plain")],
+            command.id.clone(),
+        )
+            .into_response();
     }
     match &command.error {
-        Some(error) => OpalError::new(StatusCode::BAD_REQUEST, "DataShieldEvaluationError", error.clone()).into_response(),
+        Some(error) => OpalError::new(
+            StatusCode::BAD_REQUEST,
+            "DataShieldEvaluationError",
+            error.clone(),
+        )
+        .into_response(),
         None => StatusCode::CREATED.into_response(),
     }
 }
 
 fn refuse_identifiers(query: &AssignQuery) -> ApiResult<()> {
-    if query.identifiers.as_deref().is_some_and(|s| !s.is_empty()) || query.id.as_deref().is_some_and(|s| !s.is_empty()) {
+    if query.identifiers.as_deref().is_some_and(|s| !s.is_empty())
+        || query.id.as_deref().is_some_and(|s| !s.is_empty())
+    {
         return Err(OpalError::new(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -241,7 +333,9 @@ fn refuse_identifiers(query: &AssignQuery) -> ApiResult<()> {
 
 /// Opal's variable filter as the clients write it: `name.any("a","b")`. Anything else is refused.
 fn parse_variables(filter: Option<&str>) -> ApiResult<Option<Vec<String>>> {
-    let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else { return Ok(None) };
+    let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
     let refuse = || {
         OpalError::new(
             StatusCode::BAD_REQUEST,
@@ -249,13 +343,21 @@ fn parse_variables(filter: Option<&str>) -> ApiResult<Option<Vec<String>>> {
             format!("the variables filter '{filter}' is not understood; use name.any(\"a\",\"b\")"),
         )
     };
-    let inner = filter.strip_prefix("name.any(").and_then(|s| s.strip_suffix(')')).ok_or_else(refuse)?;
+    let inner = filter
+        .strip_prefix("name.any(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(refuse)?;
     let names = inner
         .split(',')
         .map(|part| {
             let part = part.trim();
-            let name = part.strip_prefix('"').and_then(|p| p.strip_suffix('"')).or_else(|| part.strip_prefix('\'').and_then(|p| p.strip_suffix('\'')));
-            name.filter(|n| !n.is_empty() && !n.contains(['"', '\''])).map(str::to_owned).ok_or_else(refuse)
+            let name = part
+                .strip_prefix('"')
+                .and_then(|p| p.strip_suffix('"'))
+                .or_else(|| part.strip_prefix('\'').and_then(|p| p.strip_suffix('\'')));
+            name.filter(|n| !n.is_empty() && !n.contains(['"', '\'']))
+                .map(str::to_owned)
+                .ok_or_else(refuse)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(names))
@@ -265,7 +367,11 @@ async fn read_symbol() -> OpalError {
     ServiceError::ReadForbidden.into()
 }
 
-async fn remove_symbol(State(state): State<AppState>, user: User, Path((id, symbol)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove_symbol(
+    State(state): State<AppState>,
+    user: User,
+    Path((id, symbol)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     state.service.remove_symbol(&user.0, &id, &symbol)?;
     Ok(StatusCode::OK)
 }
@@ -289,24 +395,40 @@ async fn aggregate(
         return Ok(([(header::CONTENT_TYPE, "text/plain")], command.id).into_response());
     }
     if let Some(error) = &command.error {
-        return Err(OpalError::new(StatusCode::BAD_REQUEST, "DataShieldEvaluationError", error.clone()));
+        return Err(OpalError::new(
+            StatusCode::BAD_REQUEST,
+            "DataShieldEvaluationError",
+            error.clone(),
+        ));
     }
     Ok(result_response(&command, &headers))
 }
 
 fn body_text(body: &Bytes) -> ApiResult<&str> {
-    std::str::from_utf8(body).map_err(|_| OpalError::new(StatusCode::BAD_REQUEST, "BadRequest", "the body is not UTF-8 text"))
+    std::str::from_utf8(body).map_err(|_| {
+        OpalError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not UTF-8 text",
+        )
+    })
 }
 
 /// A result as JSON (jsonlite's, exactly) or, for R clients asking for it, R serialization.
 fn result_response(command: &Command, headers: &HeaderMap) -> Response {
-    let Some(result) = &command.result else { return StatusCode::NO_CONTENT.into_response() };
+    let Some(result) = &command.result else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
     let wants_rds = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/octet-stream"));
     if wants_rds {
-        ([(header::CONTENT_TYPE, "application/octet-stream")], encode::to_rds(result)).into_response()
+        (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            encode::to_rds(result),
+        )
+            .into_response()
     } else {
         json_text(encode::to_json(result))
     }
@@ -332,13 +454,25 @@ fn command_dto(command: &Command) -> Value {
     dto
 }
 
-async fn list_commands(State(state): State<AppState>, user: User, Path(id): Path<String>) -> ApiResult<axum::Json<Value>> {
+async fn list_commands(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
     let commands = state.service.commands(&user.0, &id)?;
-    Ok(axum::Json(Value::Array(commands.iter().map(command_dto).collect())))
+    Ok(axum::Json(Value::Array(
+        commands.iter().map(command_dto).collect(),
+    )))
 }
 
-async fn command_status(State(state): State<AppState>, user: User, Path((id, command)): Path<(String, String)>) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(command_dto(&state.service.command(&user.0, &id, &command)?)))
+async fn command_status(
+    State(state): State<AppState>,
+    user: User,
+    Path((id, command)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    Ok(axum::Json(command_dto(
+        &state.service.command(&user.0, &id, &command)?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -354,15 +488,26 @@ async fn command_result(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     // Opal's default is rm=true: a result is fetched once.
-    let remove = !query.rm.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("false"));
+    let remove = !query
+        .rm
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"));
     let command = state.service.take_result(&user.0, &id, &command, remove)?;
     if let Some(error) = &command.error {
-        return Err(OpalError::new(StatusCode::BAD_REQUEST, "DataShieldEvaluationError", error.clone()));
+        return Err(OpalError::new(
+            StatusCode::BAD_REQUEST,
+            "DataShieldEvaluationError",
+            error.clone(),
+        ));
     }
     Ok(result_response(&command, &headers))
 }
 
-async fn remove_command(State(state): State<AppState>, user: User, Path((id, command)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove_command(
+    State(state): State<AppState>,
+    user: User,
+    Path((id, command)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     state.service.remove_command(&user.0, &id, &command)?;
     Ok(StatusCode::OK)
 }
@@ -381,13 +526,26 @@ struct MethodsQuery {
     profile: Option<String>,
 }
 
-async fn list_methods(State(state): State<AppState>, _user: User, Path(kind): Path<String>, Query(query): Query<MethodsQuery>) -> ApiResult<axum::Json<Value>> {
+async fn list_methods(
+    State(state): State<AppState>,
+    _user: User,
+    Path(kind): Path<String>,
+    Query(query): Query<MethodsQuery>,
+) -> ApiResult<axum::Json<Value>> {
     let kind = match kind.as_str() {
         "aggregate" => MethodKind::Aggregate,
         "assign" => MethodKind::Assign,
-        other => return Err(OpalError::new(StatusCode::BAD_REQUEST, "BadRequest", format!("'{other}' is not a method type; use aggregate or assign"))),
+        other => {
+            return Err(OpalError::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("'{other}' is not a method type; use aggregate or assign"),
+            ));
+        }
     };
-    let profile = state.service.profile(query.profile.as_deref().unwrap_or("default"))?;
+    let profile = state
+        .service
+        .profile(query.profile.as_deref().unwrap_or("default"))?;
     let methods = profile
         .methods
         .of_kind(kind)
@@ -411,16 +569,30 @@ async fn list_datasources(State(state): State<AppState>, _user: User) -> axum::J
 }
 
 async fn list_projects(State(state): State<AppState>, _user: User) -> axum::Json<Value> {
-    let projects = state.service.catalogue().projects().into_keys().map(|name| json!({"name": name, "datasource": {"name": name}})).collect();
+    let projects = state
+        .service
+        .catalogue()
+        .projects()
+        .into_keys()
+        .map(|name| json!({"name": name, "datasource": {"name": name}}))
+        .collect();
     axum::Json(Value::Array(projects))
 }
 
 fn find_table<'a>(state: &'a AppState, project: &str, table: &str) -> ApiResult<&'a Table> {
     let name = format!("{project}.{table}");
-    state.service.catalogue().get(&name).ok_or_else(|| ServiceError::NoTable(name).into())
+    state
+        .service
+        .catalogue()
+        .get(&name)
+        .ok_or_else(|| ServiceError::NoTable(name).into())
 }
 
-async fn table_info(State(state): State<AppState>, _user: User, Path((project, table)): Path<(String, String)>) -> ApiResult<axum::Json<Value>> {
+async fn table_info(
+    State(state): State<AppState>,
+    _user: User,
+    Path((project, table)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
     let table = find_table(&state, &project, &table)?;
     Ok(axum::Json(json!({
         "name": table.name,
@@ -432,7 +604,11 @@ async fn table_info(State(state): State<AppState>, _user: User, Path((project, t
     })))
 }
 
-async fn table_variables(State(state): State<AppState>, _user: User, Path((project, table)): Path<(String, String)>) -> ApiResult<axum::Json<Value>> {
+async fn table_variables(
+    State(state): State<AppState>,
+    _user: User,
+    Path((project, table)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
     let table = find_table(&state, &project, &table)?;
     let variables = table
         .variables
@@ -458,10 +634,24 @@ mod tests {
 
     #[test]
     fn the_variables_filter_takes_only_the_clients_form() {
-        assert_eq!(parse_variables(Some("name.any(\"age\",\"sex\")")).ok().flatten(), Some(vec!["age".to_owned(), "sex".to_owned()]));
+        assert_eq!(
+            parse_variables(Some("name.any(\"age\",\"sex\")"))
+                .ok()
+                .flatten(),
+            Some(vec!["age".to_owned(), "sex".to_owned()])
+        );
         assert_eq!(parse_variables(None).ok().flatten(), None);
-        for bad in ["age", "name.any(age)", "name.any(\"a\"\"b\")", "name.any(\"\")", "name.all(\"a\")"] {
-            assert!(parse_variables(Some(bad)).is_err(), "{bad} should be refused");
+        for bad in [
+            "age",
+            "name.any(age)",
+            "name.any(\"a\"\"b\")",
+            "name.any(\"\")",
+            "name.all(\"a\")",
+        ] {
+            assert!(
+                parse_variables(Some(bad)).is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 }
