@@ -28,14 +28,41 @@ impl MethodKind {
 /// A server-side function, in Rust.
 pub type Builtin = fn(&Invocation<'_>) -> Result<RObject, DsError>;
 
-/// A function a profile can allow: its DataSHIELD name, the R function it stands in for (shown
-/// in method listings, as Opal shows `dsBase::meanDS`), and its implementation.
+/// A function a profile can allow: its DataSHIELD name, the R package whose function it stands in
+/// for (method listings show `dsBase::meanDS`, as Opal does), and its implementation.
 #[derive(Clone, Copy, Debug)]
 pub struct Method {
     pub name: &'static str,
     pub kind: MethodKind,
-    pub target: &'static str,
+    pub package: &'static str,
     pub builtin: Builtin,
+}
+
+impl Method {
+    /// dsBase's aggregate function `name`.
+    pub fn aggregate(name: &'static str, builtin: Builtin) -> Method {
+        Method {
+            name,
+            kind: MethodKind::Aggregate,
+            package: "dsBase",
+            builtin,
+        }
+    }
+
+    /// dsBase's assign function `name`.
+    pub fn assign(name: &'static str, builtin: Builtin) -> Method {
+        Method {
+            name,
+            kind: MethodKind::Assign,
+            package: "dsBase",
+            builtin,
+        }
+    }
+
+    /// The R function it stands in for, as Opal lists it (`dsBase::meanDS`).
+    pub fn target(&self) -> String {
+        format!("{}::{}", self.package, self.name)
+    }
 }
 
 /// The methods one profile allows, by kind and name.
@@ -264,26 +291,37 @@ impl Invocation<'_> {
     pub fn named_object(&self, position: usize, name: &str) -> Result<RObject, DsError> {
         let expr = self.arg(position, name).ok_or_else(|| self.missing(name))?;
         match expr {
-            Expr::Str(path) => {
-                let valid = !path.is_empty()
-                    && path.split('$').all(|part| {
-                        part.chars()
-                            .next()
-                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                            && part
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
-                    });
-                if !valid {
-                    return Err(DsError::failed(format!(
-                        "{}: '{path}' is not the name of an object",
-                        self.function
-                    )));
-                }
-                self.env.lookup(path)
-            }
+            Expr::Str(path) => self.lookup_path(path),
             other => self.env.evaluate(other),
         }
+    }
+
+    /// Refuses anything but a symbol path (`D`, `D$age`) where a string names an object: dsBase
+    /// evaluates such strings, and here nothing else may be evaluated from one.
+    pub fn check_path(&self, path: &str) -> Result<(), DsError> {
+        let valid = !path.is_empty()
+            && path.split('$').all(|part| {
+                part.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+            });
+        if valid {
+            Ok(())
+        } else {
+            Err(DsError::failed(format!(
+                "{}: '{path}' is not the name of an object",
+                self.function
+            )))
+        }
+    }
+
+    /// The object a symbol path names.
+    pub fn lookup_path(&self, path: &str) -> Result<RObject, DsError> {
+        self.check_path(path)?;
+        self.env.lookup(path)
     }
 
     fn missing(&self, name: &str) -> DsError {

@@ -3,62 +3,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::Session;
 
 use trellis_datashield::error::DsError;
-use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
+use trellis_datashield::eval::{MethodKind, Symbols};
 use trellis_datashield::functions::assign::rm_ds;
-use trellis_datashield::functions::builtins;
 use trellis_datashield::functions::numeric::number_string;
-use trellis_datashield::language::{Arg, Expr};
+use trellis_datashield::language::Expr;
 use trellis_datashield::settings::{DisclosureSettings, PrivacyControlLevel};
 use trellis_datashield::value::{RObject, Vector, is_na_real, na_real};
 
 // ---- a session --------------------------------------------------------------------------------
-
-struct Session {
-    symbols: Symbols,
-    settings: DisclosureSettings,
-    methods: MethodTable,
-}
-
-impl Session {
-    fn new(symbols: Vec<(&str, RObject)>) -> Session {
-        Session {
-            symbols: symbols
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<BTreeMap<_, _>>(),
-            settings: DisclosureSettings::default(),
-            methods: MethodTable::new(builtins()),
-        }
-    }
-
-    fn run(&self, kind: MethodKind, function: &str, args: Vec<Expr>) -> Result<RObject, DsError> {
-        let env = Env {
-            symbols: &self.symbols,
-            settings: &self.settings,
-            methods: &self.methods,
-            kind,
-            seed: 1,
-        };
-        env.evaluate(&Expr::Call {
-            function: function.into(),
-            args: args
-                .into_iter()
-                .map(|value| Arg { name: None, value })
-                .collect(),
-        })
-    }
-
-    fn aggregate(&self, function: &str, args: Vec<Expr>) -> Result<RObject, DsError> {
-        self.run(MethodKind::Aggregate, function, args)
-    }
-
-    fn assign(&self, function: &str, args: Vec<Expr>) -> Result<RObject, DsError> {
-        self.run(MethodKind::Assign, function, args)
-    }
-}
 
 fn s(text: &str) -> Expr {
     Expr::Str(text.into())

@@ -5,9 +5,9 @@
 
 mod common;
 
+use common::Session;
 use trellis_datashield::error::DsError;
-use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
-use trellis_datashield::functions::builtins;
+use trellis_datashield::eval::Symbols;
 use trellis_datashield::language::{Arg, Expr};
 use trellis_datashield::settings::{DisclosureSettings, PrivacyControlLevel};
 use trellis_datashield::value::{RObject, Vector, is_na_real, na_real};
@@ -289,46 +289,6 @@ fn assert_same(name: &str, ours: &[String], r: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // Calling builtins.
 
-struct Session {
-    symbols: Symbols,
-    settings: DisclosureSettings,
-    methods: MethodTable,
-}
-
-impl Session {
-    fn new(symbols: Symbols) -> Session {
-        Session {
-            symbols,
-            settings: DisclosureSettings::default(),
-            methods: MethodTable::new(builtins()),
-        }
-    }
-
-    fn with(mut self, settings: DisclosureSettings) -> Session {
-        self.settings = settings;
-        self
-    }
-
-    fn call(&self, function: &str, args: Vec<Arg>) -> Result<RObject, DsError> {
-        let env = Env {
-            symbols: &self.symbols,
-            settings: &self.settings,
-            methods: &self.methods,
-            kind: MethodKind::Aggregate,
-            seed: 0,
-        };
-        env.evaluate(&Expr::Call {
-            function: function.to_owned(),
-            args,
-        })
-    }
-
-    fn ok(&self, function: &str, args: Vec<Arg>) -> RObject {
-        self.call(function, args.clone())
-            .unwrap_or_else(|e| panic!("{function}({args:?}) failed: {e}"))
-    }
-}
-
 fn s(text: &str) -> Arg {
     Arg {
         name: None,
@@ -369,7 +329,7 @@ fn session() -> (Data, Session) {
             ("beta", RObject::string("x")),
         ]),
     );
-    (d, Session::new(symbols))
+    (d, Session::from_symbols(symbols))
 }
 
 fn settings_tab(n: f64) -> DisclosureSettings {
@@ -777,7 +737,7 @@ fn errors_are_rs_own_messages() {
     let r = common::rscript(&format!("source('{}')", path.display()));
     let lines: Vec<&str> = r.lines().collect();
     assert_eq!(failure(session.call("varDS", vec![sym("D$fac")])), lines[0]);
-    let mut with_chr = Session::new(session.symbols.clone());
+    let mut with_chr = Session::from_symbols(session.symbols.clone());
     with_chr
         .symbols
         .insert("S".into(), RObject::strings(["a", "b", "c"]));
@@ -839,7 +799,7 @@ fn errors_are_rs_own_messages() {
 fn vector_session(values: Vec<f64>) -> Session {
     let mut symbols = Symbols::new();
     symbols.insert("x".into(), RObject::doubles(values));
-    Session::new(symbols)
+    Session::from_symbols(symbols)
 }
 
 /// `valid` values followed by `missing` NAs.
@@ -910,7 +870,7 @@ fn is_valid_follows_dsbase_rule_for_vectors_factors_and_data_frames() {
             RObject::data_frame([("a", RObject::doubles(vec![1.0; tab - 1]))], tab - 1),
         );
         symbols.insert("list".into(), RObject::list(vec![RObject::double(1.0); 10]));
-        let session = Session::new(symbols).with(settings);
+        let session = Session::from_symbols(symbols).with(settings);
         for (name, expected) in [
             ("inside", true),
             ("outside", false),
@@ -939,7 +899,7 @@ fn is_valid_follows_dsbase_rule_for_vectors_factors_and_data_frames() {
 fn table1(counts: &[usize], settings: DisclosureSettings) -> Result<RObject, DsError> {
     let mut symbols = Symbols::new();
     symbols.insert("f".into(), factor(counts));
-    Session::new(symbols)
+    Session::from_symbols(symbols)
         .with(settings)
         .call("table1DDS", vec![sym("f")])
 }
@@ -1003,7 +963,7 @@ fn table2d_withholds_every_inner_cell_when_one_is_small() {
             let mut symbols = Symbols::new();
             symbols.insert("x".into(), RObject::factor(x, vec!["a".into(), "b".into()]));
             symbols.insert("y".into(), RObject::factor(y, vec!["a".into(), "b".into()]));
-            Session::new(symbols)
+            Session::from_symbols(symbols)
                 .with(settings.clone())
                 .ok("table2DDS", vec![sym("x"), sym("y")])
         };
@@ -1042,7 +1002,7 @@ fn levels_refused_beyond_density_and_outside_banana_and_permissive() {
     let session_for = |n: usize, settings: DisclosureSettings| {
         let mut symbols = Symbols::new();
         symbols.insert("f".into(), factor(&[n - 2, 1, 1]));
-        Session::new(symbols).with(settings)
+        Session::from_symbols(symbols).with(settings)
     };
     assert!(
         session_for(10, DisclosureSettings::default())
@@ -1107,7 +1067,7 @@ fn mean_sd_by_group_returns_only_counts_when_a_group_is_small() {
             let x: Vec<f64> = (0..f.len()).map(|i| i as f64 * 1.25).collect();
             symbols.insert("x".into(), RObject::doubles(x));
             symbols.insert("g".into(), f);
-            Session::new(symbols)
+            Session::from_symbols(symbols)
                 .with(settings.clone())
                 .ok("meanSdGpDS", vec![sym("x"), sym("g")])
         };
@@ -1160,7 +1120,7 @@ fn two_columns(rows: usize, binary_small: Option<usize>) -> Session {
             rows,
         ),
     );
-    Session::new(symbols)
+    Session::from_symbols(symbols)
 }
 
 #[test]
@@ -1266,7 +1226,7 @@ fn disclosure_settings_report_the_profile_s_values() {
         privacy_control_level: PrivacyControlLevel::Avocado,
         ..Default::default()
     };
-    let listed = Session::new(Symbols::new())
+    let listed = Session::from_symbols(Symbols::new())
         .with(settings)
         .ok("listDisclosureSettingsDS", vec![]);
     assert_eq!(

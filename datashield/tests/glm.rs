@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::Session;
 
-use trellis_datashield::error::DsError;
-use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
-use trellis_datashield::functions::builtins;
 use trellis_datashield::language::{Arg, Expr, FormulaExpr, FormulaOp};
-use trellis_datashield::settings::DisclosureSettings;
 use trellis_datashield::value::{RObject, Vector, na_real};
 
 // ---- data, the same in Rust and R -------------------------------------------------------------
@@ -212,36 +208,6 @@ fn call(function: &str, args: Vec<Expr>) -> Expr {
             .into_iter()
             .map(|value| Arg { name: None, value })
             .collect(),
-    }
-}
-
-struct Session {
-    symbols: Symbols,
-    settings: DisclosureSettings,
-    methods: MethodTable,
-}
-
-impl Session {
-    fn new(symbols: Vec<(&str, RObject)>) -> Session {
-        Session {
-            symbols: symbols
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<BTreeMap<_, _>>(),
-            settings: DisclosureSettings::default(),
-            methods: MethodTable::new(builtins()),
-        }
-    }
-
-    fn eval(&self, expr: &Expr) -> Result<RObject, DsError> {
-        let env = Env {
-            symbols: &self.symbols,
-            settings: &self.settings,
-            methods: &self.methods,
-            kind: MethodKind::Aggregate,
-            seed: 1,
-        };
-        env.evaluate(expr)
     }
 }
 

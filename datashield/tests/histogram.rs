@@ -4,14 +4,11 @@
 
 mod common;
 
+use common::Session;
 use std::collections::BTreeMap;
 
-use trellis_datashield::error::DsError;
-use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
-use trellis_datashield::functions::builtins;
 use trellis_datashield::functions::rng::RRng;
 use trellis_datashield::language::{Arg, Expr};
-use trellis_datashield::settings::DisclosureSettings;
 use trellis_datashield::value::{RObject, Vector};
 
 /// A small deterministic generator for test data (splitmix64), independent of the code tested.
@@ -115,38 +112,6 @@ fn call(function: &str, args: Vec<Arg>) -> Expr {
     }
 }
 
-struct Session {
-    symbols: Symbols,
-    settings: DisclosureSettings,
-    methods: MethodTable,
-    seed: i32,
-}
-
-impl Session {
-    fn new(symbols: Vec<(&str, RObject)>, seed: i32) -> Session {
-        Session {
-            symbols: symbols
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            settings: DisclosureSettings::default(),
-            methods: MethodTable::new(builtins()),
-            seed,
-        }
-    }
-
-    fn run(&self, expr: &Expr) -> Result<RObject, DsError> {
-        let env = Env {
-            symbols: &self.symbols,
-            settings: &self.settings,
-            methods: &self.methods,
-            kind: MethodKind::Aggregate,
-            seed: self.seed,
-        };
-        env.evaluate(expr)
-    }
-}
-
 fn double_values(x: &RObject) -> Vec<f64> {
     match &x.vector {
         Vector::Double(v) => v.clone(),
@@ -221,7 +186,7 @@ fn runif_and_rnorm_equal_r_bit_for_bit() {
 }
 
 fn x_session(x: Vec<f64>, seed: i32) -> Session {
-    Session::new(vec![("x", RObject::doubles(x))], seed)
+    Session::new(vec![("x", RObject::doubles(x))]).seeded(seed)
 }
 
 fn hist1(method: f64, noise: f64) -> Expr {
@@ -270,9 +235,9 @@ fn range_ds_and_histogram_ds1_widen_the_range_as_r_does() {
         with_na.push(trellis_datashield::value::na_real());
         let session = x_session(with_na.clone(), seed);
         let range = session
-            .run(&call("rangeDS", vec![positional(Expr::Symbol("x".into()))]))
+            .eval(&call("rangeDS", vec![positional(Expr::Symbol("x".into()))]))
             .expect("rangeDS");
-        let hist_range = session.run(&hist1(1.0, 0.25)).expect("histogramDS1");
+        let hist_range = session.eval(&hist1(1.0, 0.25)).expect("histogramDS1");
         let r = r_lines(&format!(
             "{PUT} xvect <- c({}, NA); set.seed({seed}L); rr <- c(min(xvect, na.rm=TRUE), max(xvect, na.rm=TRUE)); \
              a <- runif(1, 0.95, 1); b <- runif(1, 1, 1.05); put('range', c(rr[1]*a, rr[2]*b)); \
@@ -293,16 +258,16 @@ fn range_ds_and_histogram_ds1_widen_the_range_as_r_does() {
 
 #[test]
 fn non_numeric_vectors_get_dsbase_message_and_bad_methods_fail() {
-    let session = Session::new(vec![("x", RObject::strings(["a", "b"]))], 1);
+    let session = Session::new(vec![("x", RObject::strings(["a", "b"]))]).seeded(1);
     let text = session
-        .run(&hist1(1.0, 0.25))
+        .eval(&hist1(1.0, 0.25))
         .expect("a message, not an error");
     assert_eq!(
         text.str_values(),
         vec!["The input vector is not a numeric!"]
     );
     let text = session
-        .run(&call("rangeDS", vec![positional(Expr::Str("x".into()))]))
+        .eval(&call("rangeDS", vec![positional(Expr::Str("x".into()))]))
         .expect("message");
     assert_eq!(
         text.str_values(),
@@ -310,12 +275,12 @@ fn non_numeric_vectors_get_dsbase_message_and_bad_methods_fail() {
     );
 
     let session = x_session((0..40).map(f64::from).collect(), 1);
-    assert!(session.run(&hist1(4.0, 0.25)).is_err());
-    assert!(session.run(&hist2(10.0, 0.0, 40.0, 5.0, 0.25)).is_err());
+    assert!(session.eval(&hist1(4.0, 0.25)).is_err());
+    assert!(session.eval(&hist2(10.0, 0.0, 40.0, 5.0, 0.25)).is_err());
     // Missing arguments and a missing object.
     assert!(
         session
-            .run(&call(
+            .eval(&call(
                 "histogramDS2",
                 vec![positional(Expr::Symbol("x".into()))]
             ))
@@ -323,26 +288,26 @@ fn non_numeric_vectors_get_dsbase_message_and_bad_methods_fail() {
     );
     assert!(
         session
-            .run(&call("rangeDS", vec![positional(Expr::Symbol("y".into()))]))
+            .eval(&call("rangeDS", vec![positional(Expr::Symbol("y".into()))]))
             .is_err()
     );
     // Breaks that do not cover the data, and degenerate breaks.
     let err = session
-        .run(&hist2(10.0, 0.0, 20.0, 1.0, 0.25))
+        .eval(&hist2(10.0, 0.0, 20.0, 1.0, 0.25))
         .expect_err("x outside the breaks");
     assert_eq!(
         err.to_string(),
         "some 'x' not counted; maybe 'breaks' do not span range of 'x'"
     );
     // R's seq counts down from a larger min and hist sorts the breaks: no error.
-    assert!(session.run(&hist2(10.0, 40.0, 0.0, 1.0, 0.25)).is_ok());
-    assert!(session.run(&hist2(10.0, 5.0, 5.0, 1.0, 0.25)).is_err());
-    assert!(session.run(&hist2(0.5, 0.0, 40.0, 1.0, 0.25)).is_err());
+    assert!(session.eval(&hist2(10.0, 40.0, 0.0, 1.0, 0.25)).is_ok());
+    assert!(session.eval(&hist2(10.0, 5.0, 5.0, 1.0, 0.25)).is_err());
+    assert!(session.eval(&hist2(0.5, 0.0, 40.0, 1.0, 0.25)).is_err());
     // hist() of a character vector.
-    let session = Session::new(vec![("x", RObject::strings(vec!["a"; 40]))], 1);
+    let session = Session::new(vec![("x", RObject::strings(vec!["a"; 40]))]).seeded(1);
     assert_eq!(
         session
-            .run(&hist2(10.0, 0.0, 40.0, 1.0, 0.25))
+            .eval(&hist2(10.0, 0.0, 40.0, 1.0, 0.25))
             .expect_err("not numeric")
             .to_string(),
         "'x' must be numeric"
@@ -444,19 +409,19 @@ fn histogram_ds2_equals_r_hist_with_small_cells_suppressed() {
     ] {
         let values = data.normalish(n, 30.0, 8.0);
         let session = x_session(values.clone(), seed);
-        let range = double_values(&session.run(&hist1(1.0, 0.25)).expect("range"));
+        let range = double_values(&session.eval(&hist1(1.0, 0.25)).expect("range"));
         // As the Python client does: whole numbers around the range.
         let (min, max) = (range[0].floor(), range[1].ceil());
         let ours = hist_parts(
             &session
-                .run(&hist2(num_breaks, min, max, 1.0, 0.25))
+                .eval(&hist2(num_breaks, min, max, 1.0, 0.25))
                 .expect("histogram"),
         );
         assert_histogram_matches(&ours, &r_histogram(&values, num_breaks, min, max, 1, seed));
         // And the client's raw, fractional range.
         let ours = hist_parts(
             &session
-                .run(&hist2(num_breaks, range[0], range[1], 1.0, 0.25))
+                .eval(&hist2(num_breaks, range[0], range[1], 1.0, 0.25))
                 .expect("histogram"),
         );
         assert_histogram_matches(
@@ -475,7 +440,7 @@ fn histogram_small_cell_rule_just_inside_and_outside_nfilter_tab() {
     let session = x_session(values.clone(), 5);
     let ours = hist_parts(
         &session
-            .run(&hist2(10.0, 0.0, 10.0, 1.0, 0.25))
+            .eval(&hist2(10.0, 0.0, 10.0, 1.0, 0.25))
             .expect("histogram"),
     );
     assert_eq!(ours.counts[..3], [3.0, 0.0, 3.0]);
@@ -488,7 +453,7 @@ fn histogram_small_cell_rule_just_inside_and_outside_nfilter_tab() {
     let session = x_session(values.clone(), 5);
     let ours = hist_parts(
         &session
-            .run(&hist2(10.0, 0.0, 10.0, 1.0, 0.25))
+            .eval(&hist2(10.0, 0.0, 10.0, 1.0, 0.25))
             .expect("histogram"),
     );
     assert_eq!(ours.invalid, 0.0);
@@ -500,7 +465,7 @@ fn histogram_small_cell_rule_just_inside_and_outside_nfilter_tab() {
     session.settings.nfilter_tab = 19.0;
     let ours = hist_parts(
         &session
-            .run(&hist2(2.0, 0.0, 2.0, 1.0, 0.25))
+            .eval(&hist2(2.0, 0.0, 2.0, 1.0, 0.25))
             .expect("histogram"),
     );
     assert_eq!(ours.counts, [0.0, 24.0]);
@@ -513,9 +478,9 @@ fn histogram_number_of_breaks_just_inside_and_outside_nfilter_levels_density() {
     let mut data = TestData(3);
     let values = data.normalish(60, 0.0, 1.0);
     let session = x_session(values.clone(), 1);
-    assert!(session.run(&hist2(19.0, -10.0, 10.0, 1.0, 0.25)).is_ok());
+    assert!(session.eval(&hist2(19.0, -10.0, 10.0, 1.0, 0.25)).is_ok());
     let refused = session
-        .run(&hist2(20.0, -10.0, 10.0, 1.0, 0.25))
+        .eval(&hist2(20.0, -10.0, 10.0, 1.0, 0.25))
         .expect_err("too many breaks");
     assert_eq!(refused.rule(), Some("nfilter.levels.density"));
     assert_eq!(
@@ -526,10 +491,10 @@ fn histogram_number_of_breaks_just_inside_and_outside_nfilter_levels_density() {
     let mut with_na = values;
     with_na.push(trellis_datashield::value::na_real());
     let session = x_session(with_na, 1);
-    assert!(session.run(&hist2(20.0, -10.0, 10.0, 1.0, 0.25)).is_ok());
-    assert!(session.run(&hist2(20.0, -10.0, 10.0, 3.0, 0.25)).is_ok());
+    assert!(session.eval(&hist2(20.0, -10.0, 10.0, 1.0, 0.25)).is_ok());
+    assert!(session.eval(&hist2(20.0, -10.0, 10.0, 3.0, 0.25)).is_ok());
     let refused = session
-        .run(&hist2(21.0, -10.0, 10.0, 3.0, 0.25))
+        .eval(&hist2(21.0, -10.0, 10.0, 3.0, 0.25))
         .expect_err("method 3 too");
     assert_eq!(refused.rule(), Some("nfilter.levels.density"));
 }
@@ -540,7 +505,7 @@ fn noise_method_matches_r_and_noise_below_nfilter_noise_is_refused() {
     for (n, seed) in [(100usize, 1), (250, 123_456_789)] {
         let values = data.normalish(n, 10.0, 2.0);
         let session = x_session(values.clone(), seed);
-        let range = double_values(&session.run(&hist1(3.0, 0.25)).expect("noisy range"));
+        let range = double_values(&session.eval(&hist1(3.0, 0.25)).expect("noisy range"));
         let r = r_lines(&format!(
             "{PUT} x <- {}; set.seed({seed}L); x.new <- x + rnorm(length(x), 0, sqrt(0.25*var(x))); put('range', c(min(x.new), max(x.new)))",
             r_vector(&values)
@@ -550,15 +515,15 @@ fn noise_method_matches_r_and_noise_below_nfilter_noise_is_refused() {
         let (min, max) = (range[0].floor(), range[1].ceil());
         let ours = hist_parts(
             &session
-                .run(&hist2(15.0, min, max, 3.0, 0.25))
+                .eval(&hist2(15.0, min, max, 3.0, 0.25))
                 .expect("noisy histogram"),
         );
         assert_histogram_matches(&ours, &r_histogram(&values, 15.0, min, max, 3, seed));
     }
     let session = x_session(data.normalish(50, 0.0, 1.0), 1);
     for refused in [
-        session.run(&hist1(3.0, 0.24)),
-        session.run(&hist2(10.0, -10.0, 10.0, 3.0, 0.2499)),
+        session.eval(&hist1(3.0, 0.24)),
+        session.eval(&hist2(10.0, -10.0, 10.0, 3.0, 0.2499)),
     ] {
         let refused = refused.expect_err("noise too small");
         assert_eq!(refused.rule(), Some("nfilter.noise"));
@@ -716,7 +681,7 @@ fn table_ds_one_and_two_dimensions_equal_r_table() {
         ],
         60,
     );
-    let session = Session::new(vec![("D", df)], 1);
+    let session = Session::new(vec![("D", df)]).seeded(1);
     let setup = format!(
         "sex <- {}; group <- factor(c({}), levels=1:2, labels=c('b','a')); \
          rvar <- factor(as.factor(sex), levels=c('1','2','3')); cvar <- factor(group, levels=c('a','b','c'))",
@@ -737,7 +702,7 @@ fn table_ds_one_and_two_dimensions_equal_r_table() {
     ] {
         let r_use_na = use_na.unwrap_or("no");
         let one = session
-            .run(&table_call(
+            .eval(&table_call(
                 "D$sex",
                 None,
                 None,
@@ -755,7 +720,7 @@ fn table_ds_one_and_two_dimensions_equal_r_table() {
             "1-D, useNA {use_na:?}, exclude {exclude:?}"
         );
         let two = session
-            .run(&table_call(
+            .eval(&table_call(
                 "D$sex",
                 Some("D$group"),
                 None,
@@ -775,7 +740,7 @@ fn table_ds_one_and_two_dimensions_equal_r_table() {
     }
     // Three dimensions pass through the same tabulation.
     let three = session
-        .run(&table_call(
+        .eval(&table_call(
             "D$sex",
             Some("D$group"),
             Some("D$sex"),
@@ -799,23 +764,22 @@ fn table_ds_one_and_two_dimensions_equal_r_table() {
 #[test]
 fn table_ds_small_cells_just_inside_and_outside_nfilter_tab() {
     // Level "a" 3 times (allowed), "b" 2 times (refused), "c" absent (0 is fine), NA twice (not checked).
-    let ok = Session::new(
-        vec![("v", RObject::strings(["a", "a", "a", "b", "b", "b", "b"]))],
-        1,
-    );
-    let refused = Session::new(vec![("v", RObject::strings(["a", "a", "a", "b", "b"]))], 1);
-    let with_na = Session::new(
-        vec![(
-            "v",
-            RObject::new(Vector::Character(
-                vec![Some("a".into()); 3]
-                    .into_iter()
-                    .chain([None, None])
-                    .collect(),
-            )),
-        )],
-        1,
-    );
+    let ok = Session::new(vec![(
+        "v",
+        RObject::strings(["a", "a", "a", "b", "b", "b", "b"]),
+    )])
+    .seeded(1);
+    let refused = Session::new(vec![("v", RObject::strings(["a", "a", "a", "b", "b"]))]).seeded(1);
+    let with_na = Session::new(vec![(
+        "v",
+        RObject::new(Vector::Character(
+            vec![Some("a".into()); 3]
+                .into_iter()
+                .chain([None, None])
+                .collect(),
+        )),
+    )])
+    .seeded(1);
     let one_d = |force: Option<&str>| {
         table_call(
             "v",
@@ -826,30 +790,35 @@ fn table_ds_small_cells_just_inside_and_outside_nfilter_tab() {
         )
     };
     let message = "Failed: at least one cell has a non-zero count less than nfilter.tab i.e. 3";
-    let t = ok.run(&one_d(None)).expect("valid");
+    let t = ok.eval(&one_d(None)).expect("valid");
     assert_eq!(table_parts(&t).0, vec![3, 4, 0, 0]);
     assert_eq!(
-        refused.run(&one_d(None)).expect("a message").str_values(),
+        refused.eval(&one_d(None)).expect("a message").str_values(),
         vec![message]
     );
-    let t = with_na.run(&one_d(None)).expect("NA cells are not checked");
+    let t = with_na
+        .eval(&one_d(None))
+        .expect("NA cells are not checked");
     assert_eq!(table_parts(&t).0, vec![3, 0, 0, 2]);
 
     // force.nfilter raises the threshold, never lowers it.
     assert_eq!(
-        ok.run(&one_d(Some("4"))).expect("valid at 4").str_values(),
+        ok.eval(&one_d(Some("4"))).expect("valid at 4").str_values(),
         vec!["Failed: at least one cell has a non-zero count less than nfilter.tab i.e. 4"]
     );
-    assert!(ok.run(&one_d(Some("3"))).is_ok_and(|t| t.inherits("table")));
+    assert!(
+        ok.eval(&one_d(Some("3")))
+            .is_ok_and(|t| t.inherits("table"))
+    );
     let lowered = refused
-        .run(&one_d(Some("2")))
+        .eval(&one_d(Some("2")))
         .expect_err("lowering refused");
     assert_eq!(lowered.rule(), Some("nfilter.tab"));
     assert_eq!(
         lowered.to_string(),
         "Failed: if force.nfilter is non-null it must be >= to nfilter.tab i.e.3"
     );
-    assert!(ok.run(&one_d(Some("many"))).is_err());
+    assert!(ok.eval(&one_d(Some("many"))).is_err());
 
     // A 3-D table with a small cell is an error, not a message.
     let three = table_call(
@@ -859,21 +828,19 @@ fn table_ds_small_cells_just_inside_and_outside_nfilter_tab() {
         ["a,b", "a,b", "a,b"],
         [None, Some("no"), None],
     );
-    let err = refused.run(&three).expect_err("3-D refused");
+    let err = refused.eval(&three).expect_err("3-D refused");
     assert_eq!(err.rule(), Some("nfilter.tab"));
     assert_eq!(err.to_string(), message);
-    assert!(ok.run(&three).is_ok());
+    assert!(ok.eval(&three).is_ok());
 }
 
 #[test]
 fn table_ds_bad_arguments_fail() {
-    let session = Session::new(
-        vec![
-            ("v", RObject::strings(["a", "a", "a"])),
-            ("w", RObject::strings(["a"; 4])),
-        ],
-        1,
-    );
+    let session = Session::new(vec![
+        ("v", RObject::strings(["a", "a", "a"])),
+        ("w", RObject::strings(["a"; 4])),
+    ])
+    .seeded(1);
     // Unknown useNA, duplicated pooled levels, lengths that differ, a missing object,
     // a stratum without a column variable, an exclude naming no object.
     for bad in [
@@ -914,7 +881,7 @@ fn table_ds_bad_arguments_fail() {
             [Some("zzz"), Some("no"), None],
         ),
     ] {
-        assert!(session.run(&bad).is_err(), "{bad:?}");
+        assert!(session.eval(&bad).is_err(), "{bad:?}");
     }
 }
 
@@ -926,7 +893,7 @@ fn centroid_method_matches_r_nearest_neighbours_and_k_is_bounded_by_nfilter_knn(
         let session = x_session(values.clone(), 1);
         let range = double_values(
             &session
-                .run(&hist1_k(2.0, 3.0, 0.25))
+                .eval(&hist1_k(2.0, 3.0, 0.25))
                 .expect("centroid range"),
         );
         let r = r_lines(&format!(
@@ -940,7 +907,7 @@ fn centroid_method_matches_r_nearest_neighbours_and_k_is_bounded_by_nfilter_knn(
         let (min, max) = (range[0].floor(), range[1].ceil());
         let ours = hist_parts(
             &session
-                .run(&hist2(num_breaks, min, max, 2.0, 0.25))
+                .eval(&hist2(num_breaks, min, max, 2.0, 0.25))
                 .expect("centroid histogram"),
         );
         assert_histogram_matches(&ours, &r_histogram(&values, num_breaks, min, max, 2, 1));
@@ -950,11 +917,11 @@ fn centroid_method_matches_r_nearest_neighbours_and_k_is_bounded_by_nfilter_knn(
     values.push(trellis_datashield::value::na_real());
     let session = x_session(values, 1);
     for k in [3.0, 37.0] {
-        assert!(session.run(&hist1_k(2.0, k, 0.25)).is_ok(), "k = {k}");
+        assert!(session.eval(&hist1_k(2.0, k, 0.25)).is_ok(), "k = {k}");
     }
     for k in [2.0, 38.0] {
         let refused = session
-            .run(&hist1_k(2.0, k, 0.25))
+            .eval(&hist1_k(2.0, k, 0.25))
             .expect_err("k out of bounds");
         assert_eq!(refused.rule(), Some("nfilter.kNN"));
         assert_eq!(
@@ -988,7 +955,7 @@ fn table_ds_matches_numbers_to_levels_as_r_prints_them() {
     let levels = r["levels"].join(" ");
     let session = x_session(values, 1);
     let t = session
-        .run(&table_call(
+        .eval(&table_call(
             "x",
             None,
             None,

@@ -6,7 +6,7 @@
 //! aggregate halves (asFactorDS1, dataFrameSubsetDS1) return what the client sees.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind, Symbols};
+use crate::eval::{Invocation, Method, Symbols};
 use crate::functions::formula::sort_levels;
 use crate::functions::numeric::number_string;
 use crate::language::Expr;
@@ -14,38 +14,14 @@ use crate::settings::{DisclosureSettings, PrivacyControlLevel};
 use crate::value::{RObject, Vector, is_na_real, na_real};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate = |name, target, builtin| Method {
-        name,
-        kind: MethodKind::Aggregate,
-        target,
-        builtin,
-    };
-    let assign = |name, target, builtin| Method {
-        name,
-        kind: MethodKind::Assign,
-        target,
-        builtin,
-    };
     vec![
-        aggregate("asFactorDS1", "dsBase::asFactorDS1", as_factor_ds1 as _),
-        assign("asFactorDS2", "dsBase::asFactorDS2", as_factor_ds2 as _),
-        assign("asNumericDS", "dsBase::asNumericDS", as_numeric_ds as _),
-        assign(
-            "completeCasesDS",
-            "dsBase::completeCasesDS",
-            complete_cases_ds as _,
-        ),
-        aggregate(
-            "dataFrameSubsetDS1",
-            "dsBase::dataFrameSubsetDS1",
-            data_frame_subset_ds1 as _,
-        ),
-        assign(
-            "dataFrameSubsetDS2",
-            "dsBase::dataFrameSubsetDS2",
-            data_frame_subset_ds2 as _,
-        ),
-        aggregate("rmDS", "dsBase::rmDS", rm_ds_builtin as _),
+        Method::aggregate("asFactorDS1", as_factor_ds1),
+        Method::assign("asFactorDS2", as_factor_ds2),
+        Method::assign("asNumericDS", as_numeric_ds),
+        Method::assign("completeCasesDS", complete_cases_ds),
+        Method::aggregate("dataFrameSubsetDS1", data_frame_subset_ds1),
+        Method::assign("dataFrameSubsetDS2", data_frame_subset_ds2),
+        Method::aggregate("rmDS", rm_ds_builtin),
     ]
 }
 
@@ -228,27 +204,6 @@ fn logical_arg(
     }
 }
 
-/// An object named by a string: a symbol path such as `D$age` (what dsBase's `eval(parse())`
-/// of a name gives).
-fn lookup_path(call: &Invocation<'_>, path: &str) -> Result<RObject, DsError> {
-    let valid = !path.is_empty()
-        && path.split('$').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
-        });
-    if !valid {
-        return Err(DsError::failed(format!(
-            "{}: '{path}' is not the name of an object",
-            call.function
-        )));
-    }
-    call.env.lookup(path)
-}
-
 // ---- asFactorDS1 / asFactorDS2 -----------------------------------------------------------------
 
 /// `asFactorDS1("x")`: the levels present, refused when there are more than
@@ -393,7 +348,7 @@ fn complete_cases_ds(call: &Invocation<'_>) -> Result<RObject, DsError> {
             "FAILED: the object addressed by the x1.transmit argument is of an inappropriate class or it contains characters that could indicate malicious code. Where possible, please use standard alphanumerics in the elements of the clientside scalar/vector, or the name of the serverside scalar/vector, that is addressed by the x1.transmit argument. As a minimum you MUST avoid '=' and '<' as characters",
         ));
     }
-    let x = lookup_path(call, &name)?;
+    let x = call.lookup_path(&name)?;
     let wrong_class = || {
         DsError::failed(
             "FAILED: is x1 of wrong class. x1 argument must be a character string defining a serverside matrix, data.frame or vector",
@@ -675,7 +630,7 @@ fn operand(call: &Invocation<'_>, text: &str) -> Result<RObject, DsError> {
                 .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
         }) {
             Some(number) => Ok(RObject::double(number)),
-            None => lookup_path(call, text),
+            None => call.lookup_path(text),
         },
     }
 }
@@ -713,7 +668,7 @@ fn subset_rows(call: &Invocation<'_>) -> Result<Subset, DsError> {
     let not_a_frame =
         || DsError::failed("FAILED: df.name argument must be character and must name a data.frame");
     let df_name = df_name.ok_or_else(not_a_frame)?;
-    let frame = lookup_path(call, &df_name)?;
+    let frame = call.lookup_path(&df_name)?;
     if !frame.is_data_frame() {
         return Err(not_a_frame());
     }

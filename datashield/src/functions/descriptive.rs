@@ -2,26 +2,19 @@
 //! dsBase's return shapes (names, order, integer vs double) and disclosure rules.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::metadata::is_valid;
 use crate::functions::numeric::{self, count_na, number_string, numeric_values, r_int, round15};
 use crate::value::{NA_INTEGER, RObject, Vector, na_real};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate =
-        |name: &'static str, target: &'static str, builtin: crate::eval::Builtin| Method {
-            name,
-            kind: MethodKind::Aggregate,
-            target,
-            builtin,
-        };
     vec![
-        aggregate("meanDS", "dsBase::meanDS", mean_ds),
-        aggregate("varDS", "dsBase::varDS", var_ds),
-        aggregate("quantileMeanDS", "dsBase::quantileMeanDS", quantile_mean_ds),
-        aggregate("meanSdGpDS", "dsBase::meanSdGpDS", mean_sd_gp_ds),
-        aggregate("corDS", "dsBase::corDS", cor_ds),
-        aggregate("covDS", "dsBase::covDS", cov_ds),
+        Method::aggregate("meanDS", mean_ds),
+        Method::aggregate("varDS", var_ds),
+        Method::aggregate("quantileMeanDS", quantile_mean_ds),
+        Method::aggregate("meanSdGpDS", mean_sd_gp_ds),
+        Method::aggregate("corDS", cor_ds),
+        Method::aggregate("covDS", cov_ds),
     ]
 }
 

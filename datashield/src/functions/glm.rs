@@ -11,25 +11,15 @@
 //! vector whose smaller category has fewer than `nfilter.tab` rows.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::formula::{self, Column, ModelFrame, ModelMatrix};
 use crate::language::{Expr, FormulaExpr};
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
     vec![
-        Method {
-            name: "glmDS1",
-            kind: MethodKind::Aggregate,
-            target: "dsBase::glmDS1",
-            builtin: glm_ds1,
-        },
-        Method {
-            name: "glmDS2",
-            kind: MethodKind::Aggregate,
-            target: "dsBase::glmDS2",
-            builtin: glm_ds2,
-        },
+        Method::aggregate("glmDS1", glm_ds1),
+        Method::aggregate("glmDS2", glm_ds2),
     ]
 }
 
@@ -293,21 +283,7 @@ fn path_arg(call: &Invocation<'_>, position: usize, name: &str) -> Result<Option
             )));
         }
     };
-    let valid = !path.is_empty()
-        && path.split('$').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '.')
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
-        });
-    if !valid {
-        return Err(DsError::failed(format!(
-            "{}: '{path}' is not the name of an object",
-            call.function
-        )));
-    }
+    call.check_path(path)?;
     Ok(Some(path.clone()))
 }
 

@@ -6,22 +6,16 @@
 //! always gives the same answer (a client cannot average the noise away by repeating it).
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::numeric;
 use crate::functions::rng::RRng;
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate = |name, target, builtin| Method {
-        name,
-        kind: MethodKind::Aggregate,
-        target,
-        builtin,
-    };
     vec![
-        aggregate("rangeDS", "dsBase::rangeDS", range_ds),
-        aggregate("histogramDS1", "dsBase::histogramDS1", histogram_ds1),
-        aggregate("histogramDS2", "dsBase::histogramDS2", histogram_ds2),
+        Method::aggregate("rangeDS", range_ds),
+        Method::aggregate("histogramDS1", histogram_ds1),
+        Method::aggregate("histogramDS2", histogram_ds2),
     ]
 }
 

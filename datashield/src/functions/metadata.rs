@@ -1,39 +1,24 @@
 //! Metadata functions: what an object is, never what it holds.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::numeric::{count_na, is_na, r_int};
 use crate::settings::{DisclosureSettings, PrivacyControlLevel};
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    let aggregate =
-        |name: &'static str, target: &'static str, builtin: crate::eval::Builtin| Method {
-            name,
-            kind: MethodKind::Aggregate,
-            target,
-            builtin,
-        };
     vec![
-        aggregate("classDS", "dsBase::classDS", class_ds),
-        aggregate("dimDS", "dsBase::dimDS", dim_ds),
-        aggregate("lengthDS", "dsBase::lengthDS", length_ds),
-        aggregate("colnamesDS", "dsBase::colnamesDS", colnames_ds),
-        aggregate("namesDS", "dsBase::namesDS", names_ds),
-        aggregate("isValidDS", "dsBase::isValidDS", is_valid_ds),
-        aggregate("numNaDS", "dsBase::numNaDS", num_na_ds),
-        aggregate("isNaDS", "dsBase::isNaDS", is_na_ds),
-        aggregate("levelsDS", "dsBase::levelsDS", levels_ds),
-        aggregate(
-            "testObjExistsDS",
-            "dsBase::testObjExistsDS",
-            test_obj_exists_ds,
-        ),
-        aggregate(
-            "listDisclosureSettingsDS",
-            "dsBase::listDisclosureSettingsDS",
-            list_disclosure_settings_ds,
-        ),
+        Method::aggregate("classDS", class_ds),
+        Method::aggregate("dimDS", dim_ds),
+        Method::aggregate("lengthDS", length_ds),
+        Method::aggregate("colnamesDS", colnames_ds),
+        Method::aggregate("namesDS", names_ds),
+        Method::aggregate("isValidDS", is_valid_ds),
+        Method::aggregate("numNaDS", num_na_ds),
+        Method::aggregate("isNaDS", is_na_ds),
+        Method::aggregate("levelsDS", levels_ds),
+        Method::aggregate("testObjExistsDS", test_obj_exists_ds),
+        Method::aggregate("listDisclosureSettingsDS", list_disclosure_settings_ds),
     ]
 }
 

@@ -7,18 +7,13 @@
 //! table is an error. `force.nfilter` may raise nfilter.tab for the call, never lower it.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::numeric::number_string;
 use crate::language::Expr;
 use crate::value::{RObject, Vector};
 
 pub fn methods() -> Vec<Method> {
-    vec![Method {
-        name: "tableDS",
-        kind: MethodKind::Aggregate,
-        target: "dsBase::tableDS",
-        builtin: table_ds,
-    }]
+    vec![Method::aggregate("tableDS", table_ds)]
 }
 
 /// The parameters in dsBase's order.

@@ -3,24 +3,14 @@
 //! every inner cell (NA), releases only the margins, and says so in its message.
 
 use crate::error::DsError;
-use crate::eval::{Invocation, Method, MethodKind};
+use crate::eval::{Invocation, Method};
 use crate::functions::numeric::number_string;
 use crate::value::{RObject, Vector, na_real};
 
 pub fn methods() -> Vec<Method> {
     vec![
-        Method {
-            name: "table1DDS",
-            kind: MethodKind::Aggregate,
-            target: "dsBase::table1DDS",
-            builtin: table1d_ds,
-        },
-        Method {
-            name: "table2DDS",
-            kind: MethodKind::Aggregate,
-            target: "dsBase::table2DDS",
-            builtin: table2d_ds,
-        },
+        Method::aggregate("table1DDS", table1d_ds),
+        Method::aggregate("table2DDS", table2d_ds),
     ]
 }
 

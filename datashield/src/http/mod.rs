@@ -106,6 +106,17 @@ impl OpalError {
     }
 }
 
+impl OpalError {
+    /// A call that failed while it was evaluated (dsBase's `stop()`), with its message.
+    fn evaluation(message: &str) -> OpalError {
+        OpalError::new(
+            StatusCode::BAD_REQUEST,
+            "DataShieldEvaluationError",
+            message,
+        )
+    }
+}
+
 impl IntoResponse for OpalError {
     fn into_response(self) -> Response {
         let body = json!({"code": self.code.as_u16(), "status": self.status, "arguments": [self.detail], "detail": self.detail});
@@ -308,12 +319,7 @@ fn created_command(command: &Command, asynchronous: bool) -> Response {
             .into_response();
     }
     match &command.error {
-        Some(error) => OpalError::new(
-            StatusCode::BAD_REQUEST,
-            "DataShieldEvaluationError",
-            error.clone(),
-        )
-        .into_response(),
+        Some(error) => OpalError::evaluation(error).into_response(),
         None => StatusCode::CREATED.into_response(),
     }
 }
@@ -394,14 +400,7 @@ async fn aggregate(
     if is_true(&query.r#async) {
         return Ok(([(header::CONTENT_TYPE, "text/plain")], command.id).into_response());
     }
-    if let Some(error) = &command.error {
-        return Err(OpalError::new(
-            StatusCode::BAD_REQUEST,
-            "DataShieldEvaluationError",
-            error.clone(),
-        ));
-    }
-    Ok(result_response(&command, &headers))
+    result_response(&command, &headers)
 }
 
 fn body_text(body: &Bytes) -> ApiResult<&str> {
@@ -414,16 +413,20 @@ fn body_text(body: &Bytes) -> ApiResult<&str> {
     })
 }
 
-/// A result as JSON (jsonlite's, exactly) or, for R clients asking for it, R serialization.
-fn result_response(command: &Command, headers: &HeaderMap) -> Response {
+/// A result as JSON (jsonlite's, exactly) or, for R clients asking for it, R serialization; a
+/// failed command is the error it failed with, as Opal reports a failed evaluation.
+fn result_response(command: &Command, headers: &HeaderMap) -> ApiResult<Response> {
+    if let Some(error) = &command.error {
+        return Err(OpalError::evaluation(error));
+    }
     let Some(result) = &command.result else {
-        return StatusCode::NO_CONTENT.into_response();
+        return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let wants_rds = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/octet-stream"));
-    if wants_rds {
+    Ok(if wants_rds {
         (
             [(header::CONTENT_TYPE, "application/octet-stream")],
             encode::to_rds(result),
@@ -431,7 +434,7 @@ fn result_response(command: &Command, headers: &HeaderMap) -> Response {
             .into_response()
     } else {
         json_text(encode::to_json(result))
-    }
+    })
 }
 
 fn json_text(text: String) -> Response {
@@ -493,14 +496,7 @@ async fn command_result(
         .as_deref()
         .is_some_and(|v| v.eq_ignore_ascii_case("false"));
     let command = state.service.take_result(&user.0, &id, &command, remove)?;
-    if let Some(error) = &command.error {
-        return Err(OpalError::new(
-            StatusCode::BAD_REQUEST,
-            "DataShieldEvaluationError",
-            error.clone(),
-        ));
-    }
-    Ok(result_response(&command, &headers))
+    result_response(&command, &headers)
 }
 
 async fn remove_command(
@@ -550,8 +546,8 @@ async fn list_methods(
         .methods
         .of_kind(kind)
         .map(|m| {
-            let (package, _) = m.target.split_once("::").unwrap_or(("trellis", m.target));
-            json!({"name": m.name, "DataShield.RFunctionDataShieldMethodDto.method": {"func": m.target, "rPackage": package, "version": env!("CARGO_PKG_VERSION")}})
+
+            json!({"name": m.name, "DataShield.RFunctionDataShieldMethodDto.method": {"func": m.target(), "rPackage": m.package, "version": env!("CARGO_PKG_VERSION")}})
         })
         .collect();
     Ok(axum::Json(Value::Array(methods)))

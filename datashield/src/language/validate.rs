@@ -82,7 +82,7 @@ mod tests {
         let method = |name, kind| Method {
             name,
             kind,
-            target: name,
+            package: "test",
             builtin: nothing,
         };
         MethodTable::new([

@@ -32,3 +32,106 @@ pub fn scratch_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     std::fs::write(&path, bytes).expect("write the scratch file");
     path
 }
+
+use trellis_datashield::error::DsError;
+use trellis_datashield::eval::{Env, MethodKind, MethodTable, Symbols};
+use trellis_datashield::functions::builtins;
+use trellis_datashield::language::{Arg, Expr};
+use trellis_datashield::settings::DisclosureSettings;
+use trellis_datashield::value::RObject;
+
+/// A session's symbols with every builtin allowed, for calling builtins directly.
+pub struct Session {
+    pub symbols: Symbols,
+    pub settings: DisclosureSettings,
+    pub methods: MethodTable,
+    pub seed: i32,
+}
+
+impl Session {
+    pub fn new(symbols: Vec<(&str, RObject)>) -> Session {
+        Session::from_symbols(
+            symbols
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
+    pub fn from_symbols(symbols: Symbols) -> Session {
+        Session {
+            symbols,
+            settings: DisclosureSettings::default(),
+            methods: MethodTable::new(builtins()),
+            seed: 1,
+        }
+    }
+
+    pub fn with(mut self, settings: DisclosureSettings) -> Session {
+        self.settings = settings;
+        self
+    }
+
+    pub fn seeded(mut self, seed: i32) -> Session {
+        self.seed = seed;
+        self
+    }
+
+    pub fn eval_as(&self, kind: MethodKind, expr: &Expr) -> Result<RObject, DsError> {
+        let env = Env {
+            symbols: &self.symbols,
+            settings: &self.settings,
+            methods: &self.methods,
+            kind,
+            seed: self.seed,
+        };
+        env.evaluate(expr)
+    }
+
+    /// Evaluates an aggregate expression.
+    pub fn eval(&self, expr: &Expr) -> Result<RObject, DsError> {
+        self.eval_as(MethodKind::Aggregate, expr)
+    }
+
+    /// `function(args)` as an aggregate call.
+    pub fn call(&self, function: &str, args: Vec<Arg>) -> Result<RObject, DsError> {
+        self.eval(&Expr::Call {
+            function: function.to_owned(),
+            args,
+        })
+    }
+
+    /// `function(args)` as an aggregate call that must succeed.
+    pub fn ok(&self, function: &str, args: Vec<Arg>) -> RObject {
+        self.call(function, args.clone())
+            .unwrap_or_else(|e| panic!("{function}({args:?}) failed: {e}"))
+    }
+
+    /// `function(positional args)` of the given kind.
+    pub fn run(
+        &self,
+        kind: MethodKind,
+        function: &str,
+        args: Vec<Expr>,
+    ) -> Result<RObject, DsError> {
+        let args = args
+            .into_iter()
+            .map(|value| Arg { name: None, value })
+            .collect();
+        self.eval_as(
+            kind,
+            &Expr::Call {
+                function: function.into(),
+                args,
+            },
+        )
+    }
+
+    pub fn aggregate(&self, function: &str, args: Vec<Expr>) -> Result<RObject, DsError> {
+        self.run(MethodKind::Aggregate, function, args)
+    }
+
+    pub fn assign(&self, function: &str, args: Vec<Expr>) -> Result<RObject, DsError> {
+        self.run(MethodKind::Assign, function, args)
+    }
+}
