@@ -46,7 +46,8 @@ real-node: build ## The real-node lane: the chart from local images on a cluster
 	images/test.sh
 	tests/real-node/run.sh
 
-bench: ## Measure the performance targets of DESIGN.md and print a report (with the real node's figures)
+bench: ## Measure the performance targets of DESIGN.md and print a report (with the real node's and DataSHIELD's figures)
+	tests/system-packages.sh unit
 	tests/system-packages.sh images
 	tests/system-packages.sh node
 	tests/bench.sh
