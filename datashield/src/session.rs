@@ -572,3 +572,157 @@ fn log_call(user: &str, session: &str, kind: &str, call: &str, failure: Option<&
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::catalogue::Table;
+
+    /// Collects what the JSON log formatter writes.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn service() -> Service {
+        let ages = RObject::integers((0..10).map(|i| Some(30 + i)).collect());
+        let table = Table {
+            project: "study".into(),
+            name: "people".into(),
+            variables: Vec::new(),
+            frame: RObject::data_frame([("age", ages)], 10),
+        };
+        let catalogue = Catalogue {
+            tables: [("study.people".to_owned(), table)].into(),
+        };
+        Service::new(
+            catalogue,
+            vec![Profile::default_named("default")],
+            Limits::default(),
+            1,
+        )
+    }
+
+    /// The events one closure leaves, as JSON objects.
+    fn events(run: impl FnOnce()) -> Vec<serde_json::Value> {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(lock(&capture.0).clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_call_leaves_an_event_naming_who_what_and_the_rule_that_refused_it() {
+        let service = service();
+        let logged = events(|| {
+            let session = service.create_session("alice", None).unwrap();
+            service
+                .assign_table("alice", &session.id, "D", "study.people", None)
+                .unwrap();
+            service
+                .aggregate("alice", &session.id, "meanDS(D$age)")
+                .unwrap();
+            assert!(
+                service
+                    .aggregate("alice", &session.id, "system('id')")
+                    .is_err()
+            );
+            let small = service
+                .assign_expr(
+                    "alice",
+                    &session.id,
+                    "x",
+                    "dataFrameSubsetDS2('D', 'D$age', '38', 6, NULL, NULL, FALSE)",
+                )
+                .unwrap();
+            assert_eq!(small.status, CommandStatus::Failed);
+        });
+        let calls: Vec<&serde_json::Value> = logged
+            .iter()
+            .filter(|e| e["target"] == "datashield::call")
+            .map(|e| &e["fields"])
+            .collect();
+        assert_eq!(calls.len(), 4, "{logged:#?}");
+        assert!(
+            calls
+                .iter()
+                .all(|c| c["user"] == "alice"
+                    && c["session"].as_str().is_some_and(|s| s.len() == 32))
+        );
+        assert_eq!(calls[1]["call"], "meanDS(D$age)");
+        assert_eq!(calls[1]["outcome"], "ok");
+        assert_eq!(calls[2]["outcome"], "refused");
+        assert_eq!(calls[2]["rule"], "allow-list");
+        assert!(calls[2]["reason"].as_str().unwrap().contains("system"));
+        assert_eq!(calls[3]["outcome"], "failed");
+        assert_eq!(calls[3]["rule"], "nfilter.subset");
+    }
+
+    #[test]
+    fn another_users_session_does_not_exist_for_them() {
+        let service = service();
+        let session = service.create_session("alice", None).unwrap();
+        service
+            .assign_table("alice", &session.id, "D", "study.people", None)
+            .unwrap();
+        assert!(matches!(
+            service.aggregate("bob", &session.id, "dimDS('D')"),
+            Err(ServiceError::NoSession(_))
+        ));
+        assert!(matches!(
+            service.symbols("bob", &session.id),
+            Err(ServiceError::NoSession(_))
+        ));
+        assert!(matches!(
+            service.close_session("bob", &session.id),
+            Err(ServiceError::NoSession(_))
+        ));
+        assert_eq!(service.symbols("alice", &session.id).unwrap(), ["D"]);
+    }
+
+    #[test]
+    fn idle_sessions_expire_and_limits_hold() {
+        let mut service = service();
+        service.limits = Limits {
+            idle_timeout: Duration::ZERO,
+            symbols_per_session: 1,
+            ..Limits::default()
+        };
+        let session = service.create_session("alice", None).unwrap();
+        service
+            .assign_table("alice", &session.id, "D", "study.people", None)
+            .unwrap();
+        assert!(matches!(
+            service.assign_table("alice", &session.id, "E", "study.people", None),
+            Err(ServiceError::TooMany(_))
+        ));
+        // Replacing a symbol is not a new one.
+        service
+            .assign_table("alice", &session.id, "D", "study.people", None)
+            .unwrap();
+        assert_eq!(service.expire_idle(), 1);
+        assert!(matches!(
+            service.symbols("alice", &session.id),
+            Err(ServiceError::NoSession(_))
+        ));
+    }
+}
