@@ -109,7 +109,6 @@ struct Session {
     profile: Arc<Profile>,
     created: DateTime<Utc>,
     last_access: DateTime<Utc>,
-    idle_since: Instant,
     total_execution: Duration,
     symbols: Symbols,
     commands: BTreeMap<u64, Command>,
@@ -130,7 +129,6 @@ impl Session {
 
     fn touch(&mut self) {
         self.last_access = Utc::now();
-        self.idle_since = Instant::now();
     }
 
     fn record(
@@ -145,12 +143,14 @@ impl Session {
             Ok(result) => (CommandStatus::Completed, result, None),
             Err(message) => (CommandStatus::Failed, None, Some(message)),
         };
+        let ended = Utc::now();
+        self.total_execution += (ended - created).to_std().unwrap_or_default();
         let command = Command {
             id: self.next_command.to_string(),
             script,
             status,
             created,
-            ended: Utc::now(),
+            ended,
             result,
             error,
         };
@@ -162,11 +162,20 @@ impl Session {
     }
 }
 
+/// A live session as the server's map holds it: its owner and when it was last used are kept
+/// outside the session's own lock, so that neither finding a session nor expiring idle ones ever
+/// waits for a call being evaluated.
+struct Entry {
+    user: String,
+    last_used: Instant,
+    session: Arc<Mutex<Session>>,
+}
+
 /// The server's state: its tables, profiles and live sessions.
 pub struct Service {
     catalogue: Catalogue,
     profiles: BTreeMap<String, Arc<Profile>>,
-    sessions: Mutex<HashMap<String, Arc<Mutex<Session>>>>,
+    sessions: Mutex<HashMap<String, Entry>>,
     limits: Limits,
     seed: i32,
 }
@@ -252,7 +261,7 @@ impl Service {
                 .ok_or_else(|| ServiceError::NoProfile("default".into()))?,
         };
         let mut sessions = lock(&self.sessions);
-        let open = sessions.values().filter(|s| lock(s).user == user).count();
+        let open = sessions.values().filter(|entry| entry.user == user).count();
         if open >= self.limits.sessions_per_user {
             return Err(ServiceError::TooMany(format!(
                 "{user} already has {open} open sessions, the most allowed; close one first"
@@ -266,36 +275,41 @@ impl Service {
             profile,
             created: now,
             last_access: now,
-            idle_since: Instant::now(),
             total_execution: Duration::ZERO,
             symbols: Symbols::new(),
             commands: BTreeMap::new(),
             next_command: 0,
         };
         let view = session.view();
-        sessions.insert(id, Arc::new(Mutex::new(session)));
+        let entry = Entry {
+            user: user.to_owned(),
+            last_used: Instant::now(),
+            session: Arc::new(Mutex::new(session)),
+        };
+        sessions.insert(id, entry);
         tracing::info!(target: "datashield::session", user, session = %view.id, profile = %view.profile, "session opened");
         Ok(view)
     }
 
-    /// The session, if it exists and belongs to `user`; another user's session does not exist.
+    /// The session, if it exists and belongs to `user` (another user's session does not exist for
+    /// them); finding it counts as using it.
     fn session(&self, user: &str, id: &str) -> Result<Arc<Mutex<Session>>, ServiceError> {
-        let session = lock(&self.sessions)
-            .get(id)
-            .cloned()
+        let mut sessions = lock(&self.sessions);
+        let entry = sessions
+            .get_mut(id)
+            .filter(|entry| entry.user == user)
             .ok_or_else(|| ServiceError::NoSession(id.to_owned()))?;
-        if lock(&session).user != user {
-            return Err(ServiceError::NoSession(id.to_owned()));
-        }
-        Ok(session)
+        entry.last_used = Instant::now();
+        Ok(entry.session.clone())
     }
 
     pub fn sessions(&self, user: &str) -> Vec<SessionView> {
-        let mut views: Vec<_> = lock(&self.sessions)
+        let owned: Vec<_> = lock(&self.sessions)
             .values()
-            .map(|s| lock(s).view())
-            .filter(|v| v.user == user)
+            .filter(|entry| entry.user == user)
+            .map(|entry| entry.session.clone())
             .collect();
+        let mut views: Vec<_> = owned.iter().map(|session| lock(session).view()).collect();
         views.sort_by_key(|v| v.created);
         views
     }
@@ -318,8 +332,8 @@ impl Service {
         let timeout = self.limits.idle_timeout;
         let mut sessions = lock(&self.sessions);
         let before = sessions.len();
-        sessions.retain(|id, session| {
-            let keep = lock(session).idle_since.elapsed() < timeout;
+        sessions.retain(|id, entry| {
+            let keep = entry.last_used.elapsed() < timeout;
             if !keep {
                 tracing::info!(target: "datashield::session", session = %id, "session closed after being idle");
             }
@@ -432,7 +446,6 @@ impl Service {
         kind: MethodKind,
         text: &str,
     ) -> Result<RObject, CallFailure> {
-        let started = Instant::now();
         let expr: Expr = language::parse(text).map_err(CallFailure::Refused)?;
         language::check(&expr, kind, &session.profile.methods).map_err(CallFailure::Refused)?;
         let env = Env {
@@ -442,12 +455,7 @@ impl Service {
             kind,
             seed: self.seed,
         };
-        let value = env.evaluate(&expr).map_err(CallFailure::Failed);
-        tracing::debug!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "evaluated"
-        );
-        value
+        env.evaluate(&expr).map_err(CallFailure::Failed)
     }
 
     fn bind(
