@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -78,7 +79,8 @@ pub struct Table {
     pub project: String,
     pub name: String,
     pub variables: Vec<Variable>,
-    pub frame: RObject,
+    /// Shared with every session the whole table is assigned to.
+    pub frame: Arc<RObject>,
 }
 
 impl Table {
@@ -92,7 +94,7 @@ impl Table {
 
     /// The data frame restricted to `variables` (in the order asked), as Opal's `variables`
     /// filter gives; an unknown name is refused.
-    pub fn select(&self, variables: Option<&[String]>) -> Result<RObject, String> {
+    pub fn select(&self, variables: Option<&[String]>) -> Result<Arc<RObject>, String> {
         let Some(wanted) = variables else {
             return Ok(self.frame.clone());
         };
@@ -103,7 +105,7 @@ impl Table {
             })?;
             columns.push((name.clone(), column.clone()));
         }
-        Ok(RObject::data_frame(columns, self.rows()))
+        Ok(Arc::new(RObject::data_frame(columns, self.rows())))
     }
 }
 
@@ -175,7 +177,7 @@ impl Catalogue {
                     project: project_name.clone(),
                     name: table_name,
                     variables,
-                    frame,
+                    frame: Arc::new(frame),
                 };
                 tables.insert(table.full_name(), table);
             }

@@ -91,7 +91,8 @@ impl MethodTable {
 }
 
 /// A session's symbols (R's global environment of the session).
-pub type Symbols = BTreeMap<String, RObject>;
+/// Values are shared: a table assigned whole in many sessions is held once.
+pub type Symbols = BTreeMap<String, std::sync::Arc<RObject>>;
 
 /// Everything a call can see.
 pub struct Env<'a> {
@@ -155,7 +156,7 @@ impl Env<'_> {
                 Some(_) => Err(DsError::failed("$ operator is invalid for atomic vectors")),
             };
         }
-        let mut value = self
+        let mut value: &RObject = self
             .symbols
             .get(root)
             .ok_or_else(|| DsError::failed(format!("object '{root}' not found")))?;

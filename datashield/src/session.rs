@@ -401,7 +401,7 @@ impl Service {
         let script = format!("{symbol} <- {text}");
         let outcome = match outcome {
             Ok(value) => self
-                .bind(&mut session, symbol, value)
+                .bind(&mut session, symbol, Arc::new(value))
                 .map(|()| None)
                 .map_err(|e| e.to_string()),
             Err(CallFailure::Refused(error)) => return Err(ServiceError::Call(error)),
@@ -462,7 +462,7 @@ impl Service {
         &self,
         session: &mut Session,
         symbol: &str,
-        value: RObject,
+        value: Arc<RObject>,
     ) -> Result<(), ServiceError> {
         if !session.symbols.contains_key(symbol)
             && session.symbols.len() >= self.limits.symbols_per_session
@@ -610,7 +610,7 @@ mod tests {
             project: "study".into(),
             name: "people".into(),
             variables: Vec::new(),
-            frame: RObject::data_frame([("age", ages)], 10),
+            frame: Arc::new(RObject::data_frame([("age", ages)], 10)),
         };
         let catalogue = Catalogue {
             tables: [("study.people".to_owned(), table)].into(),
@@ -683,6 +683,44 @@ mod tests {
         assert!(calls[2]["reason"].as_str().unwrap().contains("system"));
         assert_eq!(calls[3]["outcome"], "failed");
         assert_eq!(calls[3]["rule"], "nfilter.subset");
+    }
+
+    #[test]
+    fn a_table_assigned_whole_is_held_once_whatever_the_number_of_sessions() {
+        let service = service();
+        let first = service.create_session("alice", None).unwrap();
+        let second = service.create_session("bob", None).unwrap();
+        service
+            .assign_table("alice", &first.id, "D", "study.people", None)
+            .unwrap();
+        service
+            .assign_table("bob", &second.id, "D", "study.people", None)
+            .unwrap();
+        service
+            .assign_table(
+                "bob",
+                &second.id,
+                "A",
+                "study.people",
+                Some(&["age".to_owned()]),
+            )
+            .unwrap();
+        let symbol = |id: &str, name: &str| {
+            lock(
+                &service
+                    .session(if id == first.id { "alice" } else { "bob" }, id)
+                    .unwrap(),
+            )
+            .symbols[name]
+                .clone()
+        };
+        let table = &service.catalogue.tables["study.people"].frame;
+        assert!(Arc::ptr_eq(&symbol(&first.id, "D"), table));
+        assert!(Arc::ptr_eq(&symbol(&second.id, "D"), table));
+        assert!(
+            !Arc::ptr_eq(&symbol(&second.id, "A"), table),
+            "a selection of variables is a frame of its own"
+        );
     }
 
     #[test]

@@ -833,8 +833,8 @@ fn subset_names_are_limited_to_nfilter_string_and_avocado_blocks_subsets() {
 fn rm_ds_removes_existing_objects_and_refuses_long_names() {
     let settings = DisclosureSettings::default();
     let mut symbols: Symbols = [
-        ("x".to_owned(), RObject::double(1.0)),
-        ("y".to_owned(), RObject::double(2.0)),
+        ("x".to_owned(), RObject::double(1.0).into()),
+        ("y".to_owned(), RObject::double(2.0).into()),
     ]
     .into();
     let answer = rm_ds(&mut symbols, &settings, "x");
@@ -850,14 +850,14 @@ fn rm_ds_removes_existing_objects_and_refuses_long_names() {
     );
     // nfilter.stringShort = 20: a 20-character name is looked at, 21 characters are refused.
     let name20 = "a".repeat(20);
-    symbols.insert(name20.clone(), RObject::double(0.0));
+    symbols.insert(name20.clone(), RObject::double(0.0).into());
     let answer = rm_ds(&mut symbols, &settings, &name20);
     assert_eq!(
         answer.element("return.message").unwrap().str_values(),
         [format!("Object <{name20}> successfully deleted")]
     );
     let name21 = "a".repeat(21);
-    symbols.insert(name21.clone(), RObject::double(0.0));
+    symbols.insert(name21.clone(), RObject::double(0.0).into());
     let answer = rm_ds(&mut symbols, &settings, &name21);
     assert_eq!(
         answer.element("return.message").unwrap().str_values(),

@@ -7,10 +7,12 @@ mod common;
 
 use common::Session;
 use trellis_datashield::error::DsError;
-use trellis_datashield::eval::Symbols;
 use trellis_datashield::language::{Arg, Expr};
 use trellis_datashield::settings::{DisclosureSettings, PrivacyControlLevel};
 use trellis_datashield::value::{RObject, Vector, is_na_real, na_real};
+
+/// The symbols a test session starts with.
+type Symbols = std::collections::BTreeMap<String, RObject>;
 
 // ---------------------------------------------------------------------------------------------
 // The data: ~200 rows from a seeded generator, as an R object here and as R source for the oracle.
@@ -628,8 +630,8 @@ cov_refused <- function(cls, pairwise, message) {
 #[test]
 fn correlation_and_covariance_sums_match_r() {
     let (d, mut session) = session();
-    session.symbols.insert(
-        "N".into(),
+    session.insert(
+        "N",
         RObject::data_frame(
             [
                 ("num", RObject::doubles(d.num.clone())),
@@ -640,8 +642,8 @@ fn correlation_and_covariance_sums_match_r() {
         ),
     );
     let rare: Vec<f64> = (0..ROWS).map(|i| if i < 2 { 1.0 } else { 0.0 }).collect();
-    session.symbols.insert(
-        "B".into(),
+    session.insert(
+        "B",
         RObject::data_frame(
             [
                 ("num", RObject::doubles(d.num.clone())),
@@ -737,10 +739,8 @@ fn errors_are_rs_own_messages() {
     let r = common::rscript(&format!("source('{}')", path.display()));
     let lines: Vec<&str> = r.lines().collect();
     assert_eq!(failure(session.call("varDS", vec![sym("D$fac")])), lines[0]);
-    let mut with_chr = Session::from_symbols(session.symbols.clone());
-    with_chr
-        .symbols
-        .insert("S".into(), RObject::strings(["a", "b", "c"]));
+    let mut with_chr = session.fork();
+    with_chr.insert("S", RObject::strings(["a", "b", "c"]));
     assert_eq!(failure(with_chr.call("varDS", vec![sym("S")])), lines[1]);
     assert_eq!(
         failure(session.call("quantileMeanDS", vec![sym("D$fac")])),

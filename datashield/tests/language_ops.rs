@@ -378,7 +378,8 @@ fn expressions_evaluate_as_opal_runs_them_in_r() {
                 ("n", RObject::integers(vec![Some(1), Some(2), None])),
             ],
             3,
-        ),
+        )
+        .into(),
     );
     let settings = DisclosureSettings::default();
     let methods = MethodTable::default();

@@ -109,9 +109,13 @@ fn accepted_input_checks_and_evaluates_without_panic() {
                 ),
             ],
             3,
-        ),
+        )
+        .into(),
     );
-    symbols.insert("x".into(), RObject::matrix(vec![1.0, 2.0, 3.0, 4.0], 2, 2));
+    symbols.insert(
+        "x".into(),
+        RObject::matrix(vec![1.0, 2.0, 3.0, 4.0], 2, 2).into(),
+    );
     let settings = DisclosureSettings::default();
     let methods = MethodTable::default();
     let env = Env {

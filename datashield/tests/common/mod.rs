@@ -50,20 +50,27 @@ pub struct Session {
 
 impl Session {
     pub fn new(symbols: Vec<(&str, RObject)>) -> Session {
-        Session::from_symbols(
-            symbols
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        )
+        Session::from_symbols(symbols.into_iter().map(|(k, v)| (k.to_owned(), v)))
     }
 
-    pub fn from_symbols(symbols: Symbols) -> Session {
+    pub fn from_symbols(symbols: impl IntoIterator<Item = (String, RObject)>) -> Session {
         Session {
-            symbols,
+            symbols: symbols.into_iter().map(|(k, v)| (k, v.into())).collect(),
             settings: DisclosureSettings::default(),
             methods: MethodTable::new(builtins()),
             seed: 1,
+        }
+    }
+
+    pub fn insert(&mut self, name: &str, value: RObject) {
+        self.symbols.insert(name.to_owned(), value.into());
+    }
+
+    /// Another session with the same symbols and dsBase's default settings.
+    pub fn fork(&self) -> Session {
+        Session {
+            symbols: self.symbols.clone(),
+            ..Session::new(Vec::new())
         }
     }
 
