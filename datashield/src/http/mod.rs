@@ -279,7 +279,11 @@ async fn assign_symbol(
     } else if content_type.starts_with("application/x-rscript")
         || content_type.starts_with("text/plain")
     {
-        state.service.assign_expr(&user.0, &id, &symbol, text)?
+        let text = text.to_owned();
+        evaluate(&state, move |service| {
+            service.assign_expr(&user.0, &id, &symbol, &text)
+        })
+        .await?
     } else {
         return Err(OpalError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -396,11 +400,36 @@ async fn aggregate(
     body: Bytes,
 ) -> ApiResult<Response> {
     let text = body_text(&body)?;
-    let command = state.service.aggregate(&user.0, &id, text)?;
+    let text = text.to_owned();
+    let command = evaluate(&state, move |service| {
+        service.aggregate(&user.0, &id, &text)
+    })
+    .await?;
     if is_true(&query.r#async) {
         return Ok(([(header::CONTENT_TYPE, "text/plain")], command.id).into_response());
     }
     result_response(&command, &headers)
+}
+
+/// Runs an evaluating call on the blocking pool: a long model fit must not hold up the runtime's
+/// few threads (every other request, health checks included), and a panic in a function becomes
+/// a 500 for that call alone.
+async fn evaluate<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> ApiResult<T> {
+    let service = state.service.clone();
+    match tokio::task::spawn_blocking(move || call(&service)).await {
+        Ok(result) => Ok(result?),
+        Err(error) => {
+            tracing::error!(%error, "a DataSHIELD call failed unexpectedly");
+            Err(OpalError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the call failed unexpectedly; it has been logged",
+            ))
+        }
+    }
 }
 
 fn body_text(body: &Bytes) -> ApiResult<&str> {
