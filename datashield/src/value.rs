@@ -238,7 +238,7 @@ impl RObject {
                 other => other.len(),
             });
         }
-        self.dim().map(|dim| dim[0])
+        self.dim().and_then(|dim| dim.first().copied())
     }
 
     /// The `dim` attribute, if any.
