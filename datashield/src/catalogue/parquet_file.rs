@@ -4,7 +4,7 @@
 
 use std::fs::File;
 
-use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as PhysicalType};
+use parquet::basic::{Compression, ConvertedType, LogicalType, Repetition, Type as PhysicalType};
 use parquet::column::reader::ColumnReaderImpl;
 use parquet::data_type::{
     BoolType, ByteArrayType, DataType, DoubleType, FloatType, Int32Type, Int64Type,
@@ -38,22 +38,6 @@ pub(super) fn read_parquet(
 ) -> Result<(Vec<Variable>, RObject), String> {
     let reader =
         SerializedFileReader::new(file).map_err(|e| format!("not a readable parquet file: {e}"))?;
-    // The crate's reader asserts that column chunks have no negative offset or size, which only
-    // a damaged footer gives: refuse those first.
-    let negative = reader.metadata().row_groups().iter().any(|group| {
-        group.columns().iter().any(|chunk| {
-            chunk
-                .dictionary_page_offset()
-                .unwrap_or(chunk.data_page_offset())
-                < 0
-                || chunk.compressed_size() < 0
-        })
-    });
-    if negative {
-        return Err(
-            "not a readable parquet file: a column chunk has a negative offset or size".into(),
-        );
-    }
     let metadata = reader.metadata().file_metadata();
     let fields = metadata.schema_descr().root_schema().get_fields();
     // Every field is checked to be one flat column, so field `i` is leaf column `i`.
@@ -62,12 +46,43 @@ pub(super) fn read_parquet(
         .map(|f| kind(f))
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = fields.iter().map(|f| f.name().to_owned()).collect();
+    check_chunks(&reader, &names)?;
     let nrow = usize::try_from(metadata.num_rows())
         .map_err(|_| format!("the file claims {} rows", metadata.num_rows()))?;
     build_frame(&names, nrow, dictionary, 1, |i, declared| {
         read_column(&reader, i, &names[i], kinds[i], declared)
             .map_err(|e| format!("column '{}': {e}", names[i]))
     })
+}
+
+/// Refuses, before any page is read, the column chunks the reader could not read sensibly.
+fn check_chunks(reader: &SerializedFileReader<File>, names: &[String]) -> Result<(), String> {
+    for group in reader.metadata().row_groups() {
+        for (chunk, name) in group.columns().iter().zip(names) {
+            // Only snappy is built in (pyarrow's default); name the codec rather than fail later.
+            if !matches!(
+                chunk.compression(),
+                Compression::UNCOMPRESSED | Compression::SNAPPY
+            ) {
+                return Err(format!(
+                    "the column '{name}' is compressed with {}, which is not read: write the file with snappy (pyarrow's default) or uncompressed",
+                    chunk.compression()
+                ));
+            }
+            // The crate's reader asserts against these, which only a damaged footer has.
+            if chunk
+                .dictionary_page_offset()
+                .unwrap_or(chunk.data_page_offset())
+                < 0
+                || chunk.compressed_size() < 0
+            {
+                return Err(format!(
+                    "not a readable parquet file: the column '{name}' has a negative offset or size"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a top-level field is read as, or why it is not read.
