@@ -117,6 +117,7 @@ fn a_pyarrow_table_loads_as_the_same_values_written_as_csv_load() {
             Numeric,
             Numeric,
             Numeric,
+            Numeric,
             Logical,
             Categorical,
             Character
@@ -161,6 +162,7 @@ fn a_pyarrow_table_loads_as_the_same_values_written_as_csv_load() {
         big[3],
         (3_000_000_000i64 * -497 + 9_007_199_254_740_993) as f64
     );
+    assert!(matches!(column("u32"), Vector::Double(v) if v[5] == 4_294_967_295.0));
     let site = parquet.frame.element("site").unwrap();
     assert!(site.is_factor());
     assert_eq!(site.levels(), ["north", "south", "east"]);
@@ -212,6 +214,10 @@ fn what_is_not_read_is_refused_with_the_column_and_the_reason() {
             "column 'n': row 2: -2147483648 is outside R's integers",
         ),
         (
+            "zstd",
+            "the column 'n' is compressed with ZSTD(ZstdLevel(1)), which is not read",
+        ),
+        (
             "clash",
             "the table cohort.people is both a CSV and a parquet file",
         ),
@@ -232,7 +238,7 @@ fn a_truncated_or_damaged_file_is_refused_never_a_panic() {
         std::fs::write(&path, bytes).unwrap();
         std::panic::catch_unwind(|| Catalogue::load(&dir).map(|_| ()))
     };
-    // Cut anywhere: the footer is gone, or what it points at is.
+    // Cut anywhere: the trailing magic bytes are gone, or the footer, or what it points at.
     for length in (0..good.len()).step_by(97).chain([good.len() - 1]) {
         let result =
             load(&good[..length]).unwrap_or_else(|_| panic!("panicked at length {length}"));

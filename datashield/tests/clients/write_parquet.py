@@ -68,6 +68,8 @@ table = pa.table(
         # int64 beyond R's integers (2^53 + 1 among them): declared numeric.
         "big": pa.array([3_000_000_000 * (i - 500) + (9_007_199_254_740_993 if i == 3 else 0)
                          for i in range(ROWS)], pa.int64()),
+        # Unsigned, stored in the signed type's bits: 4294967295 must not read as -1.
+        "u32": pa.array([4_294_967_295 if i == 5 else i for i in range(ROWS)], pa.uint32()),
         "x": pa.array(
             [None if i % 11 == 0 else math.nan if i % 17 == 0 else math.inf if i == 1
              else -math.inf if i == 2 else -0.0 if i == 4 else (i - 500) / 7 for i in range(ROWS)],
@@ -86,6 +88,7 @@ dictionary = (
     "columns:\n"
     "- {name: site, type: categorical, levels: [north, south, east]}\n"
     "- {name: big, type: numeric}\n"
+    "- {name: u32, type: numeric}\n"
 )
 for kind in ("parquet", "csv"):
     with open(os.path.join(project(kind, "cohort"), "people.dictionary.yaml"), "w") as f:
@@ -103,9 +106,9 @@ encodings = metadata.row_group(0).column(table.column_names.index("site")).encod
 assert "RLE_DICTIONARY" in encodings or "PLAIN_DICTIONARY" in encodings, encodings
 
 
-def refused(name, columns, dictionary=None):
+def refused(name, columns, dictionary=None, compression="snappy"):
     path = project("refused", name, "cohort")
-    pq.write_table(pa.table(columns), os.path.join(path, "t.parquet"))
+    pq.write_table(pa.table(columns), os.path.join(path, "t.parquet"), compression=compression)
     if dictionary:
         with open(os.path.join(path, "t.dictionary.yaml"), "w") as f:
             f.write(dictionary)
@@ -121,6 +124,7 @@ refused("int64_range", {"count": pa.array([1, 2, 3_000_000_000], pa.int64())})
 refused("level", {"site": ["north", "south", "west"]},
         "columns:\n- {name: site, type: categorical, levels: [north, south, east]}\n")
 refused("declared_type", {"flag": [True, False]}, "columns:\n- {name: flag, type: integer}\n")
+refused("zstd", {"n": [1, 2]}, compression="zstd")
 refused("na_integer", {"n": pa.array([1, -2147483648], pa.int32())})
 # Both people.csv and people.parquet in one project.
 clash = project("refused", "clash", "cohort")
@@ -128,4 +132,6 @@ pq.write_table(pa.table({"a": [1]}), os.path.join(clash, "people.parquet"))
 with open(os.path.join(clash, "people.csv"), "w") as f:
     f.write("a\n1\n")
 # Text that is not NA in parquet: "" and "NA" are values there, a null is the missing one.
-pq.write_table(pa.table({"s": ["", "NA", None]}), os.path.join(project("text", "cohort"), "t.parquet"))
+# Uncompressed, the other codec read.
+pq.write_table(pa.table({"s": ["", "NA", None]}), os.path.join(project("text", "cohort"), "t.parquet"),
+               compression="none")
