@@ -1,5 +1,5 @@
-//! Parquet tables (as Armadillo keeps them, as pyarrow and R's arrow write them), read column by
-//! column with the `parquet` crate's own readers. Only flat columns of R's atomic types are read;
+//! Parquet tables (as Armadillo keeps them; tested on pyarrow's files), read column by column
+//! with the `parquet` crate's own readers. Only flat columns of R's atomic types are read;
 //! anything else is refused by name and type, so that no value is ever guessed at.
 
 use std::fs::File;
@@ -151,8 +151,7 @@ fn type_description(
     format!("{logical} ({physical:?})")
 }
 
-/// Column `i`'s values, as `declared` asks where the type allows (integers declared numeric
-/// become doubles, which also reads integers beyond R's integer range).
+/// Column `i`'s values, as `declared` asks where the type allows.
 fn read_column(
     reader: &SerializedFileReader<File>,
     i: usize,
@@ -160,43 +159,34 @@ fn read_column(
     kind: Kind,
     declared: Option<ColumnType>,
 ) -> Result<Values, String> {
-    let integers = |values: Vec<Option<i128>>| -> Result<Values, String> {
-        if declared == Some(ColumnType::Numeric) {
-            // Exact up to 2^53, rounded beyond, as R's as.numeric.
-            return Ok(Values::Numeric(
-                values
-                    .into_iter()
-                    .map(|x| x.map_or_else(na_real, |x| x as f64))
-                    .collect(),
-            ));
-        }
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(row, x)| match x {
-                None => Ok(None),
-                Some(x) => r_integer(x).map(Some).ok_or_else(|| {
-                    format!(
-                        "row {}: {x} is outside R's integers (±2147483647); declare '{name}' numeric in the data dictionary to read it as doubles",
-                        row + 1
-                    )
-                }),
-            })
-            .collect::<Result<_, _>>()
-            .map(Values::Integer)
-    };
     Ok(match kind {
         Kind::Boolean => Values::Logical(read_leaf::<BoolType>(reader, i)?),
-        Kind::Int32 => integers(map(read_leaf::<Int32Type>(reader, i)?, i128::from))?,
+        Kind::Int32 => integers(
+            read_leaf::<Int32Type>(reader, i)?,
+            i128::from,
+            name,
+            declared,
+        )?,
         // Unsigned values are stored in the signed type's bits.
-        Kind::UInt32 => integers(map(read_leaf::<Int32Type>(reader, i)?, |x| {
-            i128::from(x as u32)
-        }))?,
-        Kind::Int64 => integers(map(read_leaf::<Int64Type>(reader, i)?, i128::from))?,
-        Kind::UInt64 => integers(map(read_leaf::<Int64Type>(reader, i)?, |x| {
-            i128::from(x as u64)
-        }))?,
-        Kind::Float => doubles(map(read_leaf::<FloatType>(reader, i)?, f64::from)),
+        Kind::UInt32 => integers(
+            read_leaf::<Int32Type>(reader, i)?,
+            |x| i128::from(x as u32),
+            name,
+            declared,
+        )?,
+        Kind::Int64 => integers(
+            read_leaf::<Int64Type>(reader, i)?,
+            i128::from,
+            name,
+            declared,
+        )?,
+        Kind::UInt64 => integers(
+            read_leaf::<Int64Type>(reader, i)?,
+            |x| i128::from(x as u64),
+            name,
+            declared,
+        )?,
+        Kind::Float => doubles(read_leaf::<FloatType>(reader, i)?),
         Kind::Double => doubles(read_leaf::<DoubleType>(reader, i)?),
         Kind::Text => Values::Character(
             read_leaf::<ByteArrayType>(reader, i)?
@@ -214,16 +204,47 @@ fn read_column(
     })
 }
 
-fn map<T, U>(values: Vec<Option<T>>, f: impl Fn(T) -> U) -> Vec<Option<U>> {
-    values.into_iter().map(|x| x.map(&f)).collect()
+/// A file's integers (widened so that no width or sign is lost) as R integers, or as doubles
+/// when the dictionary declares the column numeric, which also reads those beyond R's integers.
+fn integers<T>(
+    values: Vec<Option<T>>,
+    widen: impl Fn(T) -> i128,
+    name: &str,
+    declared: Option<ColumnType>,
+) -> Result<Values, String> {
+    if declared == Some(ColumnType::Numeric) {
+        // Exact up to 2^53, rounded beyond, as R's as.numeric.
+        return Ok(Values::Numeric(
+            values
+                .into_iter()
+                .map(|x| x.map_or_else(na_real, |x| widen(x) as f64))
+                .collect(),
+        ));
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(row, x)| {
+            let Some(x) = x.map(&widen) else {
+                return Ok(None);
+            };
+            r_integer(x).map(Some).ok_or_else(|| {
+                format!(
+                    "row {}: {x} is outside R's integers (±2147483647); declare '{name}' numeric in the data dictionary to read it as doubles",
+                    row + 1
+                )
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Values::Integer)
 }
 
-/// Nulls become R's `NA`; a stored NaN stays NaN.
-fn doubles(values: Vec<Option<f64>>) -> Values {
+/// Floats widened exactly; nulls become R's `NA`; a stored NaN stays NaN.
+fn doubles<T: Into<f64>>(values: Vec<Option<T>>) -> Values {
     Values::Numeric(
         values
             .into_iter()
-            .map(|x| x.unwrap_or_else(na_real))
+            .map(|x| x.map_or_else(na_real, Into::into))
             .collect(),
     )
 }
