@@ -1,8 +1,9 @@
-//! The tables a server holds: CSV files in a data directory, `<dir>/<project>/<name>.csv`, each
-//! the table `<project>.<name>`, with an optional data dictionary beside it
-//! (`<name>.dictionary.yaml`) that fixes column types and, for categorical columns, the levels in
-//! order, so that factor levels (and with them table columns, contrasts and coefficient names)
-//! never depend on the server's locale or on which values happen to occur.
+//! The tables a server holds: CSV or parquet files in a data directory,
+//! `<dir>/<project>/<name>.csv` or `<name>.parquet`, each the table `<project>.<name>`, with an
+//! optional data dictionary beside it (`<name>.dictionary.yaml`) that fixes column types and, for
+//! categorical columns, the levels in order, so that factor levels (and with them table columns,
+//! contrasts and coefficient names) never depend on the server's locale or on which values happen
+//! to occur.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::value::{RObject, Vector, na_real};
+use crate::value::{NA_INTEGER, RObject, Vector, na_real};
+
+mod parquet_file;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
@@ -116,70 +119,59 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// Loads every `<project>/<name>.csv` under `dir`. Anything malformed is refused with the file
-    /// and the reason: a server never starts with a table it half understood.
+    /// Loads every `<project>/<name>.csv` and `<project>/<name>.parquet` under `dir`. Anything
+    /// malformed is refused with the file and the reason: a server never starts with a table it
+    /// half understood.
     pub fn load(dir: &Path) -> Result<Catalogue, CatalogueError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| CatalogueError::Io { path, source }
-        };
         let mut tables = BTreeMap::new();
-        let mut projects: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .collect::<Result<_, _>>()
-            .map_err(io(dir))?;
-        projects.sort_by_key(|entry| entry.file_name());
-        for project in projects {
+        for project in sorted_entries(dir)? {
             if !project.file_type().map_err(io(&project.path()))?.is_dir() {
                 continue;
             }
             let project_name = valid_name(&project.path(), &project.file_name().to_string_lossy())?;
-            let mut files: Vec<_> = std::fs::read_dir(project.path())
-                .map_err(io(&project.path()))?
-                .collect::<Result<_, _>>()
-                .map_err(io(&project.path()))?;
-            files.sort_by_key(|entry| entry.file_name());
-            for file in files {
+            for file in sorted_entries(&project.path())? {
                 let path = file.path();
-                let Some(stem) = path
+                let Some(format) = path
                     .extension()
-                    .filter(|e| *e == "csv")
-                    .and(path.file_stem())
+                    .and_then(|e| Format::from_extension(&e.to_string_lossy()))
                 else {
                     continue;
                 };
-                let table_name = valid_name(&path, &stem.to_string_lossy())?;
-                let dictionary_path = path.with_file_name(format!("{table_name}.dictionary.yaml"));
-                let dictionary = match std::fs::read_to_string(&dictionary_path) {
-                    Ok(text) => Some(serde_yaml::from_str::<Dictionary>(&text).map_err(|e| {
-                        CatalogueError::Invalid {
-                            path: dictionary_path.clone(),
-                            message: e.to_string(),
-                        }
-                    })?),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => {
-                        return Err(CatalogueError::Io {
-                            path: dictionary_path,
-                            source: e,
-                        });
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                let table_name = valid_name(&path, &stem)?;
+                let full_name = format!("{project_name}.{table_name}");
+                // Files come sorted, so a twin of either extension has been loaded already.
+                if tables.contains_key(&full_name) {
+                    return Err(CatalogueError::Invalid {
+                        path,
+                        message: format!(
+                            "the table {full_name} is both a CSV and a parquet file: keep one"
+                        ),
+                    });
+                }
+                let dictionary =
+                    read_dictionary(&path.with_file_name(format!("{table_name}.dictionary.yaml")))?;
+                let invalid = |message| CatalogueError::Invalid {
+                    path: path.clone(),
+                    message,
+                };
+                let (variables, frame) = match format {
+                    Format::Csv => {
+                        let text = std::fs::read(&path).map_err(io(&path))?;
+                        read_csv(&text, dictionary.as_ref()).map_err(invalid)?
+                    }
+                    Format::Parquet => {
+                        let file = std::fs::File::open(&path).map_err(io(&path))?;
+                        parquet_file::read_parquet(file, dictionary.as_ref()).map_err(invalid)?
                     }
                 };
-                let text = std::fs::read(&path).map_err(io(&path))?;
-                let (variables, frame) =
-                    read_csv(&text, dictionary.as_ref()).map_err(|message| {
-                        CatalogueError::Invalid {
-                            path: path.clone(),
-                            message,
-                        }
-                    })?;
                 let table = Table {
                     project: project_name.clone(),
                     name: table_name,
                     variables,
                     frame: Arc::new(frame),
                 };
-                tables.insert(table.full_name(), table);
+                tables.insert(full_name, table);
             }
         }
         Ok(Catalogue { tables })
@@ -222,8 +214,223 @@ fn valid_name(path: &Path, name: &str) -> Result<String, CatalogueError> {
     }
 }
 
+/// The file formats a table is read from, by extension.
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    fn from_extension(extension: &str) -> Option<Format> {
+        match extension {
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogueError {
+    let path = path.to_owned();
+    move |source| CatalogueError::Io { path, source }
+}
+
+/// A directory's entries sorted by name, so that loading (and its first error) is reproducible.
+fn sorted_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, CatalogueError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(|entry| entry.file_name());
+    Ok(entries)
+}
+
+/// A table's data dictionary, if it has one.
+fn read_dictionary(path: &Path) -> Result<Option<Dictionary>, CatalogueError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_yaml::from_str(&text)
+            .map(Some)
+            .map_err(|e| CatalogueError::Invalid {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 fn is_missing(cell: &str) -> bool {
     cell.is_empty() || cell == "NA"
+}
+
+/// A column's values as a file holds them. A categorical column is its text until
+/// [`build_frame`] makes it a factor with the dictionary's levels.
+#[derive(Debug)]
+enum Values {
+    Integer(Vec<Option<i32>>),
+    Numeric(Vec<f64>),
+    Logical(Vec<Option<bool>>),
+    Character(Vec<Option<String>>),
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Integer(v) => v.len(),
+            Values::Numeric(v) => v.len(),
+            Values::Logical(v) => v.len(),
+            Values::Character(v) => v.len(),
+        }
+    }
+
+    fn column_type(&self) -> ColumnType {
+        match self {
+            Values::Integer(_) => ColumnType::Integer,
+            Values::Numeric(_) => ColumnType::Numeric,
+            Values::Logical(_) => ColumnType::Logical,
+            Values::Character(_) => ColumnType::Character,
+        }
+    }
+}
+
+/// An R integer from a file's integer: R keeps `i32::MIN` for `NA`, so that one does not fit.
+fn r_integer(x: impl TryInto<i32>) -> Option<i32> {
+    x.try_into().ok().filter(|&x| x != NA_INTEGER)
+}
+
+/// The data frame and variables of a table whose columns are `names`, whatever the file format:
+/// the names, the dictionary, the types and the categorical levels are checked here, once.
+/// `read(i, declared)` gives column `i`'s values, typed as `declared` where the file allows;
+/// rows in messages are counted from `first_row` (a CSV file's header line is row 1).
+fn build_frame(
+    names: &[String],
+    nrow: usize,
+    dictionary: Option<&Dictionary>,
+    first_row: usize,
+    mut read: impl FnMut(usize, Option<ColumnType>) -> Result<Values, String>,
+) -> Result<(Vec<Variable>, RObject), String> {
+    if names.is_empty() {
+        return Err("the table has no columns".into());
+    }
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(format!("column {} has no name", i + 1));
+        }
+        if names[..i].contains(name) {
+            return Err(format!("the column '{name}' appears twice"));
+        }
+    }
+    // R's data frames count rows in an integer.
+    if i32::try_from(nrow).is_err() {
+        return Err(format!("{nrow} rows are more than R's data frames hold"));
+    }
+    let declared: BTreeMap<&str, &DictionaryColumn> = dictionary
+        .map(|d| d.columns.iter().map(|c| (c.name.as_str(), c)).collect())
+        .unwrap_or_default();
+    if let Some(unknown) = declared
+        .keys()
+        .find(|name| !names.iter().any(|h| h == *name))
+    {
+        return Err(format!(
+            "the data dictionary describes '{unknown}', which is not a column of the file"
+        ));
+    }
+    let mut variables = Vec::with_capacity(names.len());
+    let mut columns = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let entry = declared.get(name.as_str());
+        let levels = entry.map(|c| c.levels.clone()).unwrap_or_default();
+        match entry.map(|c| c.column_type) {
+            Some(ColumnType::Categorical) if levels.is_empty() => {
+                return Err(format!(
+                    "the categorical column '{name}' needs its levels in the data dictionary"
+                ));
+            }
+            Some(ColumnType::Categorical) => {}
+            _ if !levels.is_empty() => {
+                return Err(format!(
+                    "the column '{name}' has levels but is not categorical"
+                ));
+            }
+            _ => {}
+        }
+        let values = read(i, entry.map(|c| c.column_type))?;
+        if values.len() != nrow {
+            return Err(format!(
+                "the column '{name}' has {} values for {nrow} rows",
+                values.len()
+            ));
+        }
+        let column_type = entry.map_or_else(|| values.column_type(), |c| c.column_type);
+        let column = match (values, column_type) {
+            (Values::Character(text), ColumnType::Categorical) => {
+                factor(name, &text, &levels, first_row)?
+            }
+            (Values::Integer(v), ColumnType::Integer) => RObject::integers(v),
+            // A file's integers declared numeric: R's as.numeric, exact.
+            (Values::Integer(v), ColumnType::Numeric) => RObject::doubles(
+                v.into_iter()
+                    .map(|x| x.map_or_else(na_real, f64::from))
+                    .collect(),
+            ),
+            (Values::Numeric(v), ColumnType::Numeric) => RObject::doubles(v),
+            (Values::Logical(v), ColumnType::Logical) => RObject::logicals(v),
+            (Values::Character(v), ColumnType::Character) => RObject::new(Vector::Character(v)),
+            (values, declared) => {
+                return Err(format!(
+                    "the data dictionary declares '{name}' {}, but the file holds {} values",
+                    type_name(declared),
+                    type_name(values.column_type())
+                ));
+            }
+        };
+        variables.push(Variable {
+            name: name.clone(),
+            column_type,
+            levels,
+            description: entry.and_then(|c| c.description.clone()),
+        });
+        columns.push((name.clone(), column));
+    }
+    Ok((variables, RObject::data_frame(columns, nrow)))
+}
+
+fn type_name(column_type: ColumnType) -> &'static str {
+    match column_type {
+        ColumnType::Integer => "integer",
+        ColumnType::Numeric => "numeric",
+        ColumnType::Logical => "logical",
+        ColumnType::Character => "character",
+        ColumnType::Categorical => "categorical",
+    }
+}
+
+/// A categorical column's text as a factor with the dictionary's levels, in their order; a value
+/// outside them is refused with its row.
+fn factor(
+    name: &str,
+    text: &[Option<String>],
+    levels: &[String],
+    first_row: usize,
+) -> Result<RObject, String> {
+    let codes = text
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let Some(v) = v else { return Ok(None) };
+            let code = levels.iter().position(|level| level == v).ok_or_else(|| {
+                format!(
+                    "row {}, column '{name}': '{v}' is not one of its levels ({})",
+                    i + first_row,
+                    levels.join(", ")
+                )
+            })?;
+            // Fewer levels than rows, and rows fit an i32.
+            Ok(i32::try_from(code + 1).ok())
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(RObject::factor(codes, levels.to_vec()))
 }
 
 /// Parses a CSV file (header row first) into a data frame, typed by the dictionary where it
@@ -241,14 +448,6 @@ fn read_csv(
         .iter()
         .map(str::to_owned)
         .collect();
-    if headers.is_empty() || headers.iter().any(String::is_empty) {
-        return Err("the header row must name every column".into());
-    }
-    for (i, name) in headers.iter().enumerate() {
-        if headers[..i].contains(name) {
-            return Err(format!("the column '{name}' appears twice"));
-        }
-    }
     let mut cells: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", row + 2))?;
@@ -264,49 +463,20 @@ fn read_csv(
             cells[column].push(cell.trim().to_owned());
         }
     }
-    let declared: BTreeMap<&str, &DictionaryColumn> = dictionary
-        .map(|d| d.columns.iter().map(|c| (c.name.as_str(), c)).collect())
-        .unwrap_or_default();
-    if let Some(unknown) = declared
-        .keys()
-        .find(|name| !headers.iter().any(|h| h == *name))
-    {
-        return Err(format!(
-            "the data dictionary describes '{unknown}', which is not a column of the file"
-        ));
-    }
     let nrow = cells.first().map_or(0, Vec::len);
-    let mut variables = Vec::with_capacity(headers.len());
-    let mut columns = Vec::with_capacity(headers.len());
-    for (name, values) in headers.iter().zip(&cells) {
-        let entry = declared.get(name.as_str());
-        let column_type = entry.map_or_else(|| infer(values), |c| c.column_type);
-        let levels = entry.map(|c| c.levels.clone()).unwrap_or_default();
-        if column_type == ColumnType::Categorical && levels.is_empty() {
-            return Err(format!(
-                "the categorical column '{name}' needs its levels in the data dictionary"
-            ));
-        }
-        if column_type != ColumnType::Categorical && !levels.is_empty() {
-            return Err(format!(
-                "the column '{name}' has levels but is not categorical"
-            ));
-        }
-        let column = parse_column(name, values, column_type, &levels)?;
-        variables.push(Variable {
-            name: name.clone(),
-            column_type,
-            levels,
-            description: entry.and_then(|c| c.description.clone()),
-        });
-        columns.push((name.clone(), column));
-    }
-    Ok((variables, RObject::data_frame(columns, nrow)))
+    build_frame(&headers, nrow, dictionary, 2, |i, declared| {
+        let values = &cells[i];
+        parse_column(
+            &headers[i],
+            values,
+            declared.unwrap_or_else(|| infer(values)),
+        )
+    })
 }
 
 fn infer(values: &[String]) -> ColumnType {
     let present = || values.iter().filter(|v| !is_missing(v));
-    if present().all(|v| v.parse::<i32>().is_ok()) {
+    if present().all(|v| parse_integer(v).is_some()) {
         ColumnType::Integer
     } else if present().all(|v| parse_number(v).is_some()) {
         ColumnType::Numeric
@@ -315,6 +485,10 @@ fn infer(values: &[String]) -> ColumnType {
     } else {
         ColumnType::Character
     }
+}
+
+fn parse_integer(cell: &str) -> Option<i32> {
+    cell.parse::<i64>().ok().and_then(r_integer)
 }
 
 fn parse_number(cell: &str) -> Option<f64> {
@@ -334,88 +508,50 @@ fn parse_logical(cell: &str) -> Option<bool> {
     }
 }
 
-fn parse_column(
-    name: &str,
-    values: &[String],
-    column_type: ColumnType,
-    levels: &[String],
-) -> Result<RObject, String> {
-    let bad = |row: usize, what: &str| {
-        format!(
-            "row {}, column '{name}': '{}' is not {what}",
-            row + 2,
-            values[row]
-        )
-    };
+/// A CSV column's cells as `column_type` (a categorical column stays text for [`factor`]).
+fn parse_column(name: &str, values: &[String], column_type: ColumnType) -> Result<Values, String> {
     Ok(match column_type {
-        ColumnType::Integer => RObject::new(Vector::Integer(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if is_missing(v) {
-                        Ok(None)
-                    } else {
-                        v.parse().map(Some).map_err(|_| bad(i, "an integer"))
-                    }
-                })
-                .collect::<Result<_, _>>()?,
-        )),
-        ColumnType::Numeric => RObject::doubles(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if is_missing(v) {
-                        Ok(na_real())
-                    } else {
-                        parse_number(v).ok_or_else(|| bad(i, "a number"))
-                    }
-                })
-                .collect::<Result<_, _>>()?,
+        ColumnType::Integer => {
+            Values::Integer(parse_cells(name, values, parse_integer, "an integer")?)
+        }
+        ColumnType::Numeric => Values::Numeric(
+            parse_cells(name, values, parse_number, "a number")?
+                .into_iter()
+                .map(|x| x.unwrap_or_else(na_real))
+                .collect(),
         ),
-        ColumnType::Logical => RObject::logicals(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if is_missing(v) {
-                        Ok(None)
-                    } else {
-                        parse_logical(v)
-                            .map(Some)
-                            .ok_or_else(|| bad(i, "TRUE or FALSE"))
-                    }
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        ColumnType::Character => RObject::new(Vector::Character(
+        ColumnType::Logical => {
+            Values::Logical(parse_cells(name, values, parse_logical, "TRUE or FALSE")?)
+        }
+        ColumnType::Character | ColumnType::Categorical => Values::Character(
             values
                 .iter()
                 .map(|v| (!is_missing(v)).then(|| v.clone()))
                 .collect(),
-        )),
-        ColumnType::Categorical => RObject::factor(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if is_missing(v) {
-                        return Ok(None);
-                    }
-                    let code = levels.iter().position(|level| level == v).ok_or_else(|| {
-                        format!(
-                            "row {}, column '{name}': '{v}' is not one of its levels ({})",
-                            i + 2,
-                            levels.join(", ")
-                        )
-                    })?;
-                    Ok(Some(code as i32 + 1))
-                })
-                .collect::<Result<_, String>>()?,
-            levels.to_vec(),
         ),
     })
+}
+
+/// Each cell parsed, `None` for a missing one; the first that does not parse is refused.
+fn parse_cells<T>(
+    name: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Vec<Option<T>>, String> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            if is_missing(v) {
+                Ok(None)
+            } else {
+                parse(v)
+                    .map(Some)
+                    .ok_or_else(|| format!("row {}, column '{name}': '{v}' is not {what}", row + 2))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -483,6 +619,20 @@ mod tests {
                 .contains("twice")
         );
         assert!(read_csv(b"a,b\n1\n", None).unwrap_err().contains("row 2"));
+        // R's NA_integer_ is i32::MIN: that value is no R integer, so the column is numeric.
+        let (variables, _) = read_csv(b"n\n-2147483648\n2147483647\n", None).unwrap();
+        assert_eq!(variables[0].column_type, ColumnType::Numeric);
+        let dict = dictionary("columns:\n- {name: n, type: integer}\n");
+        assert!(
+            read_csv(b"n\n-2147483648\n", Some(&dict))
+                .unwrap_err()
+                .contains("'-2147483648' is not an integer")
+        );
+        let dict = dictionary("columns:\n- {name: n, type: numeric}\n");
+        let (_, frame) = read_csv(b"n\n3\nNA\n", Some(&dict)).unwrap();
+        assert!(
+            matches!(&frame.element("n").unwrap().vector, Vector::Double(v) if v[0] == 3.0 && is_na_real(v[1]))
+        );
         let dict = dictionary("columns:\n- {name: weight, type: numeric}\n");
         assert!(
             read_csv(b"age\n1\n", Some(&dict))
