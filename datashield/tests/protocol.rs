@@ -71,16 +71,19 @@ impl Server {
             .header("Accept", "application/json")
     }
 
+    /// A request without a body, as `user`.
+    async fn send(&self, method: reqwest::Method, path: &str, user: &str) -> reqwest::Response {
+        self.request(method, path, user).send().await.unwrap()
+    }
+
     async fn session(&self, user: &str) -> String {
         let response = self
-            .request(
+            .send(
                 reqwest::Method::POST,
                 "/datashield/sessions?wait=false&profile=default",
                 user,
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let location = response.headers()["location"].to_str().unwrap().to_owned();
         let body: Value = response.json().await.unwrap();
@@ -94,14 +97,12 @@ impl Server {
 
     async fn assign_table(&self, user: &str, session: &str) {
         let response = self
-            .request(
+            .send(
                 reqwest::Method::PUT,
                 &format!("/datashield/session/{session}/symbol/D/table/study.people?async=false"),
                 user,
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
 
@@ -167,14 +168,12 @@ async fn every_route_needs_a_valid_token() {
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
     let me: Value = server
-        .request(
+        .send(
             reqwest::Method::GET,
             "/system/subject-profile/_current",
             "alice",
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -219,14 +218,12 @@ async fn a_session_is_its_owners_alone() {
     }
     // Still alice's, untouched.
     let symbols = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/symbols"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(symbols.text().await.unwrap(), "\"D\"");
 }
 
@@ -235,35 +232,28 @@ async fn commands_follow_opals_asynchronous_protocol() {
     let server = Server::default().await;
     let session = server.session("alice").await;
     let response = server
-        .request(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/D/table/study.people?async=true&variables=name.any(%22age%22)"), "alice")
-        .send()
-        .await
-        .unwrap();
+        .send(reqwest::Method::PUT, &format!("/datashield/session/{session}/symbol/D/table/study.people?async=true&variables=name.any(%22age%22)"), "alice").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let assign_id = response.text().await.unwrap();
     let command: Value = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{assign_id}?wait=false"),
             "alice",
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(command["status"], "COMPLETED");
     assert_eq!(command["withResult"], false);
     let result = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{assign_id}/result"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(result.status(), StatusCode::NO_CONTENT);
 
     let id = server
@@ -273,35 +263,29 @@ async fn commands_follow_opals_asynchronous_protocol() {
         .await
         .unwrap();
     let result = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{id}/result?rm=false"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(result.text().await.unwrap(), "[20,1]");
     // rm defaults to true: the second fetch finds nothing.
     let again = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{id}/result"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     let gone = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{id}/result"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(gone, StatusCode::NOT_FOUND).await;
 
     // A disclosure refusal fails the command with dsBase's message.
@@ -312,14 +296,12 @@ async fn commands_follow_opals_asynchronous_protocol() {
         .await
         .unwrap();
     let command: Value = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/command/{id}"),
             "alice",
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -361,14 +343,12 @@ async fn refusals_are_shaped_as_opal_shapes_them() {
     .await;
     assert_eq!(failed["status"], "DataShieldEvaluationError");
     let read = server
-        .request(
+        .send(
             reqwest::Method::GET,
             &format!("/datashield/session/{session}/symbol/D"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(read, StatusCode::FORBIDDEN).await;
     let huge = server
         .aggregate(
@@ -380,14 +360,12 @@ async fn refusals_are_shaped_as_opal_shapes_them() {
         .await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let bad_symbol = server
-        .request(
+        .send(
             reqwest::Method::PUT,
             &format!("/datashield/session/{session}/symbol/a$b/table/study.people"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(
         error_body(bad_symbol, StatusCode::BAD_REQUEST).await["detail"]
             .as_str()
@@ -395,44 +373,36 @@ async fn refusals_are_shaped_as_opal_shapes_them() {
             .contains("not a valid symbol name")
     );
     let no_table = server
-        .request(
+        .send(
             reqwest::Method::PUT,
             &format!("/datashield/session/{session}/symbol/E/table/study.nothing"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(no_table, StatusCode::NOT_FOUND).await;
     let filter = server
-        .request(
+        .send(
             reqwest::Method::PUT,
             &format!("/datashield/session/{session}/symbol/E/table/study.people?variables=age"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(filter, StatusCode::BAD_REQUEST).await;
     let identifiers = server
-        .request(
+        .send(
             reqwest::Method::PUT,
             &format!("/datashield/session/{session}/symbol/E/table/study.people?id=pid"),
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(identifiers, StatusCode::BAD_REQUEST).await;
     let no_profile = server
-        .request(
+        .send(
             reqwest::Method::POST,
             "/datashield/sessions?profile=other",
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     error_body(no_profile, StatusCode::NOT_FOUND).await;
 }
 
@@ -473,10 +443,8 @@ async fn a_user_cannot_open_sessions_without_end() {
     server.session("alice").await;
     server.session("alice").await;
     let third = server
-        .request(reqwest::Method::POST, "/datashield/sessions", "alice")
-        .send()
-        .await
-        .unwrap();
+        .send(reqwest::Method::POST, "/datashield/sessions", "alice")
+        .await;
     assert!(
         error_body(third, StatusCode::TOO_MANY_REQUESTS).await["detail"]
             .as_str()
@@ -500,28 +468,24 @@ async fn a_profile_allows_only_what_it_lists_and_applies_its_settings() {
     )
     .await;
     let response = server
-        .request(
+        .send(
             reqwest::Method::POST,
             "/datashield/sessions?profile=strict",
             "alice",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     let session = response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     server.assign_table("alice", &session).await;
     let listed: Value = server
-        .request(
+        .send(
             reqwest::Method::GET,
             "/datashield/env/aggregate/methods?profile=strict",
             "alice",
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -572,10 +536,8 @@ async fn a_profile_allows_only_what_it_lists_and_applies_its_settings() {
         "a bare symbol path calls no function"
     );
     let listed: Value = server
-        .request(reqwest::Method::GET, "/datashield/profiles", "alice")
-        .send()
+        .send(reqwest::Method::GET, "/datashield/profiles", "alice")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
