@@ -2,6 +2,8 @@
 //! inside a workspace, with the pod's projected service-account token.
 #![forbid(unsafe_code)]
 
+pub mod check;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

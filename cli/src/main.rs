@@ -61,6 +61,52 @@ enum Egress {
     Submit { id: String },
     /// Show a request's state, files and checks.
     Status { id: String },
+    /// Run the disclosure checks on files here, before submitting them: the server's own checks
+    /// (the same code, the same policy format). Needs no API. Exit status: 0 every rule passed,
+    /// 1 warnings (for the output checkers' eye, or a failure the policy only reports), 2 a
+    /// blocking failure (the server would refuse the submission) or a usage error, 3 a file or
+    /// the policy could not be read.
+    ///
+    /// Examples:
+    ///   trellis egress check results/table1.csv results/summary.txt
+    ///   trellis egress check --policy policies/egress/default.yaml --output json out.csv
+    ///   trellis egress check out.csv || echo "not ready to submit"
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// The files to check (each under its own name, as it would be submitted).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The egress policy (YAML, as the API's `airlock.egress_policy`); without one, the
+        /// built-in default rules, as a Trellis API without a policy file applies them.
+        #[arg(long, env = "TRELLIS_EGRESS_POLICY")]
+        policy: Option<PathBuf>,
+        /// `text` for people, `json` (the disclosure records, as the API stores them) for scripts.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Exit status of `egress check` when it could not check: never 0 or 1, so a gate fails closed.
+const CHECK_ERROR: i32 = 3;
+
+/// `trellis egress check`; its exit status is the verdict.
+fn check(files: &[PathBuf], policy: Option<&PathBuf>, output: Output) -> anyhow::Result<i32> {
+    let policy = match policy {
+        Some(path) => trellis_disclosure::Policy::load(path)?,
+        None => trellis_disclosure::Policy::with_defaults("default"),
+    };
+    let records = trellis_cli::check::check_files(&policy, files)?;
+    match output {
+        Output::Text => print!("{}", trellis_cli::check::render(&records)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+    }
+    Ok(trellis_cli::check::verdict(&records) as i32)
 }
 
 #[derive(Subcommand)]
@@ -133,6 +179,9 @@ fn print_request(request: &Value) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = client(&cli)?;
     match cli.command {
+        Command::Egress {
+            command: Egress::Check { .. },
+        } => bail!("egress check needs no API and is run before one is contacted"),
         Command::Egress {
             command:
                 Egress::New {
@@ -231,7 +280,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() {
-    if let Err(error) = run(Cli::parse()).await {
+    let cli = Cli::parse();
+    if let Command::Egress {
+        command:
+            Egress::Check {
+                files,
+                policy,
+                output,
+            },
+    } = &cli.command
+    {
+        let status = check(files, policy.as_ref(), *output).unwrap_or_else(|error| {
+            eprintln!("trellis: {error:#}");
+            CHECK_ERROR
+        });
+        std::process::exit(status);
+    }
+    if let Err(error) = run(cli).await {
         eprintln!("trellis: {error:#}");
         std::process::exit(1);
     }

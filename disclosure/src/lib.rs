@@ -27,7 +27,9 @@ use std::io::{self, Read};
 
 pub use identifiers::is_valid_nhs_number;
 pub use policy::{Action, Content, Policy, PolicyError, RuleId};
-pub use record::{DisclosureRecord, Finding, Outcome, RuleResult, TableSummary, any_blocked};
+pub use record::{
+    DisclosureRecord, Finding, MAX_LISTED_FINDINGS, Outcome, RuleResult, TableSummary, any_blocked,
+};
 
 use content::{Bom, Utf8Tracker};
 use identifiers::{IdFindings, IdKind, Scan, TextScanner};
