@@ -49,6 +49,8 @@ impl Server {
                 .await
                 .unwrap()
         });
+        // Several tests build clients; the first to install the provider wins, the rest find it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Server {
             url,
             http: reqwest::Client::new(),
