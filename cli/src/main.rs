@@ -36,6 +36,20 @@ enum Command {
         #[command(subcommand)]
         command: Inputs,
     },
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///   trellis completions bash > ~/.local/share/bash-completion/completions/trellis
+    ///   trellis completions zsh > "${fpath[1]}/_trellis"
+    ///   trellis completions fish > ~/.config/fish/completions/trellis.fish
+    #[command(verbatim_doc_comment)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from the same definitions as `--help`.
+    ///
+    /// Example:
+    ///   trellis man > trellis.1 && man ./trellis.1
+    #[command(verbatim_doc_comment)]
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -102,10 +116,11 @@ fn check(files: &[PathBuf], policy: Option<&PathBuf>, output: Output) -> anyhow:
         None => trellis_disclosure::Policy::with_defaults("default"),
     };
     let records = trellis_cli::check::check_files(&policy, files)?;
-    match output {
-        Output::Text => print!("{}", trellis_cli::check::render(&records)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
-    }
+    let report = match output {
+        Output::Text => trellis_cli::check::render(&records),
+        Output::Json => serde_json::to_string_pretty(&records)? + "\n",
+    };
+    write_stdout(report.as_bytes())?;
     Ok(trellis_cli::check::verdict(&records) as i32)
 }
 
@@ -182,6 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Egress {
             command: Egress::Check { .. },
         } => bail!("egress check needs no API and is run before one is contacted"),
+        Command::Completions { .. } | Command::Man => {
+            bail!("completions and the manual need no API and are written before one is contacted")
+        }
         Command::Egress {
             command:
                 Egress::New {
@@ -278,9 +296,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes what needs neither the API nor a project; `None` when the command needs them.
+fn offline(command: &Command) -> Option<anyhow::Result<()>> {
+    use clap::CommandFactory;
+    let mut definition = Cli::command();
+    // Made in memory first: the generators panic on a failed write, and a reader that stops
+    // early (`| head`) is not an error.
+    let mut text = Vec::new();
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut definition, "trellis", &mut text)
+        }
+        Command::Man => {
+            if let Err(error) = clap_mangen::Man::new(definition).render(&mut text) {
+                return Some(Err(error.into()));
+            }
+        }
+        _ => return None,
+    }
+    Some(write_stdout(&text).map_err(Into::into))
+}
+
+/// Writes to standard output; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Some(result) = offline(&cli.command) {
+        if let Err(error) = result {
+            eprintln!("trellis: {error:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Command::Egress {
         command:
             Egress::Check {

@@ -1,4 +1,4 @@
-//! `trellis egress check` as a script runs it: the built binary on real files, its exit status
+//! The commands that need no API, as a script runs them: `trellis egress check` the built binary on real files, its exit status
 //! and its output, against the disclosure crate's own record of the same files (what the API
 //! stores when the same files are submitted).
 
@@ -163,4 +163,62 @@ fn what_cannot_be_checked_fails_closed() {
         Some(2),
         "a usage error never reads as a pass or a warning"
     );
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_same_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = trellis(&["completions", shell]);
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            script.contains("egress") && script.contains("check") && script.contains("policy"),
+            "{shell}: {script}"
+        );
+    }
+    let script = dir().join("trellis.bash");
+    std::fs::write(&script, trellis(&["completions", "bash"]).stdout).unwrap();
+    let sourced = Command::new("bash")
+        .args([
+            "-c",
+            &format!("source {} && complete -p trellis", script.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&sourced.stdout).contains("-F _trellis trellis"),
+        "bash loads it: {sourced:?}"
+    );
+    let man = String::from_utf8(trellis(&["man"]).stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") && man.contains(".TH trellis 1") && man.contains("egress"),
+        "{man}"
+    );
+    let unknown = trellis(&["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("possible values"));
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::process::Stdio;
+    for args in [vec!["completions", "bash"], vec!["man"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+            "{args:?}"
+        );
+    }
 }
