@@ -1,6 +1,7 @@
-//! The commands that need no API, as a script runs them: `trellis egress check` the built binary on real files, its exit status
-//! and its output, against the disclosure crate's own record of the same files (what the API
-//! stores when the same files are submitted).
+//! The commands that need no API, run as a script runs them: `trellis egress check` (the built
+//! binary on real files: its exit status and output against the disclosure crate's own record of
+//! the same files, which is what the API stores when they are submitted), the completions and
+//! the manual page.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
