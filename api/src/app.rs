@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::audit::AuditAction;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::identity::bearer::BearerValidator;
@@ -53,14 +54,14 @@ impl AppState {
     pub async fn audit_denial(
         &self,
         who: &Principal,
-        action: &str,
+        action: AuditAction,
         target: &str,
         project: Option<&str>,
     ) {
         self.record(Event {
             actor: who.subject.clone(),
             roles: who.role_names(),
-            action: action.to_string(),
+            action: action.name().to_string(),
             target: target.to_string(),
             project: project.map(String::from),
             outcome: Outcome::Denied,
@@ -81,7 +82,7 @@ impl AppState {
         match policy::decide(who, action, target) {
             Decision::Allow => Ok(()),
             Decision::Deny(why) => {
-                self.audit_denial(who, action.name(), target_name, project)
+                self.audit_denial(who, action.into(), target_name, project)
                     .await;
                 Err(Problem::forbidden(why))
             }

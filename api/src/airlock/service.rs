@@ -16,6 +16,7 @@ use super::step::{
 use super::storage::{StorageError, StoredBlob};
 use super::view::{RequestView, view};
 use crate::app::AppState;
+use crate::audit::AuditAction;
 use crate::identity::Principal;
 use crate::policy::{self, Decision as Verdict};
 use crate::problem::Problem;
@@ -54,7 +55,7 @@ pub async fn open_file(
     project: &str,
     id: &str,
     name: &str,
-    action: &str,
+    action: AuditAction,
 ) -> Result<(FileRecord, FileStream), Problem> {
     let (stored, cached) = load_readable(state, who, project, id, action).await?;
     if let Verdict::Deny(why) = policy::airlock_download(
@@ -83,7 +84,7 @@ pub async fn open_file(
         .record(Event {
             actor: who.subject.clone(),
             roles: who.role_names(),
-            action: action.into(),
+            action: action.name().into(),
             target: target(project, id),
             project: Some(project.to_string()),
             outcome,
@@ -131,7 +132,15 @@ pub async fn create(
 ) -> Result<RequestView, Problem> {
     let project = crate::projects::cached(state, project_name)?;
     if let Verdict::Deny(why) = policy::airlock_create(who, &project, fields.direction) {
-        return Err(deny(state, who, "airlock.create", project_name, "new", why).await);
+        return Err(deny(
+            state,
+            who,
+            AuditAction::AirlockCreate,
+            project_name,
+            "new",
+            why,
+        )
+        .await);
     }
     if fields.title.trim().is_empty() || fields.title.len() > 200 {
         return Err(Problem::unprocessable("the title is 1–200 characters"));
@@ -180,7 +189,7 @@ pub async fn create(
     tx.commit(Event {
         actor: who.subject.clone(),
         roles: who.role_names(),
-        action: "airlock.create".into(),
+        action: AuditAction::AirlockCreate.name().into(),
         target: target(project_name, &id),
         project: Some(project_name.to_owned()),
         outcome: Outcome::Success,
@@ -188,7 +197,8 @@ pub async fn create(
     })
     .await?;
     state.metrics.audited(Outcome::Success);
-    let (stored, _) = load_readable(state, who, project_name, &id, "airlock.read").await?;
+    let (stored, _) =
+        load_readable(state, who, project_name, &id, AuditAction::AirlockRead).await?;
     view_with_history(state, &stored, &who.subject).await
 }
 
@@ -200,7 +210,7 @@ pub async fn list(
 ) -> Result<Vec<RequestView>, Problem> {
     let project = state.cluster.project(project_name);
     if let Verdict::Deny(why) = policy::airlock_list(who, project.as_deref(), project_name) {
-        return Err(deny(state, who, "airlock.list", project_name, "*", why).await);
+        return Err(deny(state, who, AuditAction::AirlockList, project_name, "*", why).await);
     }
     let mut conn = state.store.connection().await?;
     let mut views = Vec::new();
@@ -220,7 +230,7 @@ pub async fn get(
     project: &str,
     id: &str,
 ) -> Result<RequestView, Problem> {
-    let (stored, _) = load_readable(state, who, project, id, "airlock.read").await?;
+    let (stored, _) = load_readable(state, who, project, id, AuditAction::AirlockRead).await?;
     view_with_history(state, &stored, &who.subject).await
 }
 
@@ -240,7 +250,8 @@ where
     check_file_name(name)?;
     // Check before receiving the bytes (and again in the transaction): only the author, only
     // while the request is editable.
-    let (stored, cached) = load_readable(state, who, project, id, "airlock.file.put").await?;
+    let (stored, cached) =
+        load_readable(state, who, project, id, AuditAction::AirlockFilePut).await?;
     let acting = actor(who, cached.as_deref(), stored.request.direction);
     if let Err(refused) = state::apply(
         &stored.request,
@@ -249,7 +260,7 @@ where
         &Command::PutFile(name.to_owned()),
     ) {
         if let Refusal::Forbidden(why) = refused {
-            return Err(deny(state, who, "airlock.file.put", project, id, why).await);
+            return Err(deny(state, who, AuditAction::AirlockFilePut, project, id, why).await);
         }
         return Err(refusal(refused));
     }
@@ -305,7 +316,7 @@ where
         id,
         Step {
             command: Command::PutFile(name.to_owned()),
-            action: "airlock.file.put",
+            action: AuditAction::AirlockFilePut,
             detail,
             data,
         },
@@ -324,7 +335,7 @@ pub async fn delete_file(
 ) -> Result<RequestView, Problem> {
     let step = Step {
         command: Command::RemoveFile(name.to_owned()),
-        action: "airlock.file.remove",
+        action: AuditAction::AirlockFileRemove,
         detail: json!({ "file": name }),
         data: StepData::RemoveFile(name),
     };
@@ -341,7 +352,7 @@ pub async fn submit(
     project: &str,
     id: &str,
 ) -> Result<RequestView, Problem> {
-    let (stored, _) = load_readable(state, who, project, id, "airlock.submit").await?;
+    let (stored, _) = load_readable(state, who, project, id, AuditAction::AirlockSubmit).await?;
     let mut records = Vec::new();
     if stored.request.direction == Direction::Egress
         && stored.request.author == who.subject
@@ -387,7 +398,7 @@ pub async fn submit(
     let blocked = !blocking.is_empty() || !infected.is_empty();
     let step = Step {
         command: Command::Submit { blocked },
-        action: "airlock.submit",
+        action: AuditAction::AirlockSubmit,
         detail: json!({ "blocked": blocked, "blockedFiles": blocking, "infected": infected }),
         data: StepData::Disclosure(&records),
     };
@@ -412,7 +423,7 @@ pub async fn vote(
     let detail = json!({ "votes": votes.iter().map(|(f, v, _)| json!({"file": f, "vote": v})).collect::<Vec<_>>() });
     let step = Step {
         command,
-        action: "airlock.vote",
+        action: AuditAction::AirlockVote,
         detail,
         data: StepData::Votes(&votes),
     };
@@ -431,7 +442,8 @@ pub async fn outcome(
     comment: &str,
 ) -> Result<RequestView, Problem> {
     if decision == Decision::Approve {
-        let (stored, _) = load_readable(state, who, project, id, "airlock.outcome").await?;
+        let (stored, _) =
+            load_readable(state, who, project, id, AuditAction::AirlockOutcome).await?;
         for file in &stored.files {
             if let Err(error) = state.blobs.verify(&file.sha256).await {
                 tracing::error!(%error, file = %file.name, "release refused: a file failed verification");
@@ -439,7 +451,7 @@ pub async fn outcome(
                     .record(Event {
                         actor: who.subject.clone(),
                         roles: who.role_names(),
-                        action: "airlock.release".into(),
+                        action: AuditAction::AirlockRelease.name().into(),
                         target: target(project, id),
                         project: Some(project.to_owned()),
                         outcome: Outcome::Failure,
@@ -460,7 +472,7 @@ pub async fn outcome(
         project,
         id,
         Command::Decide(decision),
-        "airlock.outcome",
+        AuditAction::AirlockOutcome,
         detail,
     )
     .await
@@ -473,7 +485,7 @@ pub async fn transition(
     project: &str,
     id: &str,
     command: Command,
-    action: &str,
+    action: AuditAction,
     detail: Value,
 ) -> Result<RequestView, Problem> {
     let step = Step {
@@ -497,7 +509,7 @@ pub async fn queue(state: &AppState, who: &Principal) -> Result<Vec<(String, Str
         return Err(deny(
             state,
             who,
-            "airlock.queue",
+            AuditAction::AirlockQueue,
             "-",
             "queue",
             "the review queue is for output checkers and data stewards".into(),

@@ -10,6 +10,7 @@ use super::repo::{self, FileChecks, FileRecord, RequestRecord};
 use super::state::{self, Actor, Command, Direction, Refusal, ReviewPolicy, VoteKind};
 use super::view::{RequestView, view};
 use crate::app::AppState;
+use crate::audit::AuditAction;
 use crate::identity::{PlatformRole, Principal};
 use crate::policy::{self, Decision as Verdict};
 use crate::problem::Problem;
@@ -51,7 +52,7 @@ pub(super) fn review_policy(state: &AppState, reviews_required: u32) -> ReviewPo
 pub(super) async fn deny(
     state: &AppState,
     who: &Principal,
-    action: &str,
+    action: AuditAction,
     project: &str,
     id: &str,
     why: String,
@@ -68,7 +69,7 @@ pub(super) async fn load_readable(
     who: &Principal,
     project: &str,
     id: &str,
-    action: &str,
+    action: AuditAction,
 ) -> Result<(RequestRecord, Option<Arc<Project>>), Problem> {
     let mut conn = state.store.connection().await?;
     let stored = load(&mut conn, project, id).await?;
@@ -196,18 +197,27 @@ pub(super) async fn run_step(
         )
         .map_err(refusal)?;
         steps.push((
-            "airlock.release",
+            AuditAction::AirlockRelease,
             next,
             released,
             json!({ "files": stored.files }),
         ));
     }
     for (action, before, after, detail) in &steps {
-        repo::record_step(tx.conn(), id, &who.subject, action, before, after, detail).await?;
+        repo::record_step(
+            tx.conn(),
+            id,
+            &who.subject,
+            action.name(),
+            before,
+            after,
+            detail,
+        )
+        .await?;
         tx.append(Event {
             actor: who.subject.clone(),
             roles: who.role_names(),
-            action: action.to_string(),
+            action: action.name().to_string(),
             target: target(project, id),
             project: Some(project.to_string()),
             outcome: Outcome::Success,
@@ -245,7 +255,7 @@ pub(super) async fn view_with_history(
 /// what to store besides the new state.
 pub(super) struct Step<'a> {
     pub command: Command,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub detail: Value,
     pub data: StepData<'a>,
 }

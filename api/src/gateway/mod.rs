@@ -31,6 +31,7 @@ use kube::api::Api;
 use serde_json::json;
 
 use crate::app::SharedState;
+use crate::audit::AuditAction;
 use crate::config::GatewayConfig;
 use crate::identity::Principal;
 use crate::identity::extract::session_of;
@@ -46,10 +47,6 @@ use crate::store::audit::{Event, Outcome};
 /// How long a pod's address is reused before it is looked up again. Short: a restarted pod
 /// gets a new address, and a failed connection forgets the old one at once anyway.
 const POD_ADDRESS_TTL: Duration = Duration::from_secs(5);
-
-/// The audit actions of the gateway.
-const ACTION: &str = "workspace.gateway";
-const ACTION_BLOCKED: &str = "workspace.gateway.blocked";
 
 /// The gateway's routes. They sit outside the JSON API's body limit: uploads to a workspace are
 /// streamed through whatever their size.
@@ -323,7 +320,12 @@ async fn handle(
         .ok_or_else(not_found)?;
     if let Decision::Deny(why) = policy::gateway(&who, &project, &workspace) {
         state
-            .audit_denial(&who, ACTION, &target, Some(project_name))
+            .audit_denial(
+                &who,
+                AuditAction::WorkspaceGateway,
+                &target,
+                Some(project_name),
+            )
             .await;
         return Err((Ending::Denied, Problem::forbidden(why)));
     }
@@ -356,7 +358,7 @@ async fn handle(
                 .record(Event {
                     actor: who.subject.clone(),
                     roles: who.role_names(),
-                    action: ACTION_BLOCKED.into(),
+                    action: AuditAction::WorkspaceGatewayBlocked.name().into(),
                     target: target.clone(),
                     project: Some(project_name.to_string()),
                     outcome: Outcome::Denied,

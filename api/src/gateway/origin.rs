@@ -20,6 +20,7 @@ use sqlx::Row;
 use url::Url;
 
 use crate::app::SharedState;
+use crate::audit::AuditAction;
 use crate::identity::Principal;
 use crate::identity::session::{SESSION_COOKIE, digest, random_token, safe_return_path};
 use crate::problem::Problem;
@@ -206,7 +207,7 @@ pub async fn issue(
     tx.commit(Event {
         actor: session.principal.subject.clone(),
         roles: session.principal.role_names(),
-        action: "auth.workspace".into(),
+        action: AuditAction::AuthWorkspace.name().into(),
         target: "session".into(),
         project: None,
         outcome: Outcome::Success,
@@ -255,7 +256,7 @@ pub async fn redeem(
             .record(Event {
                 actor: "anonymous".into(),
                 roles: vec![],
-                action: "auth.workspace".into(),
+                action: AuditAction::AuthWorkspace.name().into(),
                 target: "session".into(),
                 project: None,
                 outcome: Outcome::Failure,

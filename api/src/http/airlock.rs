@@ -18,6 +18,7 @@ use super::{ApiResult, Caller, SharedState, created};
 use crate::airlock::service;
 use crate::airlock::state::{Command, Decision, Direction, VoteKind};
 use crate::airlock::view::RequestView;
+use crate::audit::AuditAction;
 use crate::problem::Problem;
 
 pub fn routes() -> OpenApiRouter<SharedState> {
@@ -174,8 +175,15 @@ async fn get_file(
     Caller(who): Caller,
     Path((project, id, name)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (file, stream) =
-        service::open_file(&state, &who, &project, &id, &name, "airlock.file.download").await?;
+    let (file, stream) = service::open_file(
+        &state,
+        &who,
+        &project,
+        &id,
+        &name,
+        AuditAction::AirlockFileDownload,
+    )
+    .await?;
     let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
     Ok((
         [
@@ -258,7 +266,7 @@ async fn withdraw(
         &project,
         &id,
         Command::Withdraw,
-        "airlock.withdraw",
+        AuditAction::AirlockWithdraw,
         json!({}),
     )
     .await?;
@@ -281,7 +289,7 @@ async fn revoke(
         &project,
         &id,
         Command::Revoke,
-        "airlock.revoke",
+        AuditAction::AirlockRevoke,
         json!({}),
     )
     .await?;

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiResult, Caller, SharedState};
+use crate::audit::AuditAction;
 use crate::audit::{self, AuditQuery, MAX_PAGE};
 use crate::problem::Problem;
 use crate::store::audit::{Filter, Outcome, Record};
@@ -42,13 +43,13 @@ async fn export(
     Caller(who): Caller,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    audit::authorize(&state, &who, "audit.export").await?;
+    audit::authorize(&state, &who, AuditAction::AuditExport).await?;
     let filter = AuditQuery::parse(uri.query())?.filter()?;
     state
         .record(crate::store::audit::Event {
             actor: who.subject.clone(),
             roles: who.role_names(),
-            action: "audit.export".into(),
+            action: AuditAction::AuditExport.name().into(),
             target: "audit".into(),
             project: None,
             outcome: Outcome::Success,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::SharedState;
+use crate::audit::AuditAction;
 use crate::identity::Credential;
 use crate::identity::session::{LOGIN_COOKIE, SESSION_COOKIE, safe_return_path, same_secret};
 use crate::problem::Problem;
@@ -101,7 +102,7 @@ async fn callback(
                 .record(Event {
                     actor: "anonymous".into(),
                     roles: vec![],
-                    action: "auth.login".into(),
+                    action: AuditAction::AuthLogin.name().into(),
                     target: "session".into(),
                     project: None,
                     outcome: Outcome::Failure,
@@ -186,7 +187,7 @@ async fn finish_sign_in(
     tx.commit(Event {
         actor: principal.subject.clone(),
         roles: principal.role_names(),
-        action: "auth.login".into(),
+        action: AuditAction::AuthLogin.name().into(),
         target: "session".into(),
         project: None,
         outcome: Outcome::Success,
@@ -218,7 +219,7 @@ async fn logout(
     };
     if !same_secret(&form.csrf, &session.csrf_token) {
         state
-            .audit_denial(&session.principal, "auth.logout", "session", None)
+            .audit_denial(&session.principal, AuditAction::AuthLogout, "session", None)
             .await;
         return Err(Problem::forbidden(
             "the sign-out form's CSRF token does not match the session",
@@ -229,7 +230,7 @@ async fn logout(
     tx.commit(Event {
         actor: session.principal.subject.clone(),
         roles: session.principal.role_names(),
-        action: "auth.logout".into(),
+        action: AuditAction::AuthLogout.name().into(),
         target: "session".into(),
         project: None,
         outcome: Outcome::Success,

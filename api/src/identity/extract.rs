@@ -12,6 +12,7 @@ use super::session::{CSRF_HEADER, SESSION_COOKIE, Session, same_secret};
 use super::workspace_token::looks_like_service_account_token;
 use super::{Credential, Principal};
 use crate::app::{AppState, SharedState};
+use crate::audit::AuditAction;
 use crate::problem::Problem;
 use crate::store::StoreError;
 use crate::store::audit::{Event, Outcome};
@@ -70,7 +71,12 @@ impl FromRequestParts<SharedState> for Caller {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                 if !sent.is_some_and(|t| same_secret(t, &session.csrf_token)) {
                     state
-                        .audit_denial(&session.principal, "csrf", parts.uri.path(), None)
+                        .audit_denial(
+                            &session.principal,
+                            AuditAction::Csrf,
+                            parts.uri.path(),
+                            None,
+                        )
                         .await;
                     return Err(Problem::forbidden(format!(
                         "a browser session must send its CSRF token in the {CSRF_HEADER} header"
@@ -104,15 +110,19 @@ async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal,
                         workspace: identity.workspace,
                     },
                 }),
-                Err(error) => Err(("workspace-token", error.to_string(), "workspace-token")),
+                Err(error) => Err((
+                    AuditAction::AuthWorkspaceToken,
+                    error.to_string(),
+                    "workspace-token",
+                )),
             }
         } else {
             match state.bearer.validate(token).await {
                 Ok(claims) => state
                     .claims
                     .principal(&claims, Credential::Bearer)
-                    .map_err(|e| ("bearer", e.to_string(), "claims")),
-                Err(error) => Err(("bearer", error.to_string(), error.reason())),
+                    .map_err(|e| (AuditAction::AuthBearer, e.to_string(), "claims")),
+                Err(error) => Err((AuditAction::AuthBearer, error.to_string(), error.reason())),
             }
         };
     match principal {
@@ -126,7 +136,7 @@ async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal,
             let event = Event {
                 actor: "anonymous".into(),
                 roles: vec![],
-                action: format!("auth.{kind}"),
+                action: kind.name().into(),
                 target: "api".into(),
                 project: None,
                 outcome: Outcome::Failure,

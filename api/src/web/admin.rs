@@ -10,6 +10,7 @@ use maud::html;
 use super::layout::{badge, page, when};
 use super::{PageError, PageResult, Viewer, html};
 use crate::app::SharedState;
+use crate::audit::AuditAction;
 use crate::identity::PlatformRole;
 use crate::problem::Problem;
 use crate::resources::WorkspaceTemplate;
@@ -19,7 +20,7 @@ async fn admin_only(state: &SharedState, viewer: &Viewer, page: &str) -> Result<
         Ok(())
     } else {
         state
-            .audit_denial(&viewer.who, "web.admin", page, None)
+            .audit_denial(&viewer.who, AuditAction::WebAdmin, page, None)
             .await;
         Err(Problem::forbidden("only platform admins see this page"))
     }

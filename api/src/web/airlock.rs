@@ -16,6 +16,7 @@ use crate::airlock::service;
 use crate::airlock::state::{Direction, State as AirlockState};
 use crate::airlock::view::RequestView;
 use crate::app::SharedState;
+use crate::audit::AuditAction;
 use crate::disclosure::record::{DisclosureRecord, Outcome};
 use crate::identity::PlatformRole;
 use crate::policy::{self, Decision};
@@ -247,7 +248,7 @@ async fn read_start(
         &request.project,
         &request.id,
         &file.name,
-        "airlock.file.view",
+        AuditAction::AirlockFileView,
     )
     .await?;
     let mut bytes = Vec::new();
@@ -528,7 +529,7 @@ pub async fn view_file(
         &project,
         &id,
         &name,
-        "airlock.file.view",
+        AuditAction::AirlockFileView,
     )
     .await
     {
