@@ -623,13 +623,22 @@ fn kubectl(args: &[&str]) -> std::process::Output {
         .expect("running kubectl")
 }
 
-/// A probe (tests/real-node/probe.py) run inside `pod`: the attempt leaves from the pod's address.
-fn probe(namespace: &str, pod: &str, args: &[&str]) -> String {
+/// kubectl's arguments that run the probe (tests/real-node/probe.py) inside `pod`.
+fn probe_args(namespace: &str, pod: &str, args: &[&str]) -> Vec<String> {
     let script = std::fs::read_to_string(repo_root().join("tests/real-node/probe.py"))
         .expect("tests/real-node/probe.py");
-    let mut command = vec!["-n", namespace, "exec", pod, "--", "python3", "-c", &script];
-    command.extend_from_slice(args);
-    let output = kubectl(&command);
+    let mut command: Vec<String> = ["-n", namespace, "exec", pod, "--", "python3", "-c"]
+        .map(String::from)
+        .to_vec();
+    command.push(script);
+    command.extend(args.iter().map(|a| a.to_string()));
+    command
+}
+
+/// A probe run inside `pod`: the attempt leaves from the pod's address.
+fn probe(namespace: &str, pod: &str, args: &[&str]) -> String {
+    let command = probe_args(namespace, pod, args);
+    let output = kubectl(&command.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         output.status.success(),
         "probe in {namespace}/{pod}: {}",
@@ -646,6 +655,21 @@ async fn pod_ip(kube: &kube::Client, namespace: &str, pod: &str) -> String {
         .expect("the pod")
         .status
         .and_then(|s| s.pod_ip)
+        .expect("an address")
+}
+
+/// The address of the first pod matching a label selector.
+async fn labelled_pod_ip(kube: &kube::Client, namespace: &str, selector: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), namespace);
+    pods.list(&ListParams::default().labels(selector))
+        .await
+        .expect("the pods")
+        .items
+        .first()
+        .unwrap_or_else(|| panic!("no pod in {namespace} matches {selector}"))
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
         .expect("an address")
 }
 
@@ -792,24 +816,9 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
         ip(&nb, "b1-0").await,
     );
     let pods: Api<Pod> = Api::namespaced(kube.clone(), NAMESPACE);
-    let api_pod = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-api"))
-        .await
-        .expect("API pods")
-        .items[0]
-        .status
-        .as_ref()
-        .and_then(|s| s.pod_ip.clone())
-        .expect("an address");
-    let operator = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=trellis-operator"))
-        .await
-        .expect("operator pods")
-        .items[0]
-        .status
-        .as_ref()
-        .and_then(|s| s.pod_ip.clone())
-        .expect("an address");
+    let api_pod = labelled_pod_ip(&kube, NAMESPACE, "app.kubernetes.io/name=trellis-api").await;
+    let operator =
+        labelled_pod_ip(&kube, NAMESPACE, "app.kubernetes.io/name=trellis-operator").await;
 
     let mut matrix: Vec<(String, String, String, bool)> = Vec::new();
     let mut cell = |from: &str, to: &str, outcome: String, expect_open: bool| {
@@ -1159,16 +1168,15 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
 /// How long an outward connection from workspace a1 succeeds after someone runs `edit` on one of
 /// the project's NetworkPolicies (0 when it never does).
 async fn exposure_after(namespace: &str, edit: &[&str]) -> f64 {
-    let script =
-        std::fs::read_to_string(repo_root().join("tests/real-node/probe.py")).expect("probe.py");
     let bin = PathBuf::from(need("TRELLIS_REAL_BIN"));
     let watcher = tokio::process::Command::new(bin.join("kubectl"))
         .arg("--kubeconfig")
         .arg(need("KUBECONFIG"))
-        .args([
-            "-n", namespace, "exec", "a1-0", "--", "python3", "-c", &script, "watch", OUTSIDE,
-            "80", "5",
-        ])
+        .args(probe_args(
+            namespace,
+            "a1-0",
+            &["watch", OUTSIDE, "80", "5"],
+        ))
         .output();
     let editor = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
