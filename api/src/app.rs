@@ -58,15 +58,13 @@ impl AppState {
         target: &str,
         project: Option<&str>,
     ) {
-        self.record(Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: action.name().to_string(),
-            target: target.to_string(),
-            project: project.map(String::from),
-            outcome: Outcome::Denied,
-            detail: json!({ "credential": who.credential }),
-        })
+        self.record(
+            action
+                .by(who, target)
+                .in_project(project)
+                .with_outcome(Outcome::Denied)
+                .with_detail(json!({ "credential": who.credential })),
+        )
         .await;
     }
 
@@ -110,15 +108,11 @@ impl AppState {
                 json!({ "request": detail, "error": error.to_string() }),
             ),
         };
-        let event = Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: action.name().to_string(),
-            target: target.to_string(),
-            project: project.map(String::from),
-            outcome,
-            detail,
-        };
+        let event = AuditAction::from(action)
+            .by(who, target)
+            .in_project(project)
+            .with_outcome(outcome)
+            .with_detail(detail);
         match tx.commit(event).await {
             Ok(_) => self.metrics.audited(outcome),
             Err(error) => {

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::identity::Principal;
 use crate::policy::{self, Decision};
 use crate::problem::Problem;
-use crate::store::audit::{Filter, Outcome, Record};
+use crate::store::audit::{Event, Filter, Outcome, Record};
 
 /// Everything the audit log records, by the name it is recorded under (what auditors filter on;
 /// the names are a contract: never rename one).
@@ -77,6 +77,31 @@ impl AuditAction {
             AuditAction::WebAdmin => "web.admin",
             AuditAction::WorkspaceGateway => "workspace.gateway",
             AuditAction::WorkspaceGatewayBlocked => "workspace.gateway.blocked",
+        }
+    }
+}
+
+impl AuditAction {
+    /// This action by `who` on `target`: a success outside any project with no detail, until the
+    /// event's builders say otherwise.
+    pub fn by(self, who: &Principal, target: impl Into<String>) -> Event {
+        Event {
+            actor: who.subject.clone(),
+            roles: who.role_names(),
+            ..self.anonymous(target)
+        }
+    }
+
+    /// This action by nobody signed in (a refused sign-in, a refused token).
+    pub fn anonymous(self, target: impl Into<String>) -> Event {
+        Event {
+            actor: "anonymous".into(),
+            roles: Vec::new(),
+            action: self.name().into(),
+            target: target.into(),
+            project: None,
+            outcome: Outcome::Success,
+            detail: serde_json::Value::Null,
         }
     }
 }
@@ -194,7 +219,47 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::AuditAction::{self, *};
+    use crate::identity::{Credential, PlatformRole, Principal};
     use crate::policy::Action;
+    use crate::store::audit::Outcome;
+
+    #[test]
+    fn an_event_names_who_did_what_to_what_and_builds_from_there() {
+        let who = Principal {
+            subject: "alice".into(),
+            name: None,
+            email: None,
+            roles: [PlatformRole::Admin].into(),
+            credential: Credential::Bearer,
+        };
+        let event = AirlockVote.by(&who, "demo/r1");
+        assert_eq!(
+            (event.actor.as_str(), event.roles.clone()),
+            ("alice", vec!["admin".to_string()])
+        );
+        assert_eq!(
+            (event.action.as_str(), event.target.as_str()),
+            ("airlock.vote", "demo/r1")
+        );
+        assert_eq!(
+            (event.project.clone(), event.outcome, event.detail.clone()),
+            (None, Outcome::Success, serde_json::Value::Null)
+        );
+        let event = event
+            .in_project(Some("demo"))
+            .with_outcome(Outcome::Denied)
+            .with_detail(serde_json::json!({"why": "x"}));
+        assert_eq!(
+            (event.project.as_deref(), event.outcome),
+            (Some("demo"), Outcome::Denied)
+        );
+        assert_eq!(event.detail["why"], "x");
+        let anonymous = AuthBearer.anonymous("api");
+        assert_eq!(
+            (anonymous.actor.as_str(), anonymous.roles.len()),
+            ("anonymous", 0)
+        );
+    }
 
     #[test]
     fn every_recorded_action_has_a_name_of_its_own_under_its_family() {

@@ -21,7 +21,7 @@ use crate::identity::Principal;
 use crate::policy::{self, Decision as Verdict};
 use crate::problem::Problem;
 use crate::resources::ProjectPhase;
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 
 /// A file name a person would recognise and no file system would misread.
 pub fn check_file_name(name: &str) -> Result<(), Problem> {
@@ -81,15 +81,13 @@ pub async fn open_file(
         Outcome::Failure
     };
     state
-        .record(Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: action.name().into(),
-            target: target(project, id),
-            project: Some(project.to_string()),
-            outcome,
-            detail: json!({ "file": name, "sha256": file.sha256 }),
-        })
+        .record(
+            action
+                .by(who, target(project, id))
+                .in_project(Some(project))
+                .with_outcome(outcome)
+                .with_detail(json!({ "file": name, "sha256": file.sha256 })),
+        )
         .await;
     let verified = match verified {
         Ok(verified) => verified,
@@ -186,15 +184,12 @@ pub async fn create(
         reviews_required: project.spec.egress.reviews_required,
     };
     repo::create(tx.conn(), &new).await?;
-    tx.commit(Event {
-        actor: who.subject.clone(),
-        roles: who.role_names(),
-        action: AuditAction::AirlockCreate.name().into(),
-        target: target(project_name, &id),
-        project: Some(project_name.to_owned()),
-        outcome: Outcome::Success,
-        detail: json!({ "direction": fields.direction, "title": fields.title }),
-    })
+    tx.commit(
+        AuditAction::AirlockCreate
+            .by(who, target(project_name, &id))
+            .in_project(Some(project_name))
+            .with_detail(json!({ "direction": fields.direction, "title": fields.title })),
+    )
     .await?;
     state.metrics.audited(Outcome::Success);
     let (stored, _) =
@@ -448,15 +443,13 @@ pub async fn outcome(
             if let Err(error) = state.blobs.verify(&file.sha256).await {
                 tracing::error!(%error, file = %file.name, "release refused: a file failed verification");
                 state
-                    .record(Event {
-                        actor: who.subject.clone(),
-                        roles: who.role_names(),
-                        action: AuditAction::AirlockRelease.name().into(),
-                        target: target(project, id),
-                        project: Some(project.to_owned()),
-                        outcome: Outcome::Failure,
-                        detail: json!({ "file": file.name, "sha256": file.sha256, "error": error.to_string() }),
-                    })
+                    .record(
+                        AuditAction::AirlockRelease
+                            .by(who, target(project, id))
+                            .in_project(Some(project))
+                            .with_outcome(Outcome::Failure)
+                            .with_detail(json!({ "file": file.name, "sha256": file.sha256, "error": error.to_string() })),
+                    )
                     .await;
                 return Err(Problem::conflict(format!(
                     "`{}` no longer matches the hash it was reviewed with; nothing was released",

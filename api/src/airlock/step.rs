@@ -15,7 +15,7 @@ use crate::identity::{PlatformRole, Principal};
 use crate::policy::{self, Decision as Verdict};
 use crate::problem::Problem;
 use crate::resources::Project;
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 
 pub(super) fn limit_reached(detail: String) -> Problem {
     Problem::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "limit", detail)
@@ -214,15 +214,12 @@ pub(super) async fn run_step(
             detail,
         )
         .await?;
-        tx.append(Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: action.name().to_string(),
-            target: target(project, id),
-            project: Some(project.to_string()),
-            outcome: Outcome::Success,
-            detail: json!({ "from": before.state, "to": after.state, "round": after.round, "detail": detail }),
-        })
+        tx.append(
+            action
+                .by(who, target(project, id))
+                .in_project(Some(project))
+                .with_detail(json!({ "from": before.state, "to": after.state, "round": after.round, "detail": detail })),
+        )
         .await?;
     }
     tx.finish().await?;

@@ -42,7 +42,7 @@ use crate::resources::names::{
     LAST_ACTIVITY_ANNOTATION, PROJECT_LABEL, WORKSPACE_LABEL, namespace_name,
 };
 use crate::resources::{Workspace, WorkspacePhase};
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 
 /// How long a pod's address is reused before it is looked up again. Short: a restarted pod
 /// gets a new address, and a failed connection forgets the old one at once anyway.
@@ -355,15 +355,15 @@ async fn handle(
             prefix,
         }) => {
             state
-                .record(Event {
-                    actor: who.subject.clone(),
-                    roles: who.role_names(),
-                    action: AuditAction::WorkspaceGatewayBlocked.name().into(),
-                    target: target.clone(),
-                    project: Some(project_name.to_string()),
-                    outcome: Outcome::Denied,
-                    detail: json!({ "path": path, "normalised": within, "blocked": prefix }),
-                })
+                .record(
+                    AuditAction::WorkspaceGatewayBlocked
+                        .by(&who, target.clone())
+                        .in_project(Some(project_name))
+                        .with_outcome(Outcome::Denied)
+                        .with_detail(
+                            json!({ "path": path, "normalised": within, "blocked": prefix }),
+                        ),
+                )
                 .await;
             return Err((
                 Ending::Blocked,

@@ -24,7 +24,7 @@ use crate::audit::AuditAction;
 use crate::identity::Principal;
 use crate::identity::session::{SESSION_COOKIE, digest, random_token, safe_return_path};
 use crate::problem::Problem;
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 use crate::store::{StoreError, timestamp};
 
 /// The gateway session's cookie on the workspace origin.
@@ -204,15 +204,11 @@ pub async fn issue(
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
-    tx.commit(Event {
-        actor: session.principal.subject.clone(),
-        roles: session.principal.role_names(),
-        action: AuditAction::AuthWorkspace.name().into(),
-        target: "session".into(),
-        project: None,
-        outcome: Outcome::Success,
-        detail: json!({ "return_to": return_to }),
-    })
+    tx.commit(
+        AuditAction::AuthWorkspace
+            .by(&session.principal, "session")
+            .with_detail(json!({ "return_to": return_to })),
+    )
     .await?;
     state.metrics.audited(Outcome::Success);
     Ok(Redirect::to(&format!(
@@ -253,15 +249,12 @@ pub async fn redeem(
     .map_err(StoreError::from)?;
     let Some(row) = row else {
         state
-            .record(Event {
-                actor: "anonymous".into(),
-                roles: vec![],
-                action: AuditAction::AuthWorkspace.name().into(),
-                target: "session".into(),
-                project: None,
-                outcome: Outcome::Failure,
-                detail: json!({ "reason": "unknown, used or expired ticket" }),
-            })
+            .record(
+                AuditAction::AuthWorkspace
+                    .anonymous("session")
+                    .with_outcome(Outcome::Failure)
+                    .with_detail(json!({ "reason": "unknown, used or expired ticket" })),
+            )
             .await;
         return Err(Problem::new(
             StatusCode::FORBIDDEN,

@@ -13,7 +13,7 @@ use super::{ApiResult, Caller, SharedState};
 use crate::audit::AuditAction;
 use crate::audit::{self, AuditQuery, MAX_PAGE};
 use crate::problem::Problem;
-use crate::store::audit::{Filter, Outcome, Record};
+use crate::store::audit::{Filter, Record};
 
 pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -46,16 +46,10 @@ async fn export(
     audit::authorize(&state, &who, AuditAction::AuditExport).await?;
     let filter = AuditQuery::parse(uri.query())?.filter()?;
     state
-        .record(crate::store::audit::Event {
-            actor: who.subject.clone(),
-            roles: who.role_names(),
-            action: AuditAction::AuditExport.name().into(),
-            target: "audit".into(),
-            project: None,
-            outcome: Outcome::Success,
-            detail: serde_json::json!({ "actor": filter.actor, "action": filter.action,
+        .record(AuditAction::AuditExport.by(&who, "audit").with_detail(
+            serde_json::json!({ "actor": filter.actor, "action": filter.action,
                 "project": filter.project, "outcome": filter.outcome }),
-        })
+        ))
         .await;
     // Page by page, so a long log streams in constant memory.
     let pages = futures::stream::unfold(Some(filter), move |filter| {

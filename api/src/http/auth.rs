@@ -14,7 +14,7 @@ use crate::audit::AuditAction;
 use crate::identity::Credential;
 use crate::identity::session::{LOGIN_COOKIE, SESSION_COOKIE, safe_return_path, same_secret};
 use crate::problem::Problem;
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -99,15 +99,12 @@ async fn callback(
         Err((reason, problem)) => {
             state.metrics.authentication_failed(reason);
             state
-                .record(Event {
-                    actor: "anonymous".into(),
-                    roles: vec![],
-                    action: AuditAction::AuthLogin.name().into(),
-                    target: "session".into(),
-                    project: None,
-                    outcome: Outcome::Failure,
-                    detail: json!({ "reason": reason, "detail": problem.detail }),
-                })
+                .record(
+                    AuditAction::AuthLogin
+                        .anonymous("session")
+                        .with_outcome(Outcome::Failure)
+                        .with_detail(json!({ "reason": reason, "detail": problem.detail })),
+                )
                 .await;
             (jar.remove(removal(LOGIN_COOKIE, "/auth")), problem).into_response()
         }
@@ -184,15 +181,11 @@ async fn finish_sign_in(
         .seen(tx.conn(), &principal)
         .await
         .map_err(|e| ("database", Problem::from(e)))?;
-    tx.commit(Event {
-        actor: principal.subject.clone(),
-        roles: principal.role_names(),
-        action: AuditAction::AuthLogin.name().into(),
-        target: "session".into(),
-        project: None,
-        outcome: Outcome::Success,
-        detail: json!({ "name": principal.name, "email": principal.email }),
-    })
+    tx.commit(
+        AuditAction::AuthLogin
+            .by(&principal, "session")
+            .with_detail(json!({ "name": principal.name, "email": principal.email })),
+    )
     .await
     .map_err(|e| ("database", Problem::from(e)))?;
     state.metrics.audited(Outcome::Success);
@@ -227,15 +220,11 @@ async fn logout(
     }
     let mut tx = state.audit.begin().await?;
     state.sessions.delete(tx.conn(), &session_id).await?;
-    tx.commit(Event {
-        actor: session.principal.subject.clone(),
-        roles: session.principal.role_names(),
-        action: AuditAction::AuthLogout.name().into(),
-        target: "session".into(),
-        project: None,
-        outcome: Outcome::Success,
-        detail: json!({}),
-    })
+    tx.commit(
+        AuditAction::AuthLogout
+            .by(&session.principal, "session")
+            .with_detail(json!({})),
+    )
     .await?;
     state.metrics.audited(Outcome::Success);
     Ok((jar.remove(removal(SESSION_COOKIE, "/")), Redirect::to("/")).into_response())

@@ -15,7 +15,7 @@ use crate::app::{AppState, SharedState};
 use crate::audit::AuditAction;
 use crate::problem::Problem;
 use crate::store::StoreError;
-use crate::store::audit::{Event, Outcome};
+use crate::store::audit::Outcome;
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     CookieJar::from_headers(headers)
@@ -133,15 +133,10 @@ async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal,
         }
         Err((kind, detail, reason)) => {
             state.metrics.authentication_failed(reason);
-            let event = Event {
-                actor: "anonymous".into(),
-                roles: vec![],
-                action: kind.name().into(),
-                target: "api".into(),
-                project: None,
-                outcome: Outcome::Failure,
-                detail: json!({ "reason": reason }),
-            };
+            let event = kind
+                .anonymous("api")
+                .with_outcome(Outcome::Failure)
+                .with_detail(json!({ "reason": reason }));
             state.record(event).await;
             Err(Problem::unauthorized(detail))
         }

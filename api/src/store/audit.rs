@@ -62,6 +62,24 @@ pub struct Event {
     pub detail: Value,
 }
 
+impl Event {
+    /// The project the event belongs to.
+    pub fn in_project(mut self, project: Option<&str>) -> Event {
+        self.project = project.map(str::to_owned);
+        self
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> Event {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Event {
+        self.detail = detail;
+        self
+    }
+}
+
 /// Which records an auditor is looking for. Empty fields match everything; `action` matches
 /// itself and the actions under it (`airlock` matches `airlock.vote`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
