@@ -5,6 +5,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
@@ -141,16 +144,39 @@ pub async fn create(conn: &mut AnyConnection, new: &NewRequest<'_>) -> Result<()
     Ok(())
 }
 
+// The columns each row mapper reads (macros, so that queries stay static strings).
+macro_rules! request_columns {
+    () => {
+        "id, project, direction, title, context, controls, author, state, round, reviews_required, created_at"
+    };
+}
+macro_rules! file_columns {
+    () => {
+        "f.name, f.sha256, f.size, f.disclosure"
+    };
+}
+macro_rules! vote_columns {
+    () => {
+        "v.round, v.reviewer, v.file, v.vote, v.comment"
+    };
+}
+macro_rules! history_columns {
+    () => {
+        "h.at, h.actor, h.action, h.from_state, h.to_state, h.round, h.detail"
+    };
+}
+
 /// The request `id` of `project`, with its files and votes.
 pub async fn load(
     conn: &mut AnyConnection,
     project: &str,
     id: &str,
 ) -> Result<Option<RequestRecord>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT id, project, direction, title, context, controls, author, state, round, reviews_required, created_at \
-         FROM airlock_requests WHERE id = $1 AND project = $2",
-    )
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM airlock_requests WHERE id = $1 AND project = $2"
+    ))
     .bind(id)
     .bind(project)
     .fetch_optional(&mut *conn)
@@ -158,53 +184,129 @@ pub async fn load(
     else {
         return Ok(None);
     };
-    let files: Vec<FileRecord> = sqlx::query(
-        "SELECT name, sha256, size, disclosure FROM airlock_files WHERE request_id = $1 ORDER BY name",
-    )
+    let files = sqlx::query(concat!(
+        "SELECT ",
+        file_columns!(),
+        " FROM airlock_files f WHERE f.request_id = $1 ORDER BY f.name"
+    ))
     .bind(id)
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        let disclosure: Option<String> = r.try_get("disclosure")?;
-        Ok(FileRecord {
-            name: r.try_get("name")?,
-            sha256: r.try_get("sha256")?,
-            size: r.try_get("size")?,
-            disclosure: disclosure.and_then(|d| serde_json::from_str(&d).ok()),
-        })
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
-    let vote_rows = sqlx::query(
-        "SELECT round, reviewer, file, vote, comment FROM airlock_votes WHERE request_id = $1 ORDER BY at, reviewer, file",
-    )
+    .map(file_row)
+    .collect::<Result<_, _>>()?;
+    let votes = sqlx::query(concat!(
+        "SELECT ",
+        vote_columns!(),
+        " FROM airlock_votes v WHERE v.request_id = $1 ORDER BY v.at, v.reviewer, v.file"
+    ))
     .bind(id)
     .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(vote_row)
+    .collect::<Result<_, _>>()?;
+    request_record(&row, files, votes).map(Some)
+}
+
+/// Every request of `project`, oldest first, each with its history: four queries whatever the
+/// number of requests.
+pub async fn load_project(
+    conn: &mut AnyConnection,
+    project: &str,
+) -> Result<Vec<(RequestRecord, Vec<HistoryEntry>)>, StoreError> {
+    let requests = sqlx::query(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM airlock_requests WHERE project = $1 ORDER BY created_at"
+    ))
+    .bind(project)
+    .fetch_all(&mut *conn)
     .await?;
-    let mut votes = Vec::new();
-    let mut comments = Vec::new();
-    for r in &vote_rows {
-        let round: i64 = r.try_get("round")?;
-        let vote: String = r.try_get("vote")?;
-        let vote = Vote {
-            round: round as u32,
-            reviewer: r.try_get("reviewer")?,
-            file: r.try_get("file")?,
-            vote: parse::<VoteKind>(&vote)?,
-        };
-        comments.push(Comment {
-            round: vote.round,
-            reviewer: vote.reviewer.clone(),
-            file: vote.file.clone(),
-            text: r.try_get("comment")?,
-        });
-        votes.push(vote);
+    let mut files: HashMap<String, Vec<FileRecord>> = HashMap::new();
+    for row in sqlx::query(concat!("SELECT f.request_id, ", file_columns!(), " FROM airlock_files f JOIN airlock_requests r ON r.id = f.request_id WHERE r.project = $1 ORDER BY f.name"))
+    .bind(project)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        files
+            .entry(row.try_get("request_id")?)
+            .or_default()
+            .push(file_row(&row)?);
     }
+    let mut votes: HashMap<String, Vec<(Vote, Comment)>> = HashMap::new();
+    for row in sqlx::query(concat!("SELECT v.request_id, ", vote_columns!(), " FROM airlock_votes v JOIN airlock_requests r ON r.id = v.request_id WHERE r.project = $1 ORDER BY v.at, v.reviewer, v.file"))
+    .bind(project)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        votes.entry(row.try_get("request_id")?).or_default().push(vote_row(&row)?);
+    }
+    let mut history: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+    for row in sqlx::query(concat!("SELECT h.request_id, ", history_columns!(), " FROM airlock_history h JOIN airlock_requests r ON r.id = h.request_id WHERE r.project = $1 ORDER BY h.seq"))
+    .bind(project)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        history
+            .entry(row.try_get("request_id")?)
+            .or_default()
+            .push(history_row(&row)?);
+    }
+    requests
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            let record = request_record(
+                row,
+                files.remove(&id).unwrap_or_default(),
+                votes.remove(&id).unwrap_or_default(),
+            )?;
+            Ok((record, history.remove(&id).unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn file_row(r: &AnyRow) -> Result<FileRecord, StoreError> {
+    let disclosure: Option<String> = r.try_get("disclosure")?;
+    Ok(FileRecord {
+        name: r.try_get("name")?,
+        sha256: r.try_get("sha256")?,
+        size: r.try_get("size")?,
+        disclosure: disclosure.and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
+/// A vote and its comment (every vote carries one, possibly empty).
+fn vote_row(r: &AnyRow) -> Result<(Vote, Comment), StoreError> {
+    let round: i64 = r.try_get("round")?;
+    let vote: String = r.try_get("vote")?;
+    let vote = Vote {
+        round: round as u32,
+        reviewer: r.try_get("reviewer")?,
+        file: r.try_get("file")?,
+        vote: parse::<VoteKind>(&vote)?,
+    };
+    let comment = Comment {
+        round: vote.round,
+        reviewer: vote.reviewer.clone(),
+        file: vote.file.clone(),
+        text: r.try_get("comment")?,
+    };
+    Ok((vote, comment))
+}
+
+fn request_record(
+    row: &AnyRow,
+    files: Vec<FileRecord>,
+    votes: Vec<(Vote, Comment)>,
+) -> Result<RequestRecord, StoreError> {
     let state: String = row.try_get("state")?;
     let direction: String = row.try_get("direction")?;
     let round: i64 = row.try_get("round")?;
     let required: i64 = row.try_get("reviews_required")?;
-    Ok(Some(RequestRecord {
+    let (votes, comments) = votes.into_iter().unzip();
+    Ok(RequestRecord {
         id: row.try_get("id")?,
         project: row.try_get("project")?,
         title: row.try_get("title")?,
@@ -222,34 +324,37 @@ pub async fn load(
         },
         files,
         comments,
-    }))
+    })
 }
 
 pub async fn history(conn: &mut AnyConnection, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-    sqlx::query(
-        "SELECT at, actor, action, from_state, to_state, round, detail FROM airlock_history \
-         WHERE request_id = $1 ORDER BY seq",
-    )
+    sqlx::query(concat!(
+        "SELECT ",
+        history_columns!(),
+        " FROM airlock_history h WHERE h.request_id = $1 ORDER BY h.seq"
+    ))
     .bind(id)
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        let from: String = r.try_get("from_state")?;
-        let to: String = r.try_get("to_state")?;
-        let round: i64 = r.try_get("round")?;
-        let detail: String = r.try_get("detail")?;
-        Ok(HistoryEntry {
-            at: r.try_get("at")?,
-            actor: r.try_get("actor")?,
-            action: r.try_get("action")?,
-            from_state: parse(&from)?,
-            to_state: parse(&to)?,
-            round: round as u32,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
-        })
-    })
+    .map(history_row)
     .collect()
+}
+
+fn history_row(r: &AnyRow) -> Result<HistoryEntry, StoreError> {
+    let from: String = r.try_get("from_state")?;
+    let to: String = r.try_get("to_state")?;
+    let round: i64 = r.try_get("round")?;
+    let detail: String = r.try_get("detail")?;
+    Ok(HistoryEntry {
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        from_state: parse(&from)?,
+        to_state: parse(&to)?,
+        round: round as u32,
+        detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+    })
 }
 
 /// Stores the state machine's verdict: the request's state and round, and one history entry.
@@ -368,20 +473,6 @@ pub async fn add_votes(
         .await?;
     }
     Ok(())
-}
-
-/// Ids of `project`'s requests, oldest first.
-pub async fn in_project(
-    conn: &mut AnyConnection,
-    project: &str,
-) -> Result<Vec<String>, StoreError> {
-    sqlx::query("SELECT id FROM airlock_requests WHERE project = $1 ORDER BY created_at")
-        .bind(project)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get("id").map_err(StoreError::from))
-        .collect()
 }
 
 /// Ids of requests in `states` for `direction`, oldest first, with their project and author.

@@ -208,14 +208,11 @@ pub async fn list(
         return Err(deny(state, who, AuditAction::AirlockList, project_name, "*", why).await);
     }
     let mut conn = state.store.connection().await?;
-    let mut views = Vec::new();
-    for id in repo::in_project(&mut conn, project_name).await? {
-        if let Some(stored) = repo::load(&mut conn, project_name, &id).await? {
-            let history = repo::history(&mut conn, &id).await?;
-            views.push(view(&stored, history, &who.subject));
-        }
-    }
-    Ok(views)
+    let loaded = repo::load_project(&mut conn, project_name).await?;
+    Ok(loaded
+        .into_iter()
+        .map(|(stored, history)| view(&stored, history, &who.subject))
+        .collect())
 }
 
 /// One request, if the caller may see it.

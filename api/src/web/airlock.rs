@@ -477,11 +477,10 @@ async fn earlier_releases(
     let mut conn = state.store.connection().await?;
     let project = state.cluster.project(&request.project);
     let mut found = Vec::new();
-    let ids = repo::in_project(&mut conn, &request.project).await?;
-    for id in ids.into_iter().filter(|id| *id != request.id) {
-        let Some(stored) = repo::load(&mut conn, &request.project, &id).await? else {
+    for (stored, history) in repo::load_project(&mut conn, &request.project).await? {
+        if stored.id == request.id {
             continue;
-        };
+        }
         let readable = policy::airlock_read(
             &viewer.who,
             project.as_deref(),
@@ -493,14 +492,18 @@ async fn earlier_releases(
             && stored.request.direction == request.direction
             && stored.request.state == AirlockState::Released
         {
-            let history = repo::history(&mut conn, &id).await?;
             let at = history
                 .iter()
                 .rev()
                 .find(|h| h.to_state == AirlockState::Released)
                 .map(|h| h.at.clone())
                 .unwrap_or_default();
-            found.push((id, stored.title.clone(), at, stored.files.clone()));
+            found.push((
+                stored.id.clone(),
+                stored.title.clone(),
+                at,
+                stored.files.clone(),
+            ));
         }
     }
     Ok(found)
