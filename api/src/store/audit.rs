@@ -145,14 +145,59 @@ pub struct Break {
     pub reason: String,
 }
 
-/// Checks records in order; `head` is the stored head (last seq and hash).
-pub fn verify_chain(records: &[Record], head: (i64, &str)) -> Result<u64, Break> {
-    verify_prefix(records, 0, 0)?;
-    let (last_seq, last_hash) = records
-        .last()
-        .map_or((0, GENESIS), |r| (r.seq, r.hash.as_str()));
-    check_head(last_seq, last_hash, head)?;
-    Ok(records.len() as u64)
+/// Checks the chain as it is read, page by page (pure: the pages come from the database in
+/// [`Audit::verify`] and from anywhere in the tests). Links across pages count like any other.
+pub struct ChainVerifier {
+    verified: u64,
+    last_seq: i64,
+    last_hash: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier {
+            verified: 0,
+            last_seq: 0,
+            last_hash: GENESIS.to_string(),
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// The next records, in order; the first break found is returned.
+    pub fn feed(&mut self, page: &[Record]) -> Result<(), Break> {
+        for record in page {
+            let expected_seq = self.last_seq + 1;
+            if record.seq != expected_seq {
+                return Err(Break {
+                    seq: expected_seq,
+                    reason: format!("record {expected_seq} is missing (next is {})", record.seq),
+                });
+            }
+            if record.prev_hash != self.last_hash {
+                return Err(Break {
+                    seq: record.seq,
+                    reason: "it does not link to the record before it".into(),
+                });
+            }
+            if record_hash(record) != record.hash {
+                return Err(Break {
+                    seq: record.seq,
+                    reason: "its content does not match its hash".into(),
+                });
+            }
+            self.verified += 1;
+            self.last_seq = record.seq;
+            self.last_hash = record.hash.clone();
+        }
+        Ok(())
+    }
+
+    /// After the last page: the stored head (last seq and hash) must name the last record read.
+    pub fn finish(self, head: (i64, &str)) -> Result<u64, Break> {
+        check_head(self.last_seq, &self.last_hash, head)?;
+        Ok(self.verified)
+    }
 }
 
 /// The stored head must name the last record: otherwise records were cut off the end.
@@ -326,25 +371,17 @@ impl Audit {
     /// Walks the whole chain in pages; returns the number of records or the first break.
     pub async fn verify(&self) -> Result<Result<u64, Break>, StoreError> {
         let head = self.head().await?;
+        let mut verifier = ChainVerifier::default();
         let mut after = 0;
-        let mut prev: Option<Record> = None;
-        let mut count = 0u64;
         loop {
             let page = self.page(after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            // Verify page by page, carrying the previous record so links across pages count.
-            let mut chunk: Vec<Record> = prev.take().into_iter().collect();
-            let offset = chunk.len();
-            chunk.extend(page);
-            if let Err(found) = verify_prefix(&chunk, offset, count) {
+            if let Err(found) = verifier.feed(&page) {
                 return Ok(Err(found));
             }
-            count += (chunk.len() - offset) as u64;
-            prev = chunk.pop();
         }
-        let (last_seq, last_hash) = prev.map_or((0, GENESIS.to_string()), |r| (r.seq, r.hash));
-        Ok(check_head(last_seq, &last_hash, (head.0, &head.1)).map(|()| count))
+        Ok(verifier.finish((head.0, &head.1)))
     }
 
     /// Writes every record as JSON Lines.
@@ -365,38 +402,6 @@ impl Audit {
         }
         Ok(count)
     }
-}
-
-/// Checks `chunk[offset..]`, where `chunk[..offset]` (zero or one record) was already verified and
-/// `verified` records precede the chunk.
-fn verify_prefix(chunk: &[Record], offset: usize, verified: u64) -> Result<(), Break> {
-    let mut prev = chunk
-        .get(..offset)
-        .and_then(|before| before.last())
-        .map(|r| r.hash.clone())
-        .unwrap_or_else(|| GENESIS.to_string());
-    for (expected_seq, record) in (verified as i64 + 1..).zip(&chunk[offset..]) {
-        if record.seq != expected_seq {
-            return Err(Break {
-                seq: expected_seq,
-                reason: format!("record {expected_seq} is missing (next is {})", record.seq),
-            });
-        }
-        if record.prev_hash != prev {
-            return Err(Break {
-                seq: record.seq,
-                reason: "it does not link to the record before it".into(),
-            });
-        }
-        if record_hash(record) != record.hash {
-            return Err(Break {
-                seq: record.seq,
-                reason: "its content does not match its hash".into(),
-            });
-        }
-        prev = record.hash.clone();
-    }
-    Ok(())
 }
 
 fn row_to_record(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
@@ -448,6 +453,23 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    /// Verifies `records` fed in pages of every size from 1 to all of them: every answer must be
+    /// the same, wherever the page boundaries fall.
+    fn verify_chain(records: &[Record], head: (i64, &str)) -> Result<u64, Break> {
+        let verify = |size: usize| {
+            let mut verifier = ChainVerifier::default();
+            for page in records.chunks(size.max(1)) {
+                verifier.feed(page)?;
+            }
+            verifier.finish(head)
+        };
+        let whole = verify(records.len());
+        for size in 1..records.len() {
+            assert_eq!(verify(size), whole, "pages of {size}");
+        }
+        whole
     }
 
     fn head(records: &[Record]) -> (i64, &str) {
@@ -505,12 +527,10 @@ mod tests {
     }
 
     #[test]
-    fn page_verification_agrees_with_whole_chain_verification() {
-        let records = chain(7);
-        assert!(verify_prefix(&records, 0, 0).is_ok());
-        assert!(verify_prefix(&records[2..], 1, 3).is_ok());
-        let mut broken = records.clone();
-        broken[4].detail = json!("x");
-        assert_eq!(verify_prefix(&broken[3..], 1, 4).unwrap_err().seq, 5);
+    fn a_break_is_found_wherever_the_pages_fall() {
+        let mut records = chain(7);
+        let h = records[6].hash.clone();
+        records[4].detail = json!("x");
+        assert_eq!(verify_chain(&records, (7, &h)).unwrap_err().seq, 5);
     }
 }
