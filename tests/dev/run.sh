@@ -99,7 +99,7 @@ Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, descriptio
                their own origin, http://localhost:8080, which the link takes you to.)
   Identity:    Dex at http://127.0.0.1:5556/dex
   Logs:        target/dev/logs/{api,operator,dex,runtime}.log, workspaces' in target/dev/runtime/logs/
-               metrics: :8080/metrics, :9090/metrics
+               metrics: the API's :9091/metrics, the operator's :9090/metrics
 Press Ctrl-C to stop Trellis; 'make cluster-down' stops the control plane too.
 INFO
 wait "${pids[@]}"
