@@ -18,6 +18,33 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// The refusals most operations document alike, listed by type in `#[utoipa::path(responses(…))]`
+/// instead of spelled out each time. They carry no doc comments: a doc comment would become the
+/// response's description in the OpenAPI document, which says nothing more for these.
+pub mod responses {
+    use super::Problem;
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 400, content_type = "application/problem+json")]
+    pub struct BadRequest(pub Problem);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 403, content_type = "application/problem+json")]
+    pub struct Forbidden(pub Problem);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 404, content_type = "application/problem+json")]
+    pub struct NotFound(pub Problem);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 409, content_type = "application/problem+json")]
+    pub struct Conflict(pub Problem);
+
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 422, content_type = "application/problem+json")]
+    pub struct Unprocessable(pub Problem);
+}
+
 impl Problem {
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
         Self {

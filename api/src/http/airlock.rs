@@ -2,6 +2,7 @@
 //! files, independent per-file votes, the outcome, release and revocation. The handlers read the
 //! request and call `airlock::service`, which the pages call too.
 
+use crate::problem::responses::{Conflict, Forbidden, NotFound};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -82,8 +83,8 @@ pub struct FileStored {
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock", tag = "airlock", request_body = CreateBody,
     params(("project" = String, Path, description = "Project name")),
     responses((status = 201, description = "A new request in draft", body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              NotFound,
               (status = 409, description = "The project is not Active", body = Problem, content_type = "application/problem+json")))]
 async fn create_request(
     State(state): State<SharedState>,
@@ -105,7 +106,7 @@ async fn create_request(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/airlock", tag = "airlock",
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "The project's requests the caller may see", body = [RequestView]),
-              (status = 403, body = Problem, content_type = "application/problem+json")))]
+              Forbidden))]
 async fn list_requests(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -117,8 +118,8 @@ async fn list_requests(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/airlock/{id}", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id")),
     responses((status = 200, body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn get_request(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -131,7 +132,7 @@ async fn get_request(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id"), ("name" = String, Path, description = "File name")),
     responses((status = 201, description = "Stored, content-addressed", body = FileStored),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
               (status = 409, description = "The request is not draft or returned", body = Problem, content_type = "application/problem+json"),
               (status = 413, description = "Larger than the limit", body = Problem, content_type = "application/problem+json")))]
 async fn put_file(
@@ -152,8 +153,8 @@ async fn put_file(
 #[utoipa::path(delete, path = "/api/v1/projects/{project}/airlock/{id}/files/{name}", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id"), ("name" = String, Path, description = "File name")),
     responses((status = 200, body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              Conflict))]
 async fn delete_file(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -167,8 +168,8 @@ async fn delete_file(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/airlock/{id}/files/{name}", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id"), ("name" = String, Path, description = "File name")),
     responses((status = 200, description = "The file's bytes, verified against their hash", content_type = "application/octet-stream"),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              NotFound,
               (status = 500, description = "The stored file no longer matches its hash", body = Problem, content_type = "application/problem+json")))]
 async fn get_file(
     State(state): State<SharedState>,
@@ -202,8 +203,8 @@ async fn get_file(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/submit", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "In review (or blocked)", body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              Conflict,
               (status = 422, description = "No files", body = Problem, content_type = "application/problem+json")))]
 async fn submit(
     State(state): State<SharedState>,
@@ -237,7 +238,7 @@ async fn vote(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/outcome", tag = "airlock", request_body = OutcomeBody,
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "Released, returned or rejected", body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
               (status = 409, description = "Not reviewed, or the outcome disagrees with the votes, or a file failed verification", body = Problem, content_type = "application/problem+json")))]
 async fn outcome(
     State(state): State<SharedState>,
@@ -253,8 +254,8 @@ async fn outcome(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/withdraw", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id")),
     responses((status = 200, body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              Conflict))]
 async fn withdraw(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -276,8 +277,8 @@ async fn withdraw(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/airlock/{id}/revoke", tag = "airlock",
     params(("project" = String, Path, description = "Project name"), ("id" = String, Path, description = "Request id")),
     responses((status = 200, body = RequestView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              Conflict))]
 async fn revoke(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -304,7 +305,7 @@ pub struct QueueItem {
 
 #[utoipa::path(get, path = "/api/v1/airlock/queue", tag = "airlock",
     responses((status = 200, description = "Requests awaiting the caller's review: egress for output checkers, ingress for data stewards; never their own or their projects'", body = [QueueItem]),
-              (status = 403, body = Problem, content_type = "application/problem+json")))]
+              Forbidden))]
 async fn queue(
     State(state): State<SharedState>,
     Caller(who): Caller,

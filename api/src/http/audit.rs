@@ -1,5 +1,6 @@
 //! The audit log over HTTP, for admins: filtered pages (newest first) and a JSON Lines export.
 
+use crate::problem::responses::BadRequest;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -23,7 +24,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "Matching records, newest first", body = [Record]),
-              (status = 400, body = Problem, content_type = "application/problem+json"),
+              BadRequest,
               (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json")))]
 async fn search(
     State(state): State<SharedState>,
@@ -36,7 +37,7 @@ async fn search(
 
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "Every matching record as JSON Lines, newest first", content_type = "application/jsonl"),
-              (status = 400, body = Problem, content_type = "application/problem+json"),
+              BadRequest,
               (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json")))]
 async fn export(
     State(state): State<SharedState>,

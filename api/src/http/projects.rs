@@ -1,5 +1,6 @@
 //! `/api/v1/projects`: admins create and govern projects; members see their own.
 
+use crate::problem::responses::{Conflict, Forbidden, NotFound, Unprocessable};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -195,7 +196,7 @@ async fn create_project(
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, body = ProjectView),
               (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              NotFound))]
 async fn get_project(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -246,8 +247,8 @@ fn not_closed(project: &Project) -> Result<(), Problem> {
 #[utoipa::path(post, path = "/api/v1/projects/{project}/approve", tag = "projects", request_body = ApproveBody,
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "Approved; the operator activates it on its start date", body = ProjectView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              NotFound,
               (status = 409, description = "Already approved, or closed", body = Problem, content_type = "application/problem+json")))]
 async fn approve_project(
     State(state): State<SharedState>,
@@ -285,9 +286,9 @@ async fn approve_project(
 #[utoipa::path(put, path = "/api/v1/projects/{project}/members", tag = "projects", request_body = MembersBody,
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "The member list was replaced", body = ProjectView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound,
+              Unprocessable))]
 async fn set_members(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -309,8 +310,8 @@ async fn set_members(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/suspend", tag = "projects",
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "Suspended: workspaces stop", body = ProjectView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn suspend_project(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -330,8 +331,8 @@ async fn suspend_project(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/resume", tag = "projects",
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, body = ProjectView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn resume_project(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -351,9 +352,9 @@ async fn resume_project(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/close", tag = "projects",
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "Closing: workspaces stop and the namespace and its volumes are deleted", body = ProjectView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 409, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound,
+              Conflict))]
 async fn close_project(
     State(state): State<SharedState>,
     Caller(who): Caller,

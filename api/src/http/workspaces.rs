@@ -1,6 +1,7 @@
 //! `/api/v1/projects/{project}/workspaces`: members request, start, stop and delete their own
 //! workspaces; project owners and admins see them all.
 
+use crate::problem::responses::{Forbidden, NotFound};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -79,8 +80,8 @@ fn require_active(project: &Project) -> Result<(), Problem> {
 #[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces",
     params(("project" = String, Path, description = "Project name")),
     responses((status = 200, description = "All the project's workspaces for its owners and admins; the caller's own for researchers", body = [WorkspaceView]),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn list_workspaces(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -92,8 +93,8 @@ async fn list_workspaces(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces", request_body = CreateWorkspaceBody,
     params(("project" = String, Path, description = "Project name")),
     responses((status = 201, description = "Requested; it starts unless `running` is false", body = WorkspaceView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              NotFound,
               (status = 409, description = "The project is not Active, is full, or the name is taken", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Template not allowed, or invalid values", body = Problem, content_type = "application/problem+json")))]
 async fn create_workspace(
@@ -191,8 +192,8 @@ async fn authorized_workspace(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}", tag = "workspaces",
     params(("project" = String, Path, description = "Project name"), ("workspace" = String, Path, description = "Workspace name")),
     responses((status = 200, body = WorkspaceView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn get_workspace(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -237,8 +238,8 @@ async fn set_running(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces/{workspace}/start", tag = "workspaces",
     params(("project" = String, Path, description = "Project name"), ("workspace" = String, Path, description = "Workspace name")),
     responses((status = 200, body = WorkspaceView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
+              Forbidden,
+              NotFound,
               (status = 409, description = "The project is not Active", body = Problem, content_type = "application/problem+json")))]
 async fn start_workspace(
     State(state): State<SharedState>,
@@ -251,8 +252,8 @@ async fn start_workspace(
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces/{workspace}/stop", tag = "workspaces",
     params(("project" = String, Path, description = "Project name"), ("workspace" = String, Path, description = "Workspace name")),
     responses((status = 200, body = WorkspaceView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn stop_workspace(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -264,8 +265,8 @@ async fn stop_workspace(
 #[utoipa::path(delete, path = "/api/v1/projects/{project}/workspaces/{workspace}", tag = "workspaces",
     params(("project" = String, Path, description = "Project name"), ("workspace" = String, Path, description = "Workspace name")),
     responses((status = 204, description = "Deleting: the workspace and its home volume go"),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              Forbidden,
+              NotFound))]
 async fn delete_workspace(
     State(state): State<SharedState>,
     Caller(who): Caller,
