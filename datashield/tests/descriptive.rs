@@ -358,10 +358,34 @@ fn failure(result: Result<RObject, DsError>) -> String {
 // ---------------------------------------------------------------------------------------------
 // Against R.
 
+/// A builtin's call and the R expression that must give the same object: (name, function,
+/// arguments, R).
+type Case = (&'static str, &'static str, Vec<Arg>, String);
+
+/// Runs every case's R expression in one R session (after the data and `r_extra`) and compares
+/// each with the builtin's result, structure and values.
+fn assert_cases_match_r(d: &Data, session: &Session, r_extra: &str, cases: Vec<Case>) {
+    let mut script = r_prelude(d);
+    script.push_str(r_extra);
+    for (name, _, _, r) in &cases {
+        script.push_str(&format!("show('{name}', {r})\n"));
+    }
+    let expected = r_sections(&script);
+    for (name, function, args, _) in cases {
+        assert!(
+            expected.contains_key(name),
+            "R printed no {name}: {:?}",
+            expected.keys().collect::<Vec<_>>()
+        );
+        let ours = describe(&session.ok(function, args));
+        assert_same(name, &ours, &expected[name]);
+    }
+}
+
 #[test]
 fn metadata_functions_match_r() {
     let (d, session) = session();
-    let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
+    let cases: Vec<Case> = vec![
         ("class_df", "classDS", vec![s("D")], "class(D)".into()),
         ("class_num", "classDS", vec![s("D$num")], "class(D$num)".into()),
         ("dim_df", "dimDS", vec![s("D")], "dim(D)".into()),
@@ -416,20 +440,7 @@ fn metadata_functions_match_r() {
             "list(datashield.privacyControlLevel = 'banana', nfilter.tab = 3, nfilter.subset = 3, nfilter.glm = 0.33, nfilter.string = 80, nfilter.stringShort = 20, nfilter.kNN = 3, nfilter.levels.density = 0.33, nfilter.levels.max = 40, nfilter.noise = 0.25, nfilter.privacy.old = 5)".into(),
         ),
     ];
-    let mut script = r_prelude(&d);
-    for (name, _, _, r) in &cases {
-        script.push_str(&format!("show('{name}', {r})\n"));
-    }
-    let expected = r_sections(&script);
-    for (name, function, args, _) in cases {
-        assert!(
-            expected.contains_key(name),
-            "R printed no {name}: {:?}",
-            expected.keys().collect::<Vec<_>>()
-        );
-        let ours = describe(&session.ok(function, args));
-        assert_same(name, &ours, &expected[name]);
-    }
+    assert_cases_match_r(&d, &session, "", cases);
 }
 
 #[test]
@@ -450,7 +461,7 @@ fn descriptive_statistics_match_r() {
             "{{ q <- c(quantile({v}, c(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95), na.rm = TRUE), mean({v}, na.rm = TRUE)); names(q) <- c('5%','10%','25%','50%','75%','90%','95%','Mean'); q }}"
         )
     };
-    let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
+    let cases: Vec<Case> = vec![
         ("mean_num", "meanDS", vec![sym("D$num")], mean("D$num")),
         ("mean_int", "meanDS", vec![sym("D$int")], mean("D$int")),
         ("mean_lgl", "meanDS", vec![sym("D$lgl")], mean("D$lgl")),
@@ -504,20 +515,7 @@ fn descriptive_statistics_match_r() {
                 .into(),
         ),
     ];
-    let mut script = r_prelude(&d);
-    for (name, _, _, r) in &cases {
-        script.push_str(&format!("show('{name}', {r})\n"));
-    }
-    let expected = r_sections(&script);
-    for (name, function, args, _) in cases {
-        assert!(
-            expected.contains_key(name),
-            "R printed no {name}: {:?}",
-            expected.keys().collect::<Vec<_>>()
-        );
-        let ours = describe(&session.ok(function, args));
-        assert_same(name, &ours, &expected[name]);
-    }
+    assert_cases_match_r(&d, &session, "", cases);
 }
 
 #[test]
@@ -539,7 +537,7 @@ fn tables_match_r() {
             cc <- as.data.frame(unname(m)); colnames(cc) <- c(colnames(t), 'Total'); rownames(cc) <- c(rownames(t), 'Total');
             list(table = cc, message = 'invalid table - invalid counts present') }}")
     };
-    let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "t2_withheld",
             "table2DDS",
@@ -563,20 +561,7 @@ fn tables_match_r() {
             two("D$lgl", "D$bin"),
         ),
     ];
-    let mut script = r_prelude(&d);
-    for (name, _, _, r) in &cases {
-        script.push_str(&format!("show('{name}', {r})\n"));
-    }
-    let expected = r_sections(&script);
-    for (name, function, args, _) in cases {
-        assert!(
-            expected.contains_key(name),
-            "R printed no {name}: {:?}",
-            expected.keys().collect::<Vec<_>>()
-        );
-        let ours = describe(&session.ok(function, args));
-        assert_same(name, &ours, &expected[name]);
-    }
+    assert_cases_match_r(&d, &session, "", cases);
 }
 
 /// R code for corDS's list over the data frame `df` (casewise), and covDS's (casewise or
@@ -654,7 +639,7 @@ fn correlation_and_covariance_sums_match_r() {
     );
     let b_df = "data.frame(num = D$num, rare = c(1, 1, rep(0, nrow(D) - 2)))";
     let n_df = "data.frame(num = D$num, int = D$int, bin = D$bin)";
-    let cases: Vec<(&str, &str, Vec<Arg>, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "cor_vectors",
             "corDS",
@@ -711,21 +696,7 @@ fn correlation_and_covariance_sums_match_r() {
             format!("cov_refused(colnames({b_df}), TRUE, binary_message)"),
         ),
     ];
-    let mut script = r_prelude(&d);
-    script.push_str(R_COR_COV);
-    for (name, _, _, r) in &cases {
-        script.push_str(&format!("show('{name}', {r})\n"));
-    }
-    let expected = r_sections(&script);
-    for (name, function, args, _) in cases {
-        assert!(
-            expected.contains_key(name),
-            "R printed no {name}: {:?}",
-            expected.keys().collect::<Vec<_>>()
-        );
-        let ours = describe(&session.ok(function, args));
-        assert_same(name, &ours, &expected[name]);
-    }
+    assert_cases_match_r(&d, &session, R_COR_COV, cases);
 }
 
 #[test]

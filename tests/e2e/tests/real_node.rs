@@ -1083,19 +1083,7 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let unguarded = exposure_after(
-        &na,
-        &[
-            "patch",
-            "networkpolicy",
-            "trellis-allow-airlock",
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"egress":[{}]}}"#,
-        ],
-    )
-    .await;
+    let unguarded = exposure_after(&na, &OPEN_AIRLOCK_POLICY_TO_ALL).await;
     figure(&format!(
         "drift control: the same edit with the operator stopped: traffic got out for {unguarded:.3} s of the 3.5 s watched"
     ));
@@ -1165,6 +1153,17 @@ async fn a_project_network_reaches_nothing_but_dns_and_the_airlock() {
         .await;
 }
 
+/// The edit the drift trials make: the airlock egress policy opened to every destination.
+const OPEN_AIRLOCK_POLICY_TO_ALL: [&str; 7] = [
+    "patch",
+    "networkpolicy",
+    "trellis-allow-airlock",
+    "--type",
+    "merge",
+    "-p",
+    r#"{"spec":{"egress":[{}]}}"#,
+];
+
 /// How long an outward connection from workspace a1 succeeds after someone runs `edit` on one of
 /// the project's NetworkPolicies (0 when it never does).
 async fn exposure_after(namespace: &str, edit: &[&str]) -> f64 {
@@ -1211,19 +1210,7 @@ async fn exposure_after(namespace: &str, edit: &[&str]) -> f64 {
 }
 
 async fn exposure_window(namespace: &str, kube: &kube::Client) -> f64 {
-    let window = exposure_after(
-        namespace,
-        &[
-            "patch",
-            "networkpolicy",
-            "trellis-allow-airlock",
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"egress":[{}]}}"#,
-        ],
-    )
-    .await;
+    let window = exposure_after(namespace, &OPEN_AIRLOCK_POLICY_TO_ALL).await;
     // Restored: the egress rule names the airlock again.
     let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
         Api::namespaced(kube.clone(), namespace);
