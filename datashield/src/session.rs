@@ -396,7 +396,8 @@ impl Service {
         let session = self.session(user, id)?;
         let mut session = lock(&session);
         let created = Utc::now();
-        let outcome = self.evaluate(&session, MethodKind::Assign, text);
+        let outcome = checked(&session, MethodKind::Assign, text)
+            .and_then(|expr| self.evaluate(&session, MethodKind::Assign, &expr));
         log_call(user, &session.id, "assign", text, outcome.as_ref().err());
         let script = format!("{symbol} <- {text}");
         let outcome = match outcome {
@@ -415,17 +416,18 @@ impl Service {
         let session = self.session(user, id)?;
         let mut session = lock(&session);
         let created = Utc::now();
-        let outcome = match removal(text, &session.profile) {
-            Some(names) => {
-                let settings = session.profile.settings.clone();
-                Ok(crate::functions::assign::rm_ds(
-                    &mut session.symbols,
-                    &settings,
-                    &names,
-                ))
-            }
-            None => self.evaluate(&session, MethodKind::Aggregate, text),
-        };
+        let outcome =
+            checked(&session, MethodKind::Aggregate, text).and_then(|expr| match removal(&expr) {
+                Some(names) => {
+                    let settings = session.profile.settings.clone();
+                    Ok(crate::functions::assign::rm_ds(
+                        &mut session.symbols,
+                        &settings,
+                        names,
+                    ))
+                }
+                None => self.evaluate(&session, MethodKind::Aggregate, &expr),
+            });
         log_call(user, &session.id, "aggregate", text, outcome.as_ref().err());
         let outcome = match outcome {
             Ok(value) => Ok(Some(value)),
@@ -444,10 +446,8 @@ impl Service {
         &self,
         session: &Session,
         kind: MethodKind,
-        text: &str,
+        expr: &Expr,
     ) -> Result<RObject, CallFailure> {
-        let expr: Expr = language::parse(text).map_err(CallFailure::Refused)?;
-        language::check(&expr, kind, &session.profile.methods).map_err(CallFailure::Refused)?;
         let env = Env {
             symbols: &session.symbols,
             settings: &session.profile.settings,
@@ -455,7 +455,7 @@ impl Service {
             kind,
             seed: self.seed,
         };
-        env.evaluate(&expr).map_err(CallFailure::Failed)
+        env.evaluate(expr).map_err(CallFailure::Failed)
     }
 
     fn bind(
@@ -522,9 +522,7 @@ impl Service {
 
 /// `rmDS('a,b')`, allowed by the profile: the names to remove. dsBase's rmDS changes the session,
 /// which no builtin can (they read the session only), so the session runs it here.
-fn removal(text: &str, profile: &Profile) -> Option<String> {
-    let expr = language::parse(text).ok()?;
-    language::check(&expr, MethodKind::Aggregate, &profile.methods).ok()?;
+fn removal(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Call { function, args } if function == "rmDS" && args.len() == 1 => {
             match &args[0].value {
@@ -534,13 +532,20 @@ fn removal(text: &str, profile: &Profile) -> Option<String> {
                         .as_deref()
                         .is_none_or(|n| n == "x.names.transmit") =>
                 {
-                    Some(names.clone())
+                    Some(names)
                 }
                 _ => None,
             }
         }
         _ => None,
     }
+}
+
+/// A call parsed and allow-listed for the session's profile; a refusal here refuses the request.
+fn checked(session: &Session, kind: MethodKind, text: &str) -> Result<Expr, CallFailure> {
+    let expr = language::parse(text).map_err(CallFailure::Refused)?;
+    language::check(&expr, kind, &session.profile.methods).map_err(CallFailure::Refused)?;
+    Ok(expr)
 }
 
 enum CallFailure {
