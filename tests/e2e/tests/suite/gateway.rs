@@ -1194,7 +1194,21 @@ async fn a_workspace_that_is_down_gets_a_clear_answer() {
         },
     )
     .await;
-    let (status, kind, body) = ask("application/json").await;
+    // The gateway reads workspaces from the API's watch cache, which may trail the apiserver by
+    // a moment: "Stopping" is a right answer until the cache has the Stopped status.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (status, kind, body) = loop {
+        let answer = ask("application/json").await;
+        if answer.2.contains("Stopped") || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        assert!(
+            answer.2.contains("Stopping"),
+            "only Stopping may come first: {}",
+            answer.2
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
         (status, kind.as_str()),
         (503, "application/problem+json"),
