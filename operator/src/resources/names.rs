@@ -28,6 +28,24 @@ pub const LIMIT_RANGE_NAME: &str = "trellis-limits";
 /// Audience of the workspace's token for the Trellis API; checked with TokenReview.
 pub const TOKEN_AUDIENCE: &str = "trellis";
 
+/// A project's DataSHIELD server: the name of its Deployment, Service, ServiceAccount, ConfigMap
+/// and Secret in the project's namespace, and the component label of its pod.
+pub const DATASHIELD_NAME: &str = "trellis-datashield";
+pub const DATASHIELD_COMPONENT: &str = "datashield";
+/// The port the DataSHIELD server listens on in its pod.
+pub const DATASHIELD_PORT: u16 = 8095;
+/// Keys of the DataSHIELD ConfigMap: the profile (disclosure settings) the server loads, and the
+/// tables file (which released ingress files become which tables) its init container fetches by.
+pub const DATASHIELD_PROFILE_KEY: &str = "profile.yaml";
+pub const DATASHIELD_TABLES_KEY: &str = "tables.yaml";
+/// Keys of the DataSHIELD Secret: the secret the API proves itself with when it forwards a
+/// caller, and the seed of the functions that add noise (fixed for the project's life).
+pub const DATASHIELD_PROXY_SECRET_KEY: &str = "proxy-secret";
+pub const DATASHIELD_SEED_KEY: &str = "seed";
+/// Headers the API forwards a DataSHIELD call with: the proxy secret and the caller's subject.
+pub const DATASHIELD_PROXY_SECRET_HEADER: &str = "x-trellis-proxy-secret";
+pub const DATASHIELD_USER_HEADER: &str = "x-trellis-user";
+
 const NAMESPACE_PREFIX: &str = "trellis-";
 
 /// The namespace a project's workspaces live in.

@@ -117,6 +117,9 @@ pub enum MemberRole {
     Owner,
     /// Works in the project.
     Researcher,
+    /// Analyses the project's data only through its DataSHIELD server: no workspaces, no
+    /// airlock files, no releases.
+    Analyst,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
