@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end suite against a local control plane that it starts for the purpose and
-# always stops afterwards, whether the tests pass, fail or are interrupted.
+# always stops afterwards, whether the tests pass, fail or are interrupted. Arguments are test
+# filters (e.g. `tests/run-e2e.sh gateway::`): only those run, and the chart's lifecycle is skipped.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cluster=$repo/tests/cluster
@@ -35,7 +36,9 @@ export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig
 export TRELLIS_E2E_AIOSMTPD=$("$repo/tests/smtp/setup-aiosmtpd.sh")
 # MinIO (Go module proxy, cached), the real S3-compatible server the airlock's S3 tests store in.
 export TRELLIS_E2E_S3_SERVER=$("$repo/tests/s3/build.sh")
-KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 || status=$?
+KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 "$@" || status=$?
 # Upgrade and uninstall last: the suite ran against the installed release.
-"$cluster/chart-lifecycle.sh" || status=$?
+if [ $# -eq 0 ]; then
+  "$cluster/chart-lifecycle.sh" || status=$?
+fi
 exit $status
