@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use trellis_datashield::catalogue::Catalogue;
-use trellis_datashield::http::{self, AppState, Tokens};
+use trellis_datashield::http::{self, AppState, Authenticator, Tokens};
 use trellis_datashield::profile::Profile;
 use trellis_datashield::session::{Limits, Service};
 
@@ -21,6 +21,8 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("callers").required(true)))]
+#[command(group(clap::ArgGroup::new("seeds").required(true)))]
 struct Serve {
     /// The data directory: one folder per project, one CSV file (and optional
     /// `<table>.dictionary.yaml`) per table.
@@ -30,9 +32,18 @@ struct Serve {
     /// implemented function with dsBase's default disclosure settings.
     #[arg(long = "profile", env = "TRELLIS_DATASHIELD_PROFILE")]
     profiles: Vec<PathBuf>,
-    /// The tokens file: `users: [{name, token_sha256}]`.
-    #[arg(long, env = "TRELLIS_DATASHIELD_TOKENS")]
-    tokens: PathBuf,
+    /// The tokens file: `users: [{name, token_sha256}]`, for a server that checks people's
+    /// tokens itself.
+    #[arg(long, env = "TRELLIS_DATASHIELD_TOKENS", group = "callers")]
+    tokens: Option<PathBuf>,
+    /// A file holding the secret of the one proxy trusted to call (the Trellis API), which names
+    /// the person it forwards in `X-Trellis-User`: how the server runs inside a project.
+    #[arg(
+        long,
+        env = "TRELLIS_DATASHIELD_TRUSTED_PROXY_SECRET_FILE",
+        group = "callers"
+    )]
+    trusted_proxy_secret_file: Option<PathBuf>,
     #[arg(
         long,
         env = "TRELLIS_DATASHIELD_LISTEN",
@@ -41,8 +52,11 @@ struct Serve {
     listen: SocketAddr,
     /// `datashield.seed`: the seed of the functions that add noise. Keep it fixed and secret: a new
     /// seed per restart would let repeated calls average the noise away.
-    #[arg(long, env = "TRELLIS_DATASHIELD_SEED")]
-    seed: i32,
+    #[arg(long, env = "TRELLIS_DATASHIELD_SEED", group = "seeds")]
+    seed: Option<i32>,
+    /// A file holding the seed (so that it stays out of the process's arguments).
+    #[arg(long, env = "TRELLIS_DATASHIELD_SEED_FILE", group = "seeds")]
+    seed_file: Option<PathBuf>,
     /// Close sessions idle for this many seconds.
     #[arg(long, env = "TRELLIS_DATASHIELD_IDLE_TIMEOUT", default_value_t = 3600)]
     idle_timeout: u64,
@@ -92,12 +106,30 @@ async fn run(serve: Serve) -> anyhow::Result<()> {
             .map(|path| Profile::load(path))
             .collect::<Result<Vec<_>, _>>()?
     };
-    let tokens = Tokens::load(&serve.tokens)?;
+    let auth = match (&serve.tokens, &serve.trusted_proxy_secret_file) {
+        (Some(tokens), _) => Authenticator::Tokens(Tokens::load(tokens)?),
+        (None, Some(file)) => {
+            let secret = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the proxy secret {}", file.display()))?;
+            Authenticator::trusted_proxy(&secret)
+                .map_err(|message| anyhow::anyhow!("{}: {message}", file.display()))?
+        }
+        (None, None) => anyhow::bail!("name who may call: --tokens or --trusted-proxy-secret-file"),
+    };
+    let seed = match (serve.seed, &serve.seed_file) {
+        (Some(seed), _) => seed,
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading the seed {}", file.display()))?
+            .trim()
+            .parse()
+            .with_context(|| format!("{}: the seed must be a whole number", file.display()))?,
+        (None, None) => anyhow::bail!("give the seed: --seed or --seed-file"),
+    };
     let limits = Limits {
         idle_timeout: Duration::from_secs(serve.idle_timeout),
         ..Limits::default()
     };
-    let service = Arc::new(Service::new(catalogue, profiles, limits, serve.seed));
+    let service = Arc::new(Service::new(catalogue, profiles, limits, seed));
     let sweeper = service.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(30));
@@ -117,7 +149,7 @@ async fn run(serve: Serve) -> anyhow::Result<()> {
     );
     let app = http::router(AppState {
         service,
-        tokens: Arc::new(tokens),
+        auth: Arc::new(auth),
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use trellis_datashield::catalogue::Catalogue;
-use trellis_datashield::http::{AppState, Tokens, router};
+use trellis_datashield::http::{AppState, Authenticator, Tokens, router};
 use trellis_datashield::profile::Profile;
 use trellis_datashield::session::{Limits, Service};
 
@@ -37,17 +37,21 @@ impl Server {
             limits,
             7,
         ));
-        let tokens = Arc::new(
-            Tokens::default()
-                .with_user("alice", "alice-token")
-                .with_user("bob", "bob-token"),
-        );
+        let tokens = Tokens::default()
+            .with_user("alice", "alice-token")
+            .with_user("bob", "bob-token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            axum::serve(listener, router(AppState { service, tokens }))
-                .await
-                .unwrap()
+            axum::serve(
+                listener,
+                router(AppState {
+                    service,
+                    auth: Arc::new(Authenticator::from(tokens)),
+                }),
+            )
+            .await
+            .unwrap()
         });
         // Several tests build clients; the first to install the provider wins, the rest find it.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use trellis_datashield::catalogue::Catalogue;
-use trellis_datashield::http::{AppState, Tokens, router};
+use trellis_datashield::http::{AppState, Authenticator, Tokens, router};
 use trellis_datashield::profile::Profile;
 use trellis_datashield::session::{Limits, Service};
 
@@ -84,13 +84,19 @@ async fn serve(data: &Path) -> String {
         Limits::default(),
         20261129,
     ));
-    let tokens = Arc::new(Tokens::default().with_user("analyst", TOKEN));
+    let tokens = Tokens::default().with_user("analyst", TOKEN);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router(AppState { service, tokens }))
-            .await
-            .unwrap()
+        axum::serve(
+            listener,
+            router(AppState {
+                service,
+                auth: Arc::new(Authenticator::from(tokens)),
+            }),
+        )
+        .await
+        .unwrap()
     });
     format!("http://{address}")
 }

@@ -1,6 +1,9 @@
-//! Who is calling. The Python client sends a personal access token as `X-Opal-Auth` (or a
-//! user and password as HTTP Basic); R's opalr sends `Authorization: X-Opal-Auth base64(user:pass)`.
-//! The server keeps only SHA-256 digests of the tokens it accepts, each bound to one user.
+//! Who is calling. Standalone, the server checks personal access tokens itself: the Python
+//! client sends one as `X-Opal-Auth` (or a user and password as HTTP Basic); R's opalr sends
+//! `Authorization: X-Opal-Auth base64(user:pass)`. The server keeps only SHA-256 digests of the
+//! tokens it accepts, each bound to one user. Inside a Trellis project it trusts one caller
+//! only, the Trellis API, which has checked the person already and forwards the call with the
+//! project's proxy secret and the person's subject.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -65,10 +68,7 @@ impl Tokens {
         let file: TokensFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut users = HashMap::new();
         for entry in file.users {
-            if entry.name.is_empty()
-                || entry.name.len() > 128
-                || entry.name.chars().any(|c| c.is_control() || c == ':')
-            {
+            if entry.name.len() > 128 || !valid_user_name(&entry.name) {
                 return Err(format!("'{}' is not a valid user name", entry.name));
             }
             let bytes = hex::decode(&entry.token_sha256)
@@ -121,6 +121,62 @@ impl Tokens {
     }
 }
 
+/// The header the forwarding proxy proves itself with, and the one naming the person.
+pub const PROXY_SECRET_HEADER: &str = "x-trellis-proxy-secret";
+pub const PROXY_USER_HEADER: &str = "x-trellis-user";
+
+/// How callers are authenticated.
+#[derive(Clone, Debug)]
+pub enum Authenticator {
+    /// Standalone: personal access tokens from the tokens file.
+    Tokens(Tokens),
+    /// Behind the Trellis API: a call counts only with the proxy secret (kept as a digest, so
+    /// comparing takes the same time whatever the guess), and names its user in a header.
+    TrustedProxy { secret_sha256: [u8; 32] },
+}
+
+impl From<Tokens> for Authenticator {
+    fn from(tokens: Tokens) -> Self {
+        Authenticator::Tokens(tokens)
+    }
+}
+
+/// Shorter secrets could be guessed; the operator makes 64 hexadecimal digits.
+const SHORTEST_PROXY_SECRET: usize = 32;
+
+impl Authenticator {
+    pub fn trusted_proxy(secret: &str) -> Result<Authenticator, String> {
+        let secret = secret.trim();
+        if secret.len() < SHORTEST_PROXY_SECRET {
+            return Err(format!(
+                "the proxy secret must be at least {SHORTEST_PROXY_SECRET} characters"
+            ));
+        }
+        Ok(Authenticator::TrustedProxy {
+            secret_sha256: digest(secret),
+        })
+    }
+
+    /// The user a request speaks for, if its credentials are good.
+    pub fn authenticate(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        match self {
+            Authenticator::Tokens(tokens) => tokens.authenticate(headers),
+            Authenticator::TrustedProxy { secret_sha256 } => {
+                let presented = headers.get(PROXY_SECRET_HEADER)?.to_str().ok()?;
+                if digest(presented) != *secret_sha256 {
+                    return None;
+                }
+                let user = headers.get(PROXY_USER_HEADER)?.to_str().ok()?;
+                valid_user_name(user).then(|| user.to_owned())
+            }
+        }
+    }
+}
+
+fn valid_user_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 256 && !name.chars().any(|c| c.is_control() || c == ':')
+}
+
 /// The authenticated user of a request.
 pub struct User(pub String);
 
@@ -134,14 +190,22 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         state
-            .tokens
+            .auth
             .authenticate(&parts.headers)
             .map(User)
             .ok_or_else(|| {
                 OpalError::new(
                     StatusCode::UNAUTHORIZED,
                     "Unauthorized",
-                    "a valid personal access token is required (X-Opal-Auth)",
+                    match *state.auth {
+                        Authenticator::Tokens(_) => {
+                            "a valid personal access token is required (X-Opal-Auth)"
+                        }
+                        Authenticator::TrustedProxy { .. } => {
+                            "this server is reached only through Trellis: connect to your \
+                             project's DataSHIELD address with a Trellis access token"
+                        }
+                    },
                 )
             })
     }
@@ -210,6 +274,36 @@ mod tests {
             None
         );
         assert_eq!(tokens.authenticate(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn behind_the_proxy_only_the_secret_counts_and_the_user_is_its_header() {
+        let secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let auth = Authenticator::trusted_proxy(secret).unwrap();
+        let mut forwarded = headers(PROXY_SECRET_HEADER, secret);
+        forwarded.insert(PROXY_USER_HEADER, HeaderValue::from_static("alice"));
+        assert_eq!(auth.authenticate(&forwarded).as_deref(), Some("alice"));
+
+        let mut wrong = headers(PROXY_SECRET_HEADER, &secret.replace('0', "1"));
+        wrong.insert(PROXY_USER_HEADER, HeaderValue::from_static("alice"));
+        assert_eq!(auth.authenticate(&wrong), None, "a wrong secret");
+        assert_eq!(
+            auth.authenticate(&headers(PROXY_SECRET_HEADER, secret)),
+            None,
+            "no user named"
+        );
+        let mut empty_user = headers(PROXY_SECRET_HEADER, secret);
+        empty_user.insert(PROXY_USER_HEADER, HeaderValue::from_static(""));
+        assert_eq!(auth.authenticate(&empty_user), None, "an empty user");
+        // A person's own token is no way in: only the proxy is trusted.
+        let mut token_only = headers("X-Opal-Auth", secret);
+        token_only.insert(PROXY_USER_HEADER, HeaderValue::from_static("alice"));
+        assert_eq!(auth.authenticate(&token_only), None);
+        assert!(
+            Authenticator::trusted_proxy("short")
+                .unwrap_err()
+                .contains("at least 32")
+        );
     }
 
     #[test]

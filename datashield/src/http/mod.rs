@@ -15,7 +15,9 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use auth::{Tokens, User, digest as auth_digest};
+pub use auth::{
+    Authenticator, PROXY_SECRET_HEADER, PROXY_USER_HEADER, Tokens, User, digest as auth_digest,
+};
 
 use crate::catalogue::Table;
 use crate::encode;
@@ -33,7 +35,7 @@ const LARGEST_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
-    pub tokens: Arc<Tokens>,
+    pub auth: Arc<Authenticator>,
 }
 
 pub fn router(state: AppState) -> Router {
