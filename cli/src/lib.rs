@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod datashield;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,6 +71,11 @@ impl Client {
             project: project.to_string(),
             credentials,
         }
+    }
+
+    /// The project this client acts in.
+    pub fn project(&self) -> &str {
+        &self.project
     }
 
     async fn token(&self) -> Result<String, CliError> {

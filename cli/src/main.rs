@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: Inputs,
     },
+    /// A project's DataSHIELD server (run by its pod).
+    Datashield {
+        #[command(subcommand)]
+        command: Datashield,
+    },
     /// Print a shell completion script.
     ///
     /// Examples:
@@ -122,6 +127,24 @@ fn check(files: &[PathBuf], policy: Option<&PathBuf>, output: Output) -> anyhow:
     };
     write_stdout(report.as_bytes())?;
     Ok(trellis_cli::check::verdict(&records) as i32)
+}
+
+#[derive(Subcommand)]
+enum Datashield {
+    /// Fetch the tables a project's DataSHIELD server holds (its init container runs this): the
+    /// released ingress files the tables file names, each checked against its SHA-256, laid out
+    /// as DIR/<project>/<table>.csv|.parquet with <table>.dictionary.yaml beside it.
+    ///
+    /// Example:
+    ///   trellis datashield tables --spec /etc/trellis-datashield/tables.yaml --to /data/tables
+    #[command(verbatim_doc_comment)]
+    Tables {
+        /// The tables file: `{project, tables: [{name, request, file, dictionary}]}`.
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -259,6 +282,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Egress {
             command: Egress::Status { id },
         } => print_request(&client.request(&id).await?),
+        Command::Datashield {
+            command: Datashield::Tables { spec, to },
+        } => {
+            let written = trellis_cli::datashield::fetch_tables(&client, &spec, &to).await?;
+            println!("DataSHIELD tables in {}: {written} files", to.display());
+        }
         Command::Inputs {
             command: Inputs::Sync { to },
         } => {
