@@ -2,7 +2,7 @@
 //! [`Target`] read from the watch cache) and obey the [`Decision`]; they never decide alone.
 
 use crate::airlock::state::{Direction, State as AirlockState};
-use crate::identity::{PlatformRole, Principal};
+use crate::identity::{Credential, PlatformRole, Principal};
 use crate::resources::Workspace;
 use crate::resources::{MemberRole, Project, ProjectPhase};
 
@@ -230,6 +230,13 @@ pub fn may_review(
     crate::airlock::state::may_review(author, direction, &actor, members_may_review).is_ok()
 }
 
+/// Whether the caller is the DataSHIELD server of `project` (its init container, fetching the
+/// tables it holds): it may read the project's ingress requests and fetch their released files,
+/// nothing else (not even list the project's requests).
+fn datashield_server_of(principal: &Principal, project: &str) -> bool {
+    matches!(&principal.credential, Credential::DataShield { project: own } if own == project)
+}
+
 fn in_scope(principal: &Principal, project: &str) -> bool {
     principal
         .project_scope()
@@ -267,6 +274,13 @@ pub fn airlock_read(
         return Decision::Deny("a workspace credential cannot act outside its project".into());
     }
     let member = project.is_some_and(|p| membership(principal, p).is_some());
+    if datashield_server_of(principal, project_name) {
+        return if direction == Direction::Ingress {
+            Decision::Allow
+        } else {
+            Decision::Deny("a DataSHIELD server reads only ingress requests".into())
+        };
+    }
     if principal.subject == author
         || member
         || is_admin(principal)
@@ -327,8 +341,8 @@ pub fn airlock_download(
     }
     if direction == Direction::Ingress
         && state == AirlockState::Released
-        && member
-        && principal.project_scope() == Some(project_name)
+        && ((member && principal.project_scope() == Some(project_name))
+            || datashield_server_of(principal, project_name))
     {
         return Decision::Allow;
     }

@@ -9,7 +9,7 @@ use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 
 use super::session::{CSRF_HEADER, SESSION_COOKIE, Session, same_secret};
-use super::workspace_token::looks_like_service_account_token;
+use super::workspace_token::{PodIdentity, looks_like_service_account_token};
 use super::{Credential, Principal};
 use crate::app::{AppState, SharedState};
 use crate::audit::AuditAction;
@@ -100,15 +100,24 @@ async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal,
     let principal =
         if looks_like_service_account_token(issuer.as_deref(), &state.bearer.rules().issuer) {
             match state.workspace_tokens.review(&state.cluster, token).await {
-                Ok(identity) => Ok(Principal {
-                    subject: identity.owner,
+                Ok(PodIdentity::Workspace {
+                    project,
+                    workspace,
+                    owner,
+                }) => Ok(Principal {
+                    subject: owner,
                     name: None,
                     email: None,
                     roles: Default::default(),
-                    credential: Credential::Workspace {
-                        project: identity.project,
-                        workspace: identity.workspace,
-                    },
+                    credential: Credential::Workspace { project, workspace },
+                }),
+                // Named so that it can never be a member's subject (subjects have no spaces).
+                Ok(PodIdentity::DataShield { project }) => Ok(Principal {
+                    subject: format!("DataSHIELD server of {project}"),
+                    name: None,
+                    email: None,
+                    roles: Default::default(),
+                    credential: Credential::DataShield { project },
                 }),
                 Err(error) => Err((
                     AuditAction::AuthWorkspaceToken,

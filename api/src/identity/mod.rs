@@ -48,6 +48,9 @@ pub enum Credential {
     /// A workspace's projected service-account token: the caller acts as the workspace's owner
     /// within that one project, and with no platform role.
     Workspace { project: String, workspace: String },
+    /// The projected token of a project's DataSHIELD server pod (its init container): it may
+    /// fetch the project's released ingress files, the tables the server holds, and nothing else.
+    DataShield { project: String },
 }
 
 /// An authenticated caller.
@@ -71,7 +74,9 @@ impl Principal {
     /// The only project a workspace credential may act in; `None` for people.
     pub fn project_scope(&self) -> Option<&str> {
         match &self.credential {
-            Credential::Workspace { project, .. } => Some(project),
+            Credential::Workspace { project, .. } | Credential::DataShield { project } => {
+                Some(project)
+            }
             _ => None,
         }
     }

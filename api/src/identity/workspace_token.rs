@@ -1,7 +1,8 @@
 //! Calls from inside a workspace carry the pod's projected service-account token (audience
 //! `trellis`). The apiserver checks it (TokenReview); the token is bound to one pod, whose
 //! workspace label and namespace say which workspace, and so which owner and project, it speaks
-//! for.
+//! for. A project's DataSHIELD server pod has such a token too (in its init container only),
+//! and speaks for that server alone.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +14,10 @@ use kube::api::{Api, PostParams};
 
 use super::session::digest;
 use crate::cluster::Cluster;
+use crate::resources::names::{
+    COMPONENT_LABEL, DATASHIELD_COMPONENT, DATASHIELD_NAME, PROJECT_LABEL,
+    WORKSPACE_SERVICE_ACCOUNT, namespace_name,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WorkspaceTokenError {
@@ -26,12 +31,17 @@ pub enum WorkspaceTokenError {
     Unavailable,
 }
 
-/// The workspace a token speaks for.
+/// The pod a token speaks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkspaceIdentity {
-    pub project: String,
-    pub workspace: String,
-    pub owner: String,
+pub enum PodIdentity {
+    Workspace {
+        project: String,
+        workspace: String,
+        owner: String,
+    },
+    DataShield {
+        project: String,
+    },
 }
 
 /// Service-account tokens are JWTs whose `iss` is the cluster's, not the provider's: this tells
@@ -47,7 +57,7 @@ pub fn looks_like_service_account_token(
 pub struct WorkspaceTokens {
     audience: String,
     cache_ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, WorkspaceIdentity)>>,
+    cache: Mutex<HashMap<String, (Instant, PodIdentity)>>,
 }
 
 impl WorkspaceTokens {
@@ -63,7 +73,7 @@ impl WorkspaceTokens {
         &self,
         cluster: &Cluster,
         token: &str,
-    ) -> Result<WorkspaceIdentity, WorkspaceTokenError> {
+    ) -> Result<PodIdentity, WorkspaceTokenError> {
         let key = digest(token);
         if let Some((at, identity)) = self
             .cache
@@ -85,7 +95,7 @@ impl WorkspaceTokens {
         &self,
         cluster: &Cluster,
         token: &str,
-    ) -> Result<WorkspaceIdentity, WorkspaceTokenError> {
+    ) -> Result<PodIdentity, WorkspaceTokenError> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: token.to_string(),
@@ -124,8 +134,11 @@ impl WorkspaceTokens {
             (Some(name), Some(uid)) => (name, uid),
             _ => return Err(WorkspaceTokenError::NotAWorkspace),
         };
-        let namespace = service_account_namespace(&username, "workspace")
-            .ok_or(WorkspaceTokenError::NotAWorkspace)?;
+        let (namespace, account) =
+            service_account(&username).ok_or(WorkspaceTokenError::NotAWorkspace)?;
+        if account != WORKSPACE_SERVICE_ACCOUNT && account != DATASHIELD_NAME {
+            return Err(WorkspaceTokenError::NotAWorkspace);
+        }
         let pods: Api<Pod> = Api::namespaced(cluster.client(), namespace);
         let pod = pods
             .get_opt(&pod_name)
@@ -137,6 +150,9 @@ impl WorkspaceTokens {
             return Err(WorkspaceTokenError::NotAWorkspace);
         }
         let labels = pod.metadata.labels.unwrap_or_default();
+        if account == DATASHIELD_NAME {
+            return datashield_identity(cluster, namespace, &labels);
+        }
         let (Some(project), Some(workspace)) = (
             labels.get("trellis.dev/project").cloned(),
             labels.get("trellis.dev/workspace").cloned(),
@@ -148,7 +164,7 @@ impl WorkspaceTokens {
             .workspace(&project, &workspace)
             .filter(|_| crate::resources::names::namespace_name(&project) == namespace)
             .ok_or(WorkspaceTokenError::NotAWorkspace)?;
-        Ok(WorkspaceIdentity {
+        Ok(PodIdentity::Workspace {
             owner: owned.spec.owner.clone(),
             project,
             workspace,
@@ -156,11 +172,32 @@ impl WorkspaceTokens {
     }
 }
 
-/// The namespace of `system:serviceaccount:<namespace>:<account>`, when the account matches.
-pub fn service_account_namespace<'a>(username: &'a str, account: &str) -> Option<&'a str> {
+/// A DataSHIELD server pod: its labels are trusted only in the namespace of the project they
+/// name, and only while that project exists.
+fn datashield_identity(
+    cluster: &Cluster,
+    namespace: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<PodIdentity, WorkspaceTokenError> {
+    let component = labels.get(COMPONENT_LABEL).map(String::as_str);
+    let project = labels
+        .get(PROJECT_LABEL)
+        .filter(|_| component == Some(DATASHIELD_COMPONENT))
+        .filter(|project| namespace_name(project) == namespace)
+        .ok_or(WorkspaceTokenError::NotAWorkspace)?;
+    cluster
+        .project(project)
+        .map(|_| PodIdentity::DataShield {
+            project: project.clone(),
+        })
+        .ok_or(WorkspaceTokenError::NotAWorkspace)
+}
+
+/// `(namespace, account)` of `system:serviceaccount:<namespace>:<account>`.
+pub fn service_account(username: &str) -> Option<(&str, &str)> {
     let rest = username.strip_prefix("system:serviceaccount:")?;
     let (namespace, name) = rest.split_once(':')?;
-    (name == account && !namespace.is_empty()).then_some(namespace)
+    (!namespace.is_empty() && !name.is_empty()).then_some((namespace, name))
 }
 
 #[cfg(test)]
@@ -168,22 +205,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_workspace_service_account_counts() {
+    fn a_service_account_user_name_gives_its_namespace_and_account() {
         assert_eq!(
-            service_account_namespace("system:serviceaccount:trellis-demo:workspace", "workspace"),
-            Some("trellis-demo")
+            service_account("system:serviceaccount:trellis-demo:workspace"),
+            Some(("trellis-demo", "workspace"))
         );
         for other in [
-            "system:serviceaccount:trellis-demo:default",
             "system:serviceaccount::workspace",
+            "system:serviceaccount:trellis-demo:",
             "alice",
             "system:node:n1",
         ] {
-            assert_eq!(
-                service_account_namespace(other, "workspace"),
-                None,
-                "{other}"
-            );
+            assert_eq!(service_account(other), None, "{other}");
         }
     }
 

@@ -34,9 +34,12 @@ fn fingerprint(who: &Principal) -> u64 {
 }
 
 /// Workspace tokens name the owner but carry no address or roles: recording them would erase
-/// what the person's own sign-in said.
+/// what the person's own sign-in said. A DataSHIELD server's token names no person at all.
 fn recorded(who: &Principal) -> bool {
-    !matches!(who.credential, Credential::Workspace { .. })
+    !matches!(
+        who.credential,
+        Credential::Workspace { .. } | Credential::DataShield { .. }
+    )
 }
 
 impl People {

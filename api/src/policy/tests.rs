@@ -333,3 +333,41 @@ fn only_the_owner_opens_a_workspace_through_the_gateway() {
     // An owner with an admin role is still just the owner; an admin who owns nothing is not.
     assert!(gateway(&person("alice", &[PlatformRole::Admin]), &p, &w).allowed());
 }
+
+#[test]
+fn a_datashield_server_fetches_its_projects_released_ingress_files_and_nothing_else() {
+    use AirlockState::*;
+    let p = project("demo");
+    let server = |project: &str| Principal {
+        credential: Credential::DataShield {
+            project: project.into(),
+        },
+        ..person(&format!("DataSHIELD server of {project}"), &[])
+    };
+    let own = server("demo");
+    let download = |who: &Principal, direction, state| {
+        airlock_download(who, Some(&p), "demo", "steward", direction, state).allowed()
+    };
+    assert!(download(&own, Direction::Ingress, Released));
+    for state in [Draft, InReview, Reviewed, Approved, Returned, Rejected] {
+        assert!(!download(&own, Direction::Ingress, state), "{state:?}");
+    }
+    assert!(!download(&own, Direction::Egress, Released));
+    assert!(!download(&server("other"), Direction::Ingress, Released));
+    assert!(airlock_read(&own, Some(&p), "demo", "steward", Direction::Ingress).allowed());
+    assert!(!airlock_read(&own, Some(&p), "demo", "alice", Direction::Egress).allowed());
+    assert!(!airlock_read(&server("other"), Some(&p), "demo", "s", Direction::Ingress).allowed());
+    assert!(!airlock_list(&own, Some(&p), "demo").allowed());
+    assert!(!airlock_create(&own, &p, Direction::Ingress).allowed());
+    assert!(!airlock_create(&own, &p, Direction::Egress).allowed());
+    for action in Action::ALL {
+        let target = match action {
+            Action::ListProjects | Action::CreateProject => Target::Platform,
+            _ => Target::Project(&p),
+        };
+        if action == Action::ListProjects {
+            continue;
+        }
+        assert!(!decide(&own, action, target).allowed(), "{action:?}");
+    }
+}
