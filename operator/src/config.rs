@@ -11,6 +11,12 @@ pub enum ConfigError {
     Invalid { flag: &'static str, detail: String },
 }
 
+/// The DataSHIELD server's image unless configured: the released one of this version.
+pub const DEFAULT_DATASHIELD_IMAGE: &str = concat!(
+    "ghcr.io/trellis-tre/trellis-datashield:",
+    env!("CARGO_PKG_VERSION")
+);
+
 /// A label selector of the form `key=value[,key=value…]` (equality only, as NetworkPolicy peers need).
 pub type Labels = BTreeMap<String, String>;
 
@@ -31,8 +37,34 @@ pub struct OperatorConfig {
     pub project_selector: Option<String>,
     /// The Trellis API as workspaces reach it (their `TRELLIS_API_URL`).
     pub api_url: String,
-    /// The image of the `trellis` CLI, which fills a workspace's inputs before it starts.
+    /// The image of the `trellis` CLI, which fills a workspace's inputs (and a DataSHIELD
+    /// server's tables) before it starts.
     pub cli_image: String,
+    /// The image of the DataSHIELD server each project with `spec.datashield.enabled` runs.
+    pub datashield_image: String,
+    /// What the DataSHIELD server (and its init container) requests and is limited to.
+    pub datashield_resources: ComputeResources,
+}
+
+/// CPU and memory requests and limits of one container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComputeResources {
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+}
+
+impl Default for ComputeResources {
+    /// Modest: a DataSHIELD server holds one project's tables in memory.
+    fn default() -> Self {
+        Self {
+            cpu_request: "250m".into(),
+            cpu_limit: "1".into(),
+            memory_request: "512Mi".into(),
+            memory_limit: "1Gi".into(),
+        }
+    }
 }
 
 impl Default for OperatorConfig {
@@ -47,6 +79,8 @@ impl Default for OperatorConfig {
             project_selector: None,
             api_url: "http://trellis-api.trellis-system.svc:8443".into(),
             cli_image: "trellis/cli:0.1.0".into(),
+            datashield_image: DEFAULT_DATASHIELD_IMAGE.into(),
+            datashield_resources: ComputeResources::default(),
         }
     }
 }
@@ -56,6 +90,18 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// Checks that a flag holds a Kubernetes quantity (e.g. `250m`, `1Gi`), so that a typo stops
+/// the operator at start rather than every DataSHIELD server at admission.
+pub fn parse_quantity(flag: &'static str, text: String) -> Result<String, ConfigError> {
+    match kube_quantity::ParsedQuantity::try_from(text.as_str()) {
+        Ok(_) => Ok(text),
+        Err(_) => Err(ConfigError::Invalid {
+            flag,
+            detail: format!("'{text}' is not a Kubernetes quantity"),
+        }),
+    }
 }
 
 /// Parses `key=value[,key=value…]`, refusing anything a NetworkPolicy peer could not express.
@@ -97,6 +143,16 @@ mod tests {
         assert_eq!(
             parse_labels("--gateway-pods", "app=trellis, tier=gateway").unwrap(),
             labels(&[("app", "trellis"), ("tier", "gateway")])
+        );
+    }
+
+    #[test]
+    fn quantities_are_checked_at_start() {
+        assert_eq!(parse_quantity("--x", "250m".into()).unwrap(), "250m");
+        let error = parse_quantity("--datashield-cpu-limit", "lots".into()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--datashield-cpu-limit: 'lots' is not a Kubernetes quantity"
         );
     }
 

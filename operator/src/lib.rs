@@ -5,6 +5,7 @@
 pub mod config;
 pub mod crd;
 pub mod metrics;
+pub mod pod;
 pub mod project;
 pub mod reconcile;
 pub mod resources;

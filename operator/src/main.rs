@@ -11,7 +11,9 @@ use kube::runtime::events::Recorder;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 use tracing::{error, info};
-use trellis_operator::config::{OperatorConfig, parse_labels};
+use trellis_operator::config::{
+    ComputeResources, DEFAULT_DATASHIELD_IMAGE, OperatorConfig, parse_labels, parse_quantity,
+};
 use trellis_operator::metrics::Metrics;
 use trellis_operator::project::controller;
 use trellis_operator::server::{Health, router};
@@ -93,6 +95,18 @@ struct RunArgs {
     /// Image of the `trellis` CLI, run as each workspace's init container to fill its inputs.
     #[arg(long, env = "TRELLIS_CLI_IMAGE", default_value = "trellis/cli:0.1.0")]
     cli_image: String,
+    /// Image of the DataSHIELD server of each project with `spec.datashield.enabled`.
+    #[arg(long, env = "TRELLIS_DATASHIELD_IMAGE", default_value = DEFAULT_DATASHIELD_IMAGE)]
+    datashield_image: String,
+    /// CPU and memory the DataSHIELD server requests and is limited to (Kubernetes quantities).
+    #[arg(long, default_value = "250m")]
+    datashield_cpu_request: String,
+    #[arg(long, default_value = "1")]
+    datashield_cpu_limit: String,
+    #[arg(long, default_value = "512Mi")]
+    datashield_memory_request: String,
+    #[arg(long, default_value = "1Gi")]
+    datashield_memory_limit: String,
 }
 
 #[tokio::main]
@@ -124,6 +138,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+fn quantity(flag: &'static str, text: String) -> anyhow::Result<String> {
+    Ok(parse_quantity(flag, text)?)
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = OperatorConfig {
@@ -136,6 +154,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         project_selector: args.project_selector,
         api_url: args.api_url,
         cli_image: args.cli_image,
+        datashield_image: args.datashield_image,
+        datashield_resources: ComputeResources {
+            cpu_request: quantity("--datashield-cpu-request", args.datashield_cpu_request)?,
+            cpu_limit: quantity("--datashield-cpu-limit", args.datashield_cpu_limit)?,
+            memory_request: quantity(
+                "--datashield-memory-request",
+                args.datashield_memory_request,
+            )?,
+            memory_limit: quantity("--datashield-memory-limit", args.datashield_memory_limit)?,
+        },
     };
     let identity = match args.identity {
         Some(identity) => identity,

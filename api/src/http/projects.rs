@@ -173,6 +173,7 @@ async fn create_project(
                 .unwrap_or(EgressSettings::default().reviews_required),
             ..EgressSettings::default()
         },
+        datashield: None,
         suspended: false,
         closed: false,
     };

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use kube_quantity::ParsedQuantity;
 
-use crate::config::{Labels, OperatorConfig};
+use crate::config::{ComputeResources, Labels, OperatorConfig};
 use crate::resources::Project;
 use crate::resources::names::{
     COMPONENT_LABEL, LIMIT_RANGE_NAME, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, QUOTA_NAME,
@@ -36,13 +36,24 @@ pub struct Guardrails {
 
 /// Builds the guardrails. `allow_workloads` is false for suspended and expired projects: the
 /// quota then admits no pods at all, so nothing can start even if something tries.
+///
+/// A project with a DataSHIELD server gets its NetworkPolicies too, and room for it in the
+/// quota and limits on top of what `spec.resources` gives its workspaces.
 pub fn guardrails(project: &Project, allow_workloads: bool, config: &OperatorConfig) -> Guardrails {
     let namespace = namespace_name(&project.name_any());
+    let datashield = project
+        .spec
+        .datashield_enabled()
+        .map(|_| &config.datashield_resources);
+    let mut network_policies = network_policies(project, &namespace, config);
+    if datashield.is_some() {
+        network_policies.extend(super::datashield::network_policies(project, config));
+    }
     Guardrails {
         namespace: namespace_object(project, &namespace),
-        quota: quota(project, &namespace, allow_workloads),
-        limits: limit_range(project, &namespace),
-        network_policies: network_policies(project, &namespace, config),
+        quota: quota(project, &namespace, allow_workloads, datashield),
+        limits: limit_range(project, &namespace, datashield),
+        network_policies,
         service_account: ServiceAccount {
             metadata: metadata(project, WORKSPACE_SERVICE_ACCOUNT, Some(&namespace)),
             automount_service_account_token: Some(false),
@@ -62,7 +73,7 @@ fn owner(project: &Project) -> Vec<OwnerReference> {
     project.controller_owner_ref(&()).into_iter().collect()
 }
 
-fn metadata(project: &Project, name: &str, namespace: Option<&str>) -> ObjectMeta {
+pub(super) fn metadata(project: &Project, name: &str, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: namespace.map(str::to_owned),
@@ -91,26 +102,53 @@ fn namespace_object(project: &Project, name: &str) -> Namespace {
     }
 }
 
-fn quota(project: &Project, namespace: &str, allow_workloads: bool) -> ResourceQuota {
+/// `datashield`: what the project's DataSHIELD server uses, when it has one: one more pod and
+/// Service, and its requests and limits, beside the workspaces' share.
+fn quota(
+    project: &Project,
+    namespace: &str,
+    allow_workloads: bool,
+    datashield: Option<&ComputeResources>,
+) -> ResourceQuota {
     let resources = &project.spec.resources;
     let workspaces = Quantity(resources.max_workspaces.to_string());
+    let servers = u32::from(datashield.is_some());
     let pods = if allow_workloads {
-        workspaces.clone()
+        Quantity((resources.max_workspaces + servers).to_string())
     } else {
         Quantity("0".into())
     };
+    let plus = |total: &Quantity, extra: Option<&String>| match extra {
+        Some(extra) => sum(total, extra),
+        None => total.clone(),
+    };
     let hard = BTreeMap::from([
-        ("requests.cpu".to_owned(), resources.cpu.clone()),
-        ("limits.cpu".to_owned(), resources.cpu.clone()),
-        ("requests.memory".to_owned(), resources.memory.clone()),
-        ("limits.memory".to_owned(), resources.memory.clone()),
+        (
+            "requests.cpu".to_owned(),
+            plus(&resources.cpu, datashield.map(|d| &d.cpu_request)),
+        ),
+        (
+            "limits.cpu".to_owned(),
+            plus(&resources.cpu, datashield.map(|d| &d.cpu_limit)),
+        ),
+        (
+            "requests.memory".to_owned(),
+            plus(&resources.memory, datashield.map(|d| &d.memory_request)),
+        ),
+        (
+            "limits.memory".to_owned(),
+            plus(&resources.memory, datashield.map(|d| &d.memory_limit)),
+        ),
         ("requests.storage".to_owned(), resources.storage.clone()),
         (
             "requests.nvidia.com/gpu".to_owned(),
             Quantity(resources.gpus.to_string()),
         ),
-        ("persistentvolumeclaims".to_owned(), workspaces.clone()),
-        ("services".to_owned(), workspaces),
+        ("persistentvolumeclaims".to_owned(), workspaces),
+        (
+            "services".to_owned(),
+            Quantity((resources.max_workspaces + servers).to_string()),
+        ),
         ("services.nodeports".to_owned(), Quantity("0".into())),
         ("services.loadbalancers".to_owned(), Quantity("0".into())),
         ("pods".to_owned(), pods),
@@ -125,10 +163,42 @@ fn quota(project: &Project, namespace: &str, allow_workloads: bool) -> ResourceQ
     }
 }
 
+/// `total + extra` in the quantity's canonical form (as the apiserver stores it, so that the
+/// stored quota compares equal); `total` alone if either does not parse.
+fn sum(total: &Quantity, extra: &str) -> Quantity {
+    match (
+        ParsedQuantity::try_from(total),
+        ParsedQuantity::try_from(extra),
+    ) {
+        (Ok(total), Ok(extra)) => Quantity((total + extra).to_string()),
+        _ => total.clone(),
+    }
+}
+
+/// The larger of two quantities (`a` if either does not parse).
+fn larger(a: &Quantity, b: &str) -> Quantity {
+    match (ParsedQuantity::try_from(a), ParsedQuantity::try_from(b)) {
+        (Ok(parsed_a), Ok(parsed_b)) if parsed_b > parsed_a => Quantity(b.to_owned()),
+        _ => a.clone(),
+    }
+}
+
 /// Defaults for containers that do not ask (the workspace controller always asks), never above
-/// what the whole project may use, so the LimitRange is always valid.
-fn limit_range(project: &Project, namespace: &str) -> LimitRange {
+/// what the whole project may use, so the LimitRange is always valid. The per-container maximum
+/// admits the DataSHIELD server's containers when the project has one.
+fn limit_range(
+    project: &Project,
+    namespace: &str,
+    datashield: Option<&ComputeResources>,
+) -> LimitRange {
     let resources = &project.spec.resources;
+    let (max_cpu, max_memory) = match datashield {
+        Some(server) => (
+            larger(&resources.cpu, &server.cpu_limit),
+            larger(&resources.memory, &server.memory_limit),
+        ),
+        None => (resources.cpu.clone(), resources.memory.clone()),
+    };
     let at_most = |wanted: &str, cap: &Quantity| -> Quantity {
         match (
             ParsedQuantity::try_from(wanted),
@@ -143,7 +213,7 @@ fn limit_range(project: &Project, namespace: &str) -> LimitRange {
     };
     let container = LimitRangeItem {
         type_: "Container".into(),
-        max: Some(pair(resources.cpu.clone(), resources.memory.clone())),
+        max: Some(pair(max_cpu, max_memory)),
         default: Some(pair(
             at_most("500m", &resources.cpu),
             at_most("1Gi", &resources.memory),
@@ -191,7 +261,7 @@ fn workspace_pods() -> LabelSelector {
     )]))
 }
 
-fn port(protocol: &str, number: u16) -> NetworkPolicyPort {
+pub(super) fn port(protocol: &str, number: u16) -> NetworkPolicyPort {
     NetworkPolicyPort {
         protocol: Some(protocol.to_owned()),
         port: Some(IntOrString::Int(i32::from(number))),
@@ -199,7 +269,7 @@ fn port(protocol: &str, number: u16) -> NetworkPolicyPort {
     }
 }
 
-fn peer(namespace: &str, pods: &Labels) -> NetworkPolicyPeer {
+pub(super) fn peer(namespace: &str, pods: &Labels) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
         namespace_selector: Some(namespace_selector(namespace)),
         pod_selector: Some(selector(pods)),

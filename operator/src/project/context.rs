@@ -5,23 +5,28 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, ResourceQuota, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::{EventType, Recorder};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use thiserror::Error;
 use tracing::info;
 
+use super::datashield;
 use super::plan::{ConditionType, StatusPlan};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use crate::reconcile::apply::stop_workspace;
 use crate::reconcile::cache::WrittenStatuses;
-use crate::reconcile::conditions::settle;
+use crate::reconcile::conditions::{condition, settle};
 use crate::reconcile::events::publish;
 use crate::reconcile::status;
+use crate::resources::names::{DATASHIELD_NAME, namespace_name};
 use crate::resources::{Project, ProjectPhase, ProjectStatus, Workspace};
 
 pub(super) const CONTROLLER: &str = "project";
@@ -40,6 +45,10 @@ pub struct Stores {
     pub limits: Store<LimitRange>,
     pub policies: Store<NetworkPolicy>,
     pub accounts: Store<ServiceAccount>,
+    /// Only the DataSHIELD servers' (selected by their component label).
+    pub deployments: Store<Deployment>,
+    pub config_maps: Store<ConfigMap>,
+    pub services: Store<Service>,
 }
 
 pub struct Context {
@@ -98,16 +107,34 @@ pub(super) async fn write_status(
     let generation = project.metadata.generation;
     let previous = project.status.clone().unwrap_or_default();
     let phase = plan.phase;
+    // The DataSHIELD server's readiness, from its Deployment as last watched: its changes
+    // trigger a reconcile, so the status follows it.
+    let deployment = context
+        .stores
+        .deployments
+        .get(&ObjectRef::new(DATASHIELD_NAME).within(&namespace_name(&project.name_any())));
+    let datashield = datashield::status(
+        project.spec.datashield.as_ref(),
+        phase,
+        deployment.as_deref(),
+    );
+    let mut conditions = plan.conditions.into_conditions(generation);
+    if let Some((_, check)) = &datashield {
+        conditions.push(condition(
+            ConditionType::DataShieldReady.as_str(),
+            check.ok,
+            &check.reason,
+            check.message.clone(),
+            generation,
+        ));
+    }
     let next = ProjectStatus {
         phase: Some(phase),
         namespace: plan.namespace,
-        conditions: settle(
-            &previous.conditions,
-            plan.conditions.into_conditions(generation),
-            Utc::now(),
-        ),
+        conditions: settle(&previous.conditions, conditions, Utc::now()),
         observed_generation: generation,
         teardown: plan.teardown.or(previous.teardown.clone()),
+        datashield: datashield.map(|(status, _)| status),
     };
     let projects: Api<Project> = Api::all(context.client.clone());
     if !status::write_status(&projects, project, &context.written, &previous, &next).await? {

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, ResourceQuota, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::{self, Action, Controller};
@@ -28,6 +31,7 @@ use super::plan::{
     NamespaceState, Observed, Plan, Requeue, guardrails_refused, plan, wake_on_time,
 };
 use super::teardown::tear_down;
+use super::{datashield, datashield_apply};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use crate::reconcile::apply::apply_if_changed;
@@ -35,7 +39,8 @@ use crate::reconcile::cache::{WrittenStatuses, cached_or_live, reflect};
 use crate::reconcile::finalizer;
 use crate::resources::Project;
 use crate::resources::names::{
-    FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, namespace_name,
+    COMPONENT_LABEL, DATASHIELD_COMPONENT, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL,
+    namespace_name,
 };
 
 /// Runs the Project controller until `shutdown` completes.
@@ -67,12 +72,29 @@ pub async fn run(
         Api::<ServiceAccount>::all(client.clone()),
         watcher::Config::default().labels(&managed),
     );
+    // Only the DataSHIELD servers' objects: workspaces' Services are the workspace controller's.
+    let datashield = format!("{managed},{COMPONENT_LABEL}={DATASHIELD_COMPONENT}");
+    let (deployments, deployment_events) = reflect(
+        Api::<Deployment>::all(client.clone()),
+        watcher::Config::default().labels(&datashield),
+    );
+    let (config_maps, config_map_events) = reflect(
+        Api::<ConfigMap>::all(client.clone()),
+        watcher::Config::default().labels(&datashield),
+    );
+    let (services, service_events) = reflect(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default().labels(&datashield),
+    );
     let stores = Stores {
         namespaces,
         quotas,
         limits,
         policies,
         accounts,
+        deployments,
+        config_maps,
+        services,
     };
 
     let mut project_watch = watcher::Config::default();
@@ -98,6 +120,10 @@ pub async fn run(
         .owns_stream(limit_events)
         .owns_stream(policy_events)
         .owns_stream(account_events)
+        // A server's readiness is in its Deployment's status.
+        .owns_stream(deployment_events)
+        .owns_stream(config_map_events)
+        .owns_stream(service_events)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|_| futures::future::ready(()));
@@ -155,7 +181,15 @@ async fn reconcile_project(project: &Project, context: &Context) -> Result<Actio
             stop_workspaces: stop,
             status,
         } => {
-            match apply_guardrails(project, context, &wanted).await {
+            let server =
+                datashield::plan(project.spec.datashield.as_ref(), life.allows_workloads());
+            let applied = match apply_guardrails(project, context, &wanted).await {
+                Ok(()) => datashield_apply::apply(project, context, server)
+                    .await
+                    .map(|writes| (0..writes).for_each(|_| context.count_write())),
+                Err(error) => Err(error),
+            };
+            match applied {
                 Ok(()) => {}
                 Err(Error::Kube(kube::Error::Api(refusal))) if refusal.code == 422 => {
                     let existed = namespace != NamespaceState::Absent;

@@ -4,6 +4,8 @@
 pub mod builders;
 mod context;
 pub mod controller;
+pub mod datashield;
+mod datashield_apply;
 pub mod lifecycle;
 pub mod plan;
 mod teardown;
@@ -47,6 +49,7 @@ pub(crate) mod tests {
             },
             templates: vec![TemplateName("jupyter".into())],
             egress: EgressSettings::default(),
+            datashield: None,
             suspended: false,
             closed: false,
         }

@@ -22,6 +22,8 @@ pub enum ConditionType {
     NamespaceReady,
     IsolationReady,
     QuotaReady,
+    /// Only on projects with a DataSHIELD server.
+    DataShieldReady,
 }
 
 impl ConditionType {
@@ -31,6 +33,7 @@ impl ConditionType {
             Self::NamespaceReady => "NamespaceReady",
             Self::IsolationReady => "IsolationReady",
             Self::QuotaReady => "QuotaReady",
+            Self::DataShieldReady => "DataShieldReady",
         }
     }
 }

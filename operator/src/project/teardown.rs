@@ -3,10 +3,10 @@
 //! the record and let go of a deleted project. `plan.rs` decides each step.
 
 use chrono::Utc;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     ConfigMap, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
-    Service, ServiceAccount,
+    Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -25,7 +25,7 @@ use super::plan::{
 };
 use crate::reconcile::events::publish;
 use crate::reconcile::finalizer;
-use crate::resources::names::{FINALIZER, namespace_name};
+use crate::resources::names::{DATASHIELD_NAME, FINALIZER, namespace_name};
 use crate::resources::{Project, TeardownRecord, Workspace};
 
 /// One step of the teardown; requeued until the record says it is complete.
@@ -128,7 +128,8 @@ async fn release(
 /// Every object in the namespace as `Kind/name`, and the volumes bound to its claims as
 /// `PersistentVolume/name`: what the teardown record says was deleted. Secrets are not listed:
 /// listing them needs the right to read every Secret in the cluster, which the operator must not
-/// have; the namespace's confirmed deletion covers them.
+/// have; the namespace's confirmed deletion covers them. Only the DataSHIELD server's, which the
+/// operator reads by name, is named.
 async fn inventory(client: &Client, namespace: &str) -> Result<Vec<String>, Error> {
     async fn names<K>(client: &Client, namespace: &str) -> Result<Vec<String>, Error>
     where
@@ -150,6 +151,8 @@ async fn inventory(client: &Client, namespace: &str) -> Result<Vec<String>, Erro
     let mut out = Vec::new();
     out.extend(names::<Workspace>(client, namespace).await?);
     out.extend(names::<StatefulSet>(client, namespace).await?);
+    // The DataSHIELD server, whose pod holds the project's tables.
+    out.extend(names::<Deployment>(client, namespace).await?);
     out.extend(names::<Pod>(client, namespace).await?);
     out.extend(names::<Service>(client, namespace).await?);
     out.extend(names::<ConfigMap>(client, namespace).await?);
@@ -159,6 +162,11 @@ async fn inventory(client: &Client, namespace: &str) -> Result<Vec<String>, Erro
     out.extend(names::<NetworkPolicy>(client, namespace).await?);
     out.extend(names::<ResourceQuota>(client, namespace).await?);
     out.extend(names::<LimitRange>(client, namespace).await?);
+    // The one Secret the operator may read by name: the DataSHIELD server's.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    if secrets.get_metadata_opt(DATASHIELD_NAME).await?.is_some() {
+        out.push(format!("Secret/{DATASHIELD_NAME}"));
+    }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     for claim in claims.list(&ListParams::default()).await? {
         out.push(format!("PersistentVolumeClaim/{}", claim.name_any()));

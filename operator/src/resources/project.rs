@@ -1,6 +1,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::core::{Message, Rule};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,9 @@ pub struct ProjectSpec {
     /// How outputs leave the project.
     #[serde(default)]
     pub egress: EgressSettings,
+    /// The project's DataSHIELD server: non-disclosive analysis of its released ingress tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datashield: Option<DataShieldSpec>,
     /// Suspends the project: workspaces stop and nothing new may start.
     #[serde(default)]
     pub suspended: bool,
@@ -184,6 +188,122 @@ fn default_reviews_required() -> u32 {
     2
 }
 
+/// A project's DataSHIELD server (`trellis-datashield` in its namespace).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataShieldSpec {
+    /// Runs the server while the project is active.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The tables the server holds, each a file of a released ingress request.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub tables: Vec<DataShieldTable>,
+    /// Disclosure settings; dsBase's defaults for any left out.
+    #[serde(default)]
+    pub settings: DataShieldSettings,
+}
+
+impl ProjectSpec {
+    /// The DataSHIELD server's spec, when the project asks for one.
+    pub fn datashield_enabled(&self) -> Option<&DataShieldSpec> {
+        self.datashield
+            .as_ref()
+            .filter(|datashield| datashield.enabled)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataShieldTable {
+    /// The table's name as DataSHIELD clients see it (an R-safe symbol).
+    #[schemars(regex(pattern = "^[A-Za-z][A-Za-z0-9_]{0,62}$"))]
+    pub name: String,
+    /// The id of the released ingress airlock request that holds the file.
+    #[schemars(length(min = 1, max = 100))]
+    pub request: String,
+    /// The file in that request: CSV or Parquet.
+    #[schemars(length(min = 1, max = 255), regex(pattern = "^[^/]+\\.(csv|parquet)$"))]
+    pub file: String,
+    /// A data dictionary for it in the same request (`<name>.dictionary.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = "^[^/]+\\.dictionary\\.yaml$")
+    )]
+    pub dictionary: Option<String>,
+}
+
+/// dsBase's disclosure settings (`nfilter.*`), by their R names in camelCase. Each may only be
+/// stricter than dsBase's default unless `looserApproval` records who allowed otherwise.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = looser("nfilterTab", ">=", "3"))]
+#[x_kube(validation = looser("nfilterSubset", ">=", "3"))]
+#[x_kube(validation = looser("nfilterKnn", ">=", "3"))]
+#[x_kube(validation = looser("nfilterNoise", ">=", "0.25"))]
+#[x_kube(validation = looser("nfilterGlm", "<=", "0.33"))]
+#[x_kube(validation = looser("nfilterString", "<=", "80"))]
+#[x_kube(validation = looser("nfilterStringShort", "<=", "20"))]
+#[x_kube(validation = looser("nfilterLevelsDensity", "<=", "0.33"))]
+#[x_kube(validation = looser("nfilterLevelsMax", "<=", "40"))]
+pub struct DataShieldSettings {
+    /// `nfilter.tab`: the smallest non-zero cell count of a table (dsBase: 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_tab: Option<u32>,
+    /// `nfilter.subset`: the smallest subset (dsBase: 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_subset: Option<u32>,
+    /// `nfilter.glm`: the largest number of parameters as a fraction of the rows (dsBase: 0.33).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::positive_number")]
+    pub nfilter_glm: Option<f64>,
+    /// `nfilter.string`: the longest string argument (dsBase: 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_string: Option<u32>,
+    /// `nfilter.stringShort`: the longest short string argument (dsBase: 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_string_short: Option<u32>,
+    /// `nfilter.kNN`: the nearest neighbours of the k-NN functions (dsBase: 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_knn: Option<u32>,
+    /// `nfilter.noise`: the noise added by the functions that add it (dsBase: 0.25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::positive_number")]
+    pub nfilter_noise: Option<f64>,
+    /// `nfilter.levels.density`: the largest ratio of factor levels to rows (dsBase: 0.33).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::positive_number")]
+    pub nfilter_levels_density: Option<f64>,
+    /// `nfilter.levels.max`: the most levels of a factor (dsBase: 40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub nfilter_levels_max: Option<u32>,
+    /// The recorded approval (e.g. a committee reference) that allows settings looser than
+    /// dsBase's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub looser_approval: Option<String>,
+}
+
+/// The CEL rule that lets `field` be looser than dsBase's `default` only with an approval:
+/// `direction` is the comparison a stricter (or equal) value passes.
+fn looser(field: &str, direction: &str, default: &str) -> Rule {
+    Rule::new(format!(
+        "!has(self.{field}) || has(self.looserApproval) || self.{field} {direction} {default}"
+    ))
+    .message(Message::Message(format!(
+        "{field} is looser than dsBase's default of {default}: a recorded approval reference \
+         (looserApproval) is required"
+    )))
+}
+
 /// Where a project is in its life.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 pub enum ProjectPhase {
@@ -242,7 +362,8 @@ pub struct ProjectStatus {
     /// The namespace that holds the project's workspaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// `Ready`, `NamespaceReady`, `IsolationReady` and `QuotaReady`.
+    /// `Ready`, `NamespaceReady`, `IsolationReady` and `QuotaReady`; `DataShieldReady` when the
+    /// project has a DataSHIELD server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The generation of the spec that this status describes.
@@ -251,6 +372,22 @@ pub struct ProjectStatus {
     /// Proof of teardown, once the project has been closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownRecord>,
+    /// The DataSHIELD server, when `spec.datashield.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datashield: Option<DataShieldStatus>,
+}
+
+/// Whether the project's DataSHIELD server answers, and with which tables.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataShieldStatus {
+    pub ready: bool,
+    /// The tables it has loaded (empty until it is ready).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Why it is not ready: `starting`, `stopped: project Suspended`, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What was deleted when a project was torn down, and when.

@@ -48,3 +48,13 @@ pub fn subject(_: &mut SchemaGenerator) -> Schema {
         "pattern": "^[^\\s]+$"
     })
 }
+
+/// A number above zero (dsBase's fractional disclosure settings).
+pub fn positive_number(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": true,
+        "maximum": 1000000
+    })
+}

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServiceAccountTokenProjection, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeProjection, VolumeResourceRequirements,
+    Container, ContainerPort, EmptyDirVolumeSource, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -18,18 +17,16 @@ use kube::{Resource, ResourceExt};
 
 use super::validate::Resolved;
 use crate::config::OperatorConfig;
+use crate::pod::{TOKEN_DIR, TOKEN_VOLUME, env, hardened, mount, pod_security, token_volume};
 use crate::resources::names::{
-    COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, TOKEN_AUDIENCE,
-    WORKSPACE_COMPONENT, WORKSPACE_LABEL, WORKSPACE_SERVICE_ACCOUNT,
+    COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, WORKSPACE_COMPONENT,
+    WORKSPACE_LABEL, WORKSPACE_SERVICE_ACCOUNT,
 };
 use crate::resources::{Workspace, WorkspaceTemplate};
 
-/// Lifetime of that token; the kubelet renews it well before it expires.
-pub const TOKEN_SECONDS: i64 = 3600;
 pub const HOME: &str = "/home/workspace";
 pub const INPUTS: &str = "/data/inputs";
 pub const OUTPUTS: &str = "/data/outputs";
-pub const TOKEN_DIR: &str = "/var/run/secrets/trellis";
 /// The user workspace programs run as (not root).
 pub const WORKSPACE_UID: i64 = 1000;
 pub const WORKSPACE_GID: i64 = 100;
@@ -139,44 +136,6 @@ pub fn build(
     }
 }
 
-/// No privilege, no escalation, no capabilities, the runtime's default seccomp profile.
-pub fn hardened(read_only_root: bool) -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        privileged: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            add: None,
-        }),
-        run_as_non_root: Some(true),
-        read_only_root_filesystem: Some(read_only_root),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            ..SeccompProfile::default()
-        }),
-        ..SecurityContext::default()
-    }
-}
-
-/// `readOnly: false` is left out, as the apiserver stores it, so that the stored object
-/// compares equal and nothing is re-applied.
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: name.to_owned(),
-        mount_path: path.to_owned(),
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
-    }
-}
-
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    }
-}
-
 fn pod_spec(
     workspace: &Workspace,
     project: &str,
@@ -201,7 +160,7 @@ fn pod_spec(
     if resolved.gpus > 0 {
         compute.insert("nvidia.com/gpu".into(), Quantity(resolved.gpus.to_string()));
     }
-    let token = mount("trellis-token", TOKEN_DIR, true);
+    let token = mount(TOKEN_VOLUME, TOKEN_DIR, true);
     let mut mounts = vec![
         mount("home", HOME, false),
         mount("inputs", INPUTS, true),
@@ -225,21 +184,7 @@ fn pod_spec(
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Volume::default()
         },
-        Volume {
-            name: "trellis-token".into(),
-            projected: Some(ProjectedVolumeSource {
-                sources: Some(vec![VolumeProjection {
-                    service_account_token: Some(ServiceAccountTokenProjection {
-                        audience: Some(TOKEN_AUDIENCE.into()),
-                        expiration_seconds: Some(TOKEN_SECONDS),
-                        path: "token".into(),
-                    }),
-                    ..VolumeProjection::default()
-                }]),
-                default_mode: Some(0o440),
-            }),
-            ..Volume::default()
-        },
+        token_volume(),
     ];
     if template.spec.read_only_root_filesystem {
         mounts.push(mount("tmp", "/tmp", false));
@@ -263,17 +208,7 @@ fn pod_spec(
         service_account_name: Some(WORKSPACE_SERVICE_ACCOUNT.into()),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(WORKSPACE_UID),
-            run_as_group: Some(WORKSPACE_GID),
-            fs_group: Some(WORKSPACE_GID),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod_security(WORKSPACE_UID, WORKSPACE_GID)),
         init_containers: Some(vec![Container {
             name: "inputs".into(),
             image: Some(config.cli_image.clone()),

@@ -1,4 +1,5 @@
-//! The images a workspace pod may run: every WorkspaceTemplate's image and the Trellis CLI. The
+//! The images a pod in a project may run: every WorkspaceTemplate's image, the Trellis CLI and
+//! the DataSHIELD server. The
 //! operator publishes them in a ConfigMap that the admission policy in `policies/admission/`
 //! reads, so an image no template offers is refused in every project namespace.
 
@@ -29,7 +30,7 @@ pub fn allowed_images(templates: &[Arc<WorkspaceTemplate>], config: &OperatorCon
     let images: BTreeSet<&str> = templates
         .iter()
         .map(|template| template.spec.image.as_str())
-        .chain([config.cli_image.as_str()])
+        .chain([config.cli_image.as_str(), config.datashield_image.as_str()])
         .collect();
     ConfigMap {
         metadata: ObjectMeta {
@@ -128,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn every_template_image_and_the_cli_are_allowed_once_in_a_stable_order() {
+    fn every_template_image_the_cli_and_datashield_are_allowed_once_in_a_stable_order() {
         let templates = [
             template("rstudio", "rocker/rstudio:4.5.1"),
             template("jupyter", "quay.io/jupyter/scipy-notebook:2026-10-20"),
@@ -136,6 +137,7 @@ mod tests {
         ];
         let config = OperatorConfig {
             cli_image: "trellis/cli:0.1.0".into(),
+            datashield_image: "trellis/datashield:0.1.0".into(),
             ..OperatorConfig::default()
         };
         let config_map = allowed_images(&templates, &config);
@@ -145,7 +147,8 @@ mod tests {
         );
         assert_eq!(
             config_map.data.unwrap()["images"],
-            "quay.io/jupyter/scipy-notebook:2026-10-20\nrocker/rstudio:4.5.1\ntrellis/cli:0.1.0"
+            "quay.io/jupyter/scipy-notebook:2026-10-20\nrocker/rstudio:4.5.1\ntrellis/cli:0.1.0\n\
+             trellis/datashield:0.1.0"
         );
     }
 }
