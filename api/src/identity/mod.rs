@@ -48,6 +48,10 @@ pub enum Credential {
     /// A workspace's projected service-account token: the caller acts as the workspace's owner
     /// within that one project, and with no platform role.
     Workspace { project: String, workspace: String },
+    /// A personal access token (`trellis_pat_…`), presented to a project's DataSHIELD server.
+    /// It is accepted there and nowhere else: the API's extractors refuse it, and the policy
+    /// allows it nothing but [`crate::policy::Action::UseDataShield`].
+    AccessToken { id: String },
 }
 
 /// An authenticated caller.

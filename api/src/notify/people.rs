@@ -33,10 +33,13 @@ fn fingerprint(who: &Principal) -> u64 {
     hasher.finish()
 }
 
-/// Workspace tokens name the owner but carry no address or roles: recording them would erase
-/// what the person's own sign-in said.
+/// Workspace tokens and personal access tokens carry no roles (and a workspace token no
+/// address): recording them would erase what the person's own sign-in said.
 fn recorded(who: &Principal) -> bool {
-    !matches!(who.credential, Credential::Workspace { .. })
+    !matches!(
+        who.credential,
+        Credential::Workspace { .. } | Credential::AccessToken { .. }
+    )
 }
 
 impl People {
