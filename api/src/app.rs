@@ -36,6 +36,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub people: crate::notify::People,
     pub notifier: crate::notify::Notifier,
+    pub tokens: crate::tokens::AccessTokens,
 }
 
 pub type SharedState = Arc<AppState>;

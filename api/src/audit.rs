@@ -46,6 +46,11 @@ pub enum AuditAction {
     WebAdmin,
     WorkspaceGateway,
     WorkspaceGatewayBlocked,
+    /// A personal access token made (never the token itself: its id, name and projects).
+    TokenCreate,
+    /// A personal access token listing refused.
+    TokenList,
+    TokenRevoke,
 }
 
 impl AuditAction {
@@ -77,6 +82,9 @@ impl AuditAction {
             AuditAction::WebAdmin => "web.admin",
             AuditAction::WorkspaceGateway => "workspace.gateway",
             AuditAction::WorkspaceGatewayBlocked => "workspace.gateway.blocked",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenList => "token.list",
+            AuditAction::TokenRevoke => "token.revoke",
         }
     }
 }
@@ -289,6 +297,9 @@ mod tests {
             WebAdmin,
             WorkspaceGateway,
             WorkspaceGatewayBlocked,
+            TokenCreate,
+            TokenList,
+            TokenRevoke,
         ];
         let all: Vec<AuditAction> = Action::ALL
             .iter()
@@ -302,6 +313,12 @@ mod tests {
         // Auditors filter by family (`airlock` matches `airlock.vote`); names stay what they were.
         assert_eq!(AirlockFileDownload.name(), "airlock.file.download");
         assert_eq!(AuthWorkspaceToken.name(), "auth.workspace-token");
+        assert_eq!(TokenCreate.name(), "token.create");
+        assert_eq!(TokenRevoke.name(), "token.revoke");
+        assert_eq!(
+            AuditAction::from(Action::UseDataShield).name(),
+            "datashield.use"
+        );
         assert_eq!(
             AuditAction::from(Action::CloseProject).name(),
             "project.close"

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod projects;
 pub mod server;
 pub mod store;
+pub mod tokens;
 pub mod web;
 pub mod workspaces;
 

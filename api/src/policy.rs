@@ -22,6 +22,9 @@ pub enum Action {
     StartWorkspace,
     StopWorkspace,
     DeleteWorkspace,
+    /// Analysing the project's data through its DataSHIELD server (and holding a personal
+    /// access token for it).
+    UseDataShield,
 }
 
 impl Action {
@@ -42,10 +45,11 @@ impl Action {
             Action::StartWorkspace => "workspace.start",
             Action::StopWorkspace => "workspace.stop",
             Action::DeleteWorkspace => "workspace.delete",
+            Action::UseDataShield => "datashield.use",
         }
     }
 
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::ListProjects,
         Action::CreateProject,
         Action::ReadProject,
@@ -60,6 +64,7 @@ impl Action {
         Action::StartWorkspace,
         Action::StopWorkspace,
         Action::DeleteWorkspace,
+        Action::UseDataShield,
     ];
 }
 
@@ -94,6 +99,22 @@ pub fn membership(principal: &Principal, project: &Project) -> Option<MemberRole
         .map(|m| m.role)
 }
 
+/// Whether the caller's role in `project` lets them work with files: workspaces and the airlock.
+/// Owners and researchers do; analysts reach the project's data only through DataSHIELD.
+fn works_with_files(principal: &Principal, project: &Project) -> bool {
+    matches!(
+        membership(principal, project),
+        Some(MemberRole::Owner | MemberRole::Researcher)
+    )
+}
+
+fn access_token(principal: &Principal) -> bool {
+    matches!(principal.credential, Credential::AccessToken { .. })
+}
+
+const ACCESS_TOKEN_ONLY_DATASHIELD: &str =
+    "a personal access token is used only for DataSHIELD analysis";
+
 /// Which workspaces of a project a caller may see: all of them, or only their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkspaceView {
@@ -117,7 +138,9 @@ pub fn can_see_project(principal: &Principal, project: &Project) -> bool {
 fn is_admin(principal: &Principal) -> bool {
     // A workspace credential never carries platform roles, but check the scope too: a
     // workspace must not administer anything.
-    principal.project_scope().is_none() && principal.has(PlatformRole::Admin)
+    principal.project_scope().is_none()
+        && !access_token(principal)
+        && principal.has(PlatformRole::Admin)
 }
 
 fn project_name(project: &Project) -> &str {
@@ -126,6 +149,10 @@ fn project_name(project: &Project) -> &str {
 
 pub fn decide(principal: &Principal, action: Action, target: Target<'_>) -> Decision {
     let deny = |why: &str| Decision::Deny(why.to_string());
+    // A personal access token is good for DataSHIELD and nothing else.
+    if access_token(principal) && action != Action::UseDataShield {
+        return deny(ACCESS_TOKEN_ONLY_DATASHIELD);
+    }
     // A workspace credential acts only inside its own project.
     if let Some(scope) = principal.project_scope() {
         match target {
@@ -170,8 +197,10 @@ pub fn decide(principal: &Principal, action: Action, target: Target<'_>) -> Deci
             }
         }
         (Action::CreateWorkspace, Target::Project(p)) => {
-            if membership(principal, p).is_some() {
+            if works_with_files(principal, p) {
                 Decision::Allow
+            } else if membership(principal, p) == Some(MemberRole::Analyst) {
+                deny("analysts use the project's data through DataSHIELD, not in workspaces")
             } else {
                 deny("only the project's members create workspaces in it")
             }
@@ -185,10 +214,12 @@ pub fn decide(principal: &Principal, action: Action, target: Target<'_>) -> Deci
             }
         }
         (Action::StartWorkspace, Target::Workspace(p, w)) => {
-            if w.spec.owner == principal.subject && membership(principal, p).is_some() {
+            if w.spec.owner == principal.subject && works_with_files(principal, p) {
                 Decision::Allow
             } else {
-                deny("only the workspace's owner, while a project member, starts it")
+                deny(
+                    "only the workspace's owner, while an owner or researcher of the project, starts it",
+                )
             }
         }
         (Action::StopWorkspace | Action::DeleteWorkspace, Target::Workspace(p, w)) => {
@@ -198,14 +229,48 @@ pub fn decide(principal: &Principal, action: Action, target: Target<'_>) -> Deci
                 deny("only the workspace's owner and platform admins stop or delete it")
             }
         }
+        (Action::UseDataShield, Target::Project(p)) => use_datashield(principal, p),
         _ => deny("this action does not apply to this kind of target"),
     }
+}
+
+/// DataSHIELD is for the project's members (owners, researchers and analysts), signed in as
+/// themselves or with their personal access token, while the project is Active. Data access is
+/// by membership: platform admins who are not members are refused like anyone else.
+fn use_datashield(principal: &Principal, project: &Project) -> Decision {
+    if principal.project_scope().is_some() {
+        return Decision::Deny(
+            "DataSHIELD is used with a personal access token, not from a workspace".into(),
+        );
+    }
+    match membership(principal, project) {
+        Some(MemberRole::Owner | MemberRole::Researcher | MemberRole::Analyst) => {}
+        None => {
+            return Decision::Deny(format!(
+                "`{}` is not a member of project `{}`; only its members use its DataSHIELD server",
+                principal.subject,
+                project_name(project)
+            ));
+        }
+    }
+    let phase = project.status.as_ref().and_then(|s| s.phase);
+    if phase != Some(ProjectPhase::Active) {
+        let shown = phase.map_or("not yet provisioned", |p| p.as_str());
+        return Decision::Deny(format!(
+            "project `{}` is {shown}; DataSHIELD is open only while it is Active",
+            project_name(project)
+        ));
+    }
+    // Issue 17: once the CRD has `spec.datashield.enabled`, refuse here when it is false
+    // ("DataSHIELD is not enabled for project `…`").
+    Decision::Allow
 }
 
 /// Whether the caller holds the reviewing role for a direction: output checkers review egress,
 /// data stewards ingress. A workspace credential never reviews.
 pub fn reviewer_role(principal: &Principal, direction: Direction) -> bool {
     principal.project_scope().is_none()
+        && !access_token(principal)
         && principal.has(match direction {
             Direction::Egress => PlatformRole::OutputChecker,
             Direction::Ingress => PlatformRole::DataSteward,
@@ -246,17 +311,23 @@ fn in_scope(principal: &Principal, project: &str) -> bool {
 /// Who may open an airlock request: project members for egress (from a workspace too); members
 /// and data stewards for ingress.
 pub fn airlock_create(principal: &Principal, project: &Project, direction: Direction) -> Decision {
+    if access_token(principal) {
+        return Decision::Deny(ACCESS_TOKEN_ONLY_DATASHIELD.into());
+    }
     if !in_scope(principal, project_name(project)) {
         return Decision::Deny("a workspace credential cannot act outside its project".into());
     }
-    let member = membership(principal, project).is_some();
+    let member = works_with_files(principal, project);
     match direction {
         Direction::Egress if member => Decision::Allow,
         Direction::Ingress if member || reviewer_role(principal, direction) => Decision::Allow,
-        Direction::Egress => Decision::Deny("only the project's members request egress".into()),
-        Direction::Ingress => {
-            Decision::Deny("only the project's members and data stewards request ingress".into())
-        }
+        Direction::Egress => Decision::Deny(
+            "only the project's owners and researchers request egress (not analysts)".into(),
+        ),
+        Direction::Ingress => Decision::Deny(
+            "only the project's owners, researchers and data stewards request ingress (not analysts)"
+                .into(),
+        ),
     }
 }
 
@@ -270,10 +341,13 @@ pub fn airlock_read(
     author: &str,
     direction: Direction,
 ) -> Decision {
+    if access_token(principal) {
+        return Decision::Deny(ACCESS_TOKEN_ONLY_DATASHIELD.into());
+    }
     if !in_scope(principal, project_name) {
         return Decision::Deny("a workspace credential cannot act outside its project".into());
     }
-    let member = project.is_some_and(|p| membership(principal, p).is_some());
+    let member = project.is_some_and(|p| works_with_files(principal, p));
     if datashield_server_of(principal, project_name) {
         return if direction == Direction::Ingress {
             Decision::Allow
@@ -289,7 +363,8 @@ pub fn airlock_read(
         Decision::Allow
     } else {
         Decision::Deny(
-            "only the author, the project's members, reviewers and admins see a request".into(),
+            "only the author, the project's owners and researchers, reviewers and admins see a request"
+                .into(),
         )
     }
 }
@@ -301,11 +376,14 @@ pub fn airlock_list(
     project: Option<&Project>,
     project_name: &str,
 ) -> Decision {
-    let member = project.is_some_and(|p| membership(principal, p).is_some());
-    if in_scope(principal, project_name) && (member || is_admin(principal)) {
+    let member = project.is_some_and(|p| works_with_files(principal, p));
+    if !access_token(principal)
+        && in_scope(principal, project_name)
+        && (member || is_admin(principal))
+    {
         Decision::Allow
     } else {
-        Decision::Deny("only the project's members and admins list its requests".into())
+        Decision::Deny("only the project's owners, researchers and admins list its requests".into())
     }
 }
 
@@ -331,7 +409,9 @@ pub fn airlock_download(
     if reviewer_role(principal, direction) && principal.subject != author && reviewing {
         return Decision::Allow;
     }
-    let member = project.is_some_and(|p| membership(principal, p).is_some());
+    // Analysts never fetch files; a personal access token is not a person's sign-in.
+    let member =
+        !access_token(principal) && project.is_some_and(|p| works_with_files(principal, p));
     if direction == Direction::Egress
         && state == AirlockState::Released
         && member
@@ -347,9 +427,38 @@ pub fn airlock_download(
         return Decision::Allow;
     }
     Decision::Deny(
-        "files are fetched by reviewers during review, and by the project's members once released"
+        "files are fetched by reviewers during review, and by the project's owners and researchers once released"
             .into(),
     )
+}
+
+/// Who may create personal access tokens: a person signed in as themselves (a browser session
+/// or the identity provider's bearer token), never a workspace credential or another access
+/// token. Which projects a token may name is [`Action::UseDataShield`] on each.
+pub fn access_token_create(principal: &Principal) -> Decision {
+    match principal.credential {
+        Credential::Session | Credential::Bearer => Decision::Allow,
+        Credential::Workspace { .. } => Decision::Deny(
+            "personal access tokens are created by a person signed in, not from a workspace".into(),
+        ),
+        Credential::AccessToken { .. } => Decision::Deny(
+            "a personal access token cannot create another; sign in to create one".into(),
+        ),
+    }
+}
+
+/// Who may see and revoke a personal access token: its owner, signed in as themselves. Nobody
+/// else, admins included: an admin cuts a person off by removing their membership, which every
+/// token of theirs obeys at its next use.
+pub fn access_token_manage(principal: &Principal, owner: &str) -> Decision {
+    if let Decision::Deny(why) = access_token_create(principal) {
+        return Decision::Deny(why);
+    }
+    if principal.subject == owner {
+        Decision::Allow
+    } else {
+        Decision::Deny("a personal access token is seen and revoked by its owner only".into())
+    }
 }
 
 /// Who may read and export the audit log: platform admins only.
@@ -370,11 +479,18 @@ pub fn gateway(principal: &Principal, project: &Project, workspace: &Workspace) 
     if principal.project_scope().is_some() {
         return deny("a workspace credential cannot open workspaces through the gateway");
     }
+    if access_token(principal) {
+        return deny(ACCESS_TOKEN_ONLY_DATASHIELD);
+    }
     if workspace.spec.owner != principal.subject {
         return deny("only the workspace's owner opens it");
     }
-    if membership(principal, project).is_none() {
-        return deny("the workspace's owner is no longer a member of the project");
+    match membership(principal, project) {
+        None => return deny("the workspace's owner is no longer a member of the project"),
+        Some(MemberRole::Analyst) => {
+            return deny("analysts use the project's data through DataSHIELD, not in workspaces");
+        }
+        Some(MemberRole::Owner | MemberRole::Researcher) => {}
     }
     let phase = project.status.as_ref().and_then(|s| s.phase);
     if phase != Some(ProjectPhase::Active) {

@@ -18,7 +18,7 @@ use crate::resources::{MemberRole, Project};
 pub struct MemberBody {
     /// The member's identity (the provider's subject claim, e.g. a username).
     pub subject: String,
-    /// `owner` or `researcher`.
+    /// `owner`, `researcher` or `analyst` (DataSHIELD only: no workspaces, no airlock).
     #[schema(value_type = String, example = "researcher")]
     pub role: MemberRole,
 }

@@ -122,6 +122,7 @@ pub async fn build(config: Config, client: kube::Client) -> Result<SharedState, 
     Ok(Arc::new(AppState {
         audit: Audit::new(store.clone()),
         sessions: Sessions::new(store.clone(), config.session.ttl),
+        tokens: crate::tokens::AccessTokens::new(store.clone()),
         workspace_tokens: WorkspaceTokens::new(
             config.workspace_tokens.audience.clone(),
             config.workspace_tokens.cache_ttl,

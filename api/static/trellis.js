@@ -61,6 +61,14 @@ function formBody(form) {
   let any = false;
   for (const field of form.elements) {
     if (!field.name || field.disabled || field.type === "submit" || "pathOnly" in field.dataset) continue;
+    // Checkboxes sharing a name with data-kind="checklist": a list of the checked values
+    // (empty when none is checked, so that the server can say so).
+    if (field.dataset.kind === "checklist") {
+      const list = (body[field.name] ??= []);
+      if (field.checked) list.push(field.value);
+      any = true;
+      continue;
+    }
     if ((field.type === "radio" || field.type === "checkbox") && !field.checked) continue;
     const raw = field.value;
     const kind = field.dataset.kind;
@@ -96,6 +104,15 @@ async function submitApiForm(form, submitter) {
   if (submitter) submitter.disabled = true;
   try {
     const result = await callApi(form.dataset.api, path, formBody(form));
+    // data-show: a secret shown once (a new access token) in the named section, not a new page.
+    if (form.dataset.show) {
+      const shown = document.getElementById(form.dataset.show);
+      shown.querySelector("code").textContent = result.token;
+      shown.hidden = false;
+      form.reset();
+      shown.scrollIntoView();
+      return;
+    }
     const next = form.dataset.next;
     if (!next || next === "reload") window.location.reload();
     else window.location.assign(fill(next, { ...values, ...(result ?? {}) }));

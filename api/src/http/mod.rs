@@ -7,6 +7,7 @@ pub mod auth;
 pub mod json;
 pub mod me;
 pub mod projects;
+pub mod tokens;
 pub mod workspaces;
 
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,7 @@ use crate::problem::Problem;
         (name = "workspaces", description = "Workspaces inside a project"),
         (name = "airlock", description = "Data in and results out, through independent review"),
         (name = "audit", description = "The hash-chained audit log, for admins"),
+        (name = "tokens", description = "Personal access tokens for DataSHIELD clients"),
     )
 )]
 struct ApiDoc;
@@ -76,6 +78,7 @@ pub fn api_routes() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .merge(workspaces::routes())
         .merge(airlock::routes())
         .merge(audit::routes())
+        .merge(tokens::routes())
         .split_for_parts()
 }
 
@@ -98,6 +101,9 @@ mod tests {
         let text = serde_json::to_string_pretty(&document).expect("the document serializes");
         assert!(text.contains("\"/api/v1/me\""));
         assert!(text.contains("\"/api/v1/projects/{project}/airlock\""));
+        assert!(text.contains("\"/api/v1/tokens\""));
+        assert!(text.contains("\"/api/v1/tokens/{id}\""));
+        assert!(text.contains("\"CreatedToken\""));
         if let Ok(path) = std::env::var("TRELLIS_OPENAPI_OUT") {
             std::fs::write(path, text).expect("writing the document");
         }

@@ -400,4 +400,27 @@ mod tests {
         );
         assert!(members_of(&[m("a b")]).is_err());
     }
+
+    #[test]
+    fn members_body_takes_every_role_by_name() {
+        let body: MembersBody = super::super::json::parse(
+            br#"{"members": [{"subject": "olivia", "role": "owner"},
+                {"subject": "alice", "role": "researcher"}, {"subject": "ann", "role": "analyst"}]}"#,
+        )
+        .unwrap();
+        let members = members_of(&body.members).unwrap();
+        assert_eq!(
+            members.iter().map(|m| m.role).collect::<Vec<_>>(),
+            [
+                MemberRole::Owner,
+                MemberRole::Researcher,
+                MemberRole::Analyst
+            ]
+        );
+        let wrong = super::super::json::parse::<MembersBody>(
+            br#"{"members": [{"subject": "ann", "role": "viewer"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(wrong.status, 422, "{wrong:?}");
+    }
 }

@@ -59,6 +59,9 @@ impl FromRequestParts<SharedState> for Caller {
                 .ok_or_else(|| {
                     Problem::unauthorized("the Authorization header must be `Bearer <token>`")
                 })?;
+            if token.starts_with(crate::tokens::TOKEN_PREFIX) {
+                return Err(Problem::unauthorized(ACCESS_TOKEN_ELSEWHERE));
+            }
             return authenticate_bearer(state, token).await.map(Caller);
         }
         if let Some(id) = session_cookie(&parts.headers) {
@@ -67,6 +70,9 @@ impl FromRequestParts<SharedState> for Caller {
                 .get(&id)
                 .await?
                 .ok_or_else(|| Problem::unauthorized("the session has ended; sign in again"))?;
+            if !accepted_here(&session.principal) {
+                return Err(Problem::unauthorized(ACCESS_TOKEN_ELSEWHERE));
+            }
             if !parts.method.is_safe() {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                 if !sent.is_some_and(|t| same_secret(t, &session.csrf_token)) {
@@ -91,6 +97,15 @@ impl FromRequestParts<SharedState> for Caller {
             "sign in at /auth/login or send a bearer token from the identity provider",
         ))
     }
+}
+
+const ACCESS_TOKEN_ELSEWHERE: &str = "a personal access token is accepted only by a project's \
+     DataSHIELD server (/datashield/<project>/); sign in or send the identity provider's token";
+
+/// Whether a principal may use the API's endpoints and pages: anyone but the holder of a
+/// personal access token, which is good only on the DataSHIELD path.
+fn accepted_here(principal: &Principal) -> bool {
+    !matches!(principal.credential, Credential::AccessToken { .. })
 }
 
 /// A bearer token's principal: a workspace's service-account token (by TokenReview) or an access
@@ -135,6 +150,9 @@ async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal,
             }
         };
     match principal {
+        Ok(principal) if !accepted_here(&principal) => {
+            Err(Problem::unauthorized(ACCESS_TOKEN_ELSEWHERE))
+        }
         Ok(principal) => {
             // Remembered (at most hourly) so that notifications can reach them.
             state.people.touch(&principal).await;
@@ -189,10 +207,14 @@ impl FromRequestParts<SharedState> for MaybeViewer {
         let session = session_of(state, &parts.headers)
             .await
             .map_err(ViewerRejection::Store)?;
-        Ok(MaybeViewer(session.map(|s| Viewer {
-            who: s.principal,
-            csrf: s.csrf_token,
-        })))
+        Ok(MaybeViewer(
+            session
+                .filter(|s| accepted_here(&s.principal))
+                .map(|s| Viewer {
+                    who: s.principal,
+                    csrf: s.csrf_token,
+                }),
+        ))
     }
 }
 

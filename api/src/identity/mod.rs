@@ -51,6 +51,10 @@ pub enum Credential {
     /// The projected token of a project's DataSHIELD server pod (its init container): it may
     /// fetch the project's released ingress files, the tables the server holds, and nothing else.
     DataShield { project: String },
+    /// A personal access token (`trellis_pat_…`), presented to a project's DataSHIELD server.
+    /// It is accepted there and nowhere else: the API's extractors refuse it, and the policy
+    /// allows it nothing but [`crate::policy::Action::UseDataShield`].
+    AccessToken { id: String },
 }
 
 /// An authenticated caller.

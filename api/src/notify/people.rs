@@ -33,12 +33,13 @@ fn fingerprint(who: &Principal) -> u64 {
     hasher.finish()
 }
 
-/// Workspace tokens name the owner but carry no address or roles: recording them would erase
-/// what the person's own sign-in said. A DataSHIELD server's token names no person at all.
+/// Workspace tokens and personal access tokens carry no roles (and a workspace token no
+/// address): recording them would erase what the person's own sign-in said. A DataSHIELD
+/// server's token names no person at all.
 fn recorded(who: &Principal) -> bool {
     !matches!(
         who.credential,
-        Credential::Workspace { .. } | Credential::DataShield { .. }
+        Credential::Workspace { .. } | Credential::AccessToken { .. } | Credential::DataShield { .. }
     )
 }
 

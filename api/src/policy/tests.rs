@@ -25,7 +25,19 @@ fn project(name: &str) -> Project {
             subject: "bob".into(),
             role: MemberRole::Researcher,
         },
+        Member {
+            subject: "ann".into(),
+            role: MemberRole::Analyst,
+        },
     ];
+    p
+}
+
+fn active(mut p: Project) -> Project {
+    p.status = Some(crate::resources::ProjectStatus {
+        phase: Some(ProjectPhase::Active),
+        ..Default::default()
+    });
     p
 }
 
@@ -66,75 +78,80 @@ fn from_workspace(subject: &str, project: &str) -> Principal {
 #[test]
 fn the_policy_table() {
     use Action::*;
-    let p = project("demo");
+    let p = active(project("demo"));
     let alices = workspace("alice");
     let callers = [
         ("admin", person("root", &[PlatformRole::Admin])),
         ("owner", person("olivia", &[])),
         ("alice", person("alice", &[])),
         ("bob", person("bob", &[])),
+        ("analyst", person("ann", &[])),
         ("checker", person("carol", &[PlatformRole::OutputChecker])),
         ("steward", person("steward", &[PlatformRole::DataSteward])),
         ("outsider", person("eve", &[])),
         ("alice-in-workspace", from_workspace("alice", "demo")),
     ];
-    // Columns: admin owner alice bob checker steward outsider alice-in-workspace.
-    let table: [(Action, [bool; 8]); 14] = [
+    // Columns: admin owner alice bob analyst checker steward outsider alice-in-workspace.
+    let table: [(Action, [bool; 9]); 15] = [
         (
             ListProjects,
-            [true, true, true, true, true, true, true, true],
+            [true, true, true, true, true, true, true, true, true],
         ),
         (
             CreateProject,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             ReadProject,
-            [true, true, true, true, false, false, false, true],
+            [true, true, true, true, true, false, false, false, true],
         ),
         (
             ApproveProject,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             EditMembers,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             SuspendProject,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             ResumeProject,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             CloseProject,
-            [true, false, false, false, false, false, false, false],
+            [true, false, false, false, false, false, false, false, false],
         ),
         (
             ListWorkspaces,
-            [true, true, true, true, false, false, false, true],
+            [true, true, true, true, true, false, false, false, true],
         ),
         (
             CreateWorkspace,
-            [false, true, true, true, false, false, false, true],
+            [false, true, true, true, false, false, false, false, true],
         ),
         (
             ReadWorkspace,
-            [true, true, true, false, false, false, false, true],
+            [true, true, true, false, false, false, false, false, true],
         ),
         (
             StartWorkspace,
-            [false, false, true, false, false, false, false, true],
+            [false, false, true, false, false, false, false, false, true],
         ),
         (
             StopWorkspace,
-            [true, false, true, false, false, false, false, true],
+            [true, false, true, false, false, false, false, false, true],
         ),
         (
             DeleteWorkspace,
-            [true, false, true, false, false, false, false, true],
+            [true, false, true, false, false, false, false, false, true],
+        ),
+        (
+            UseDataShield,
+            [false, true, true, true, true, false, false, false, false],
         ),
     ];
     for (action, expected) in table {
@@ -370,4 +387,164 @@ fn a_datashield_server_fetches_its_projects_released_ingress_files_and_nothing_e
         }
         assert!(!decide(&own, action, target).allowed(), "{action:?}");
     }
+}
+
+#[test]
+fn analysts_use_datashield_and_nothing_with_files() {
+    use crate::resources::ProjectStatus;
+    let p = active(project("demo"));
+    let ann = person("ann", &[]);
+    let mut anns = workspace("ann");
+    anns.metadata.name = Some("wa".into());
+    assert!(decide(&ann, Action::ReadProject, Target::Project(&p)).allowed());
+    assert!(can_see_project(&ann, &p));
+    assert_eq!(workspace_view(&ann, &p), WorkspaceView::Own);
+    for (action, target) in [
+        (Action::CreateWorkspace, Target::Project(&p)),
+        (Action::StartWorkspace, Target::Workspace(&p, &anns)),
+    ] {
+        let Decision::Deny(why) = decide(&ann, action, target) else {
+            panic!("{action:?} allowed to an analyst");
+        };
+        assert!(!why.is_empty());
+    }
+    let Decision::Deny(why) = gateway(&ann, &p, &anns) else {
+        panic!("an analyst opened a workspace");
+    };
+    assert!(why.contains("DataSHIELD"), "{why}");
+    for direction in [Direction::Egress, Direction::Ingress] {
+        assert!(
+            !airlock_create(&ann, &p, direction).allowed(),
+            "{direction:?}"
+        );
+        assert!(!airlock_read(&ann, Some(&p), "demo", "alice", direction).allowed());
+        for state in [AirlockState::InReview, AirlockState::Released] {
+            assert!(
+                !airlock_download(&ann, Some(&p), "demo", "alice", direction, state).allowed(),
+                "{direction:?} {state:?}"
+            );
+        }
+    }
+    assert!(!airlock_list(&ann, Some(&p), "demo").allowed());
+    // A data steward who is also an analyst still brings data in as a steward.
+    let steward_analyst = person("ann", &[PlatformRole::DataSteward]);
+    assert!(airlock_create(&steward_analyst, &p, Direction::Ingress).allowed());
+    // Owners and researchers keep what they had.
+    assert!(airlock_list(&person("alice", &[]), Some(&p), "demo").allowed());
+    assert!(airlock_create(&person("olivia", &[]), &p, Direction::Egress).allowed());
+
+    // DataSHIELD: members of every role while Active; nobody otherwise.
+    for who in ["olivia", "alice", "ann"] {
+        assert!(
+            decide(
+                &person(who, &[]),
+                Action::UseDataShield,
+                Target::Project(&p)
+            )
+            .allowed(),
+            "{who}"
+        );
+    }
+    let Decision::Deny(why) = decide(
+        &person("root", &[PlatformRole::Admin]),
+        Action::UseDataShield,
+        Target::Project(&p),
+    ) else {
+        panic!("an admin who is not a member used DataSHIELD");
+    };
+    assert!(why.contains("not a member"), "{why}");
+    assert!(
+        !decide(
+            &from_workspace("ann", "demo"),
+            Action::UseDataShield,
+            Target::Project(&p)
+        )
+        .allowed()
+    );
+    for phase in [
+        None,
+        Some(ProjectPhase::Pending),
+        Some(ProjectPhase::Suspended),
+        Some(ProjectPhase::Expired),
+        Some(ProjectPhase::Closing),
+        Some(ProjectPhase::Closed),
+        Some(ProjectPhase::Failed),
+    ] {
+        let mut inactive = p.clone();
+        inactive.status = Some(ProjectStatus {
+            phase,
+            ..ProjectStatus::default()
+        });
+        let Decision::Deny(why) = decide(&ann, Action::UseDataShield, Target::Project(&inactive))
+        else {
+            panic!("{phase:?}");
+        };
+        let shown = phase.map_or("not yet provisioned", |p| p.as_str());
+        assert!(why.contains(shown), "{why}");
+    }
+    assert!(!decide(&ann, Action::UseDataShield, Target::Platform).allowed());
+}
+
+#[test]
+fn an_access_token_is_good_for_datashield_only() {
+    let p = active(project("demo"));
+    let w = workspace("alice");
+    let mut token = person("alice", &[PlatformRole::Admin, PlatformRole::OutputChecker]);
+    token.credential = Credential::AccessToken { id: "t1".into() };
+    assert!(decide(&token, Action::UseDataShield, Target::Project(&p)).allowed());
+    for action in Action::ALL {
+        if action == Action::UseDataShield {
+            continue;
+        }
+        for target in [
+            Target::Platform,
+            Target::Project(&p),
+            Target::Workspace(&p, &w),
+        ] {
+            assert!(
+                !decide(&token, action, target).allowed(),
+                "{action:?} {target:?}"
+            );
+        }
+    }
+    assert!(!gateway(&token, &p, &w).allowed());
+    assert!(!audit_read(&token).allowed());
+    assert!(!reviewer_role(&token, Direction::Egress));
+    for direction in [Direction::Egress, Direction::Ingress] {
+        assert!(!airlock_create(&token, &p, direction).allowed());
+        assert!(!airlock_read(&token, Some(&p), "demo", "alice", direction).allowed());
+        assert!(
+            !airlock_download(
+                &token,
+                Some(&p),
+                "demo",
+                "bob",
+                direction,
+                AirlockState::Released
+            )
+            .allowed()
+        );
+    }
+    assert!(!airlock_list(&token, Some(&p), "demo").allowed());
+}
+
+#[test]
+fn tokens_are_made_by_people_and_managed_by_their_owner() {
+    let alice = person("alice", &[]);
+    let mut session = alice.clone();
+    session.credential = Credential::Session;
+    assert!(access_token_create(&alice).allowed());
+    assert!(access_token_create(&session).allowed());
+    assert!(!access_token_create(&from_workspace("alice", "demo")).allowed());
+    let mut token = alice.clone();
+    token.credential = Credential::AccessToken { id: "t".into() };
+    assert!(!access_token_create(&token).allowed());
+    assert!(access_token_manage(&alice, "alice").allowed());
+    assert!(!access_token_manage(&alice, "bob").allowed());
+    assert!(
+        !access_token_manage(&person("root", &[PlatformRole::Admin]), "alice").allowed(),
+        "admins do not manage others' tokens"
+    );
+    assert!(!access_token_manage(&token, "alice").allowed());
+    assert!(!access_token_manage(&from_workspace("alice", "demo"), "alice").allowed());
 }

@@ -30,6 +30,7 @@ pub fn page(viewer: Option<&Viewer>, title: &str, body: Markup) -> Markup {
                         ul {
                             @if let Some(viewer) = viewer {
                                 li { a href="/projects" { "Projects" } }
+                                li { a href="/tokens" { "Access tokens" } }
                                 @if viewer.who.has(PlatformRole::OutputChecker) || viewer.who.has(PlatformRole::DataSteward) {
                                     li { a href="/review" { "Review queue" } }
                                 }
@@ -65,10 +66,12 @@ pub fn page(viewer: Option<&Viewer>, title: &str, body: Markup) -> Markup {
 /// A state or phase as a labelled badge; the class gives it a colour, the text says it.
 pub fn badge(text: &str) -> Markup {
     let class = match text {
-        "Active" | "Running" | "released" | "approved" | "success" => "badge good",
+        "Active" | "Running" | "released" | "approved" | "success" | "active" => "badge good",
         "Pending" | "Starting" | "Stopping" | "submitted" | "in_review" | "reviewed" | "draft"
         | "returned" => "badge wait",
-        "Failed" | "rejected" | "blocked" | "revoked" | "denied" | "failure" => "badge bad",
+        "Failed" | "rejected" | "blocked" | "revoked" | "denied" | "failure" | "expired" => {
+            "badge bad"
+        }
         _ => "badge",
     };
     html! { span class=(class) { (text.replace('_', " ")) } }

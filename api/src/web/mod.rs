@@ -13,6 +13,7 @@ pub mod preview;
 mod projects;
 mod register;
 mod review;
+mod tokens;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -41,6 +42,7 @@ pub fn routes() -> Router<SharedState> {
             get(airlock::view_file),
         )
         .route("/review", get(review::queue))
+        .route("/tokens", get(tokens::page_handler))
         .route("/admin/templates", get(admin::templates))
         .route("/admin/audit", get(admin::audit))
         .route("/register", get(register::page_handler))

@@ -10,7 +10,7 @@ use crate::airlock::view::RequestView;
 use crate::app::SharedState;
 use crate::identity::PlatformRole;
 use crate::projects::ProjectView;
-use crate::resources::ProjectPhase;
+use crate::resources::{MemberRole, ProjectPhase};
 use crate::workspaces::WorkspaceView;
 
 pub async fn list(State(state): State<SharedState>, viewer: Viewer) -> PageResult {
@@ -59,7 +59,7 @@ fn create_form() -> Markup {
                     div.field { label for="p-start" { "Start date" } input #p-start name="startDate" type="date" required; }
                     div.field { label for="p-end" { "End date" } input #p-end name="endDate" type="date" required; }
                 }
-                div.field { label for="p-members" { "Members, one per line: subject and role (owner or researcher)" } textarea #p-members name="members" data-kind="members" rows="3" placeholder="alice owner" {} }
+                div.field { label for="p-members" { "Members, one per line: subject and role (owner, researcher or analyst)" } textarea #p-members name="members" data-kind="members" rows="3" placeholder="alice owner" {} }
                 div.field { label for="p-datasets" { "Datasets, one per line: name, then optionally a colon and a description" } textarea #p-datasets name="datasets" data-kind="datasets" rows="2" {} }
                 div.row {
                     div.field { label for="p-cpu" { "CPU" } input #p-cpu name="resources.cpu" value="8" required; }
@@ -98,6 +98,11 @@ pub async fn detail(
         .iter()
         .find(|m| m.subject == viewer.who.subject)
         .map(|m| m.role);
+    // Analysts use DataSHIELD only: no workspaces, no airlock.
+    let works_with_files = matches!(
+        member_role,
+        Some(MemberRole::Owner | MemberRole::Researcher)
+    );
     let teardown = state
         .cluster
         .project(&name)
@@ -135,8 +140,15 @@ pub async fn detail(
                 @if !record.deleted.is_empty() { ul { @for item in &record.deleted { li { code { (item) } } } } }
             }
         }
-        @if member_role.is_some() || admin { (workspaces_section(&project, &workspaces, &viewer, member_role.is_some())) }
-        @if let Some(requests) = requests { (requests_section(&project, &requests, member_role.is_some())) }
+        @if member_role == Some(MemberRole::Analyst) {
+            section aria-labelledby="datashield" {
+                h2 #datashield { "DataSHIELD" }
+                p { "As an analyst you reach this project's data only through its DataSHIELD server, which answers with non-disclosive aggregates. Your DataSHIELD client signs in with a "
+                    a href="/tokens" { "personal access token" } "." }
+            }
+        }
+        @if works_with_files || admin { (workspaces_section(&project, &workspaces, &viewer, works_with_files)) }
+        @if let Some(requests) = requests { (requests_section(&project, &requests, works_with_files)) }
     };
     html(page(Some(&viewer), &project.title, body))
 }
@@ -149,7 +161,7 @@ fn members_form(project: &ProjectView) -> Markup {
         .collect();
     html! {
         form #edit-members data-api="PUT" action={ "/api/v1/projects/" (project.name) "/members" } data-next="reload" {
-            div.field { label for="members-text" { "Members, one per line: subject and role (owner or researcher)" }
+            div.field { label for="members-text" { "Members, one per line: subject and role (owner, researcher or analyst)" }
                 textarea #members-text name="members" data-kind="members" rows=(lines.len() + 2) { (lines.join("\n")) } }
             (form_error())
             button type="submit" { "Save members" }
