@@ -51,6 +51,18 @@ pub enum AuditAction {
     /// A personal access token listing refused.
     TokenList,
     TokenRevoke,
+    /// A DataSHIELD session opened or closed through `/datashield/<project>/`.
+    DataShieldSessionOpen,
+    DataShieldSessionClose,
+    /// A table or an expression assigned to a symbol in a DataSHIELD session (the call text kept).
+    DataShieldAssign,
+    /// An aggregate call (the call text kept): what returns data to the analyst.
+    DataShieldAggregate,
+    /// The outcome of an asynchronous call, when the analyst's client learns it.
+    DataShieldResult,
+    /// A DataSHIELD call refused before it reached the project's server (token, membership,
+    /// project state).
+    DataShieldRefused,
 }
 
 impl AuditAction {
@@ -85,6 +97,12 @@ impl AuditAction {
             AuditAction::TokenCreate => "token.create",
             AuditAction::TokenList => "token.list",
             AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::DataShieldSessionOpen => "datashield.session.open",
+            AuditAction::DataShieldSessionClose => "datashield.session.close",
+            AuditAction::DataShieldAssign => "datashield.assign",
+            AuditAction::DataShieldAggregate => "datashield.aggregate",
+            AuditAction::DataShieldResult => "datashield.result",
+            AuditAction::DataShieldRefused => "datashield.refused",
         }
     }
 }
@@ -300,6 +318,12 @@ mod tests {
             TokenCreate,
             TokenList,
             TokenRevoke,
+            DataShieldSessionOpen,
+            DataShieldSessionClose,
+            DataShieldAssign,
+            DataShieldAggregate,
+            DataShieldResult,
+            DataShieldRefused,
         ];
         let all: Vec<AuditAction> = Action::ALL
             .iter()

@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod cluster;
 pub mod config;
+pub mod datashield;
 pub mod gateway;
 pub mod http;
 pub mod identity;

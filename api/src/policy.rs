@@ -261,9 +261,21 @@ fn use_datashield(principal: &Principal, project: &Project) -> Decision {
             project_name(project)
         ));
     }
-    // Issue 17: once the CRD has `spec.datashield.enabled`, refuse here when it is false
-    // ("DataSHIELD is not enabled for project `…`").
     Decision::Allow
+}
+
+/// Whether a project offers DataSHIELD at all (`spec.datashield.enabled`). Separate from
+/// [`Action::UseDataShield`]: a member may hold a token for a project before its server is
+/// enabled; calls are refused until it is.
+pub fn datashield_offered(project: &Project) -> Decision {
+    if project.spec.datashield_enabled().is_some() {
+        Decision::Allow
+    } else {
+        Decision::Deny(format!(
+            "project `{}` does not run a DataSHIELD server",
+            project_name(project)
+        ))
+    }
 }
 
 /// Whether the caller holds the reviewing role for a direction: output checkers review egress,
@@ -438,8 +450,8 @@ pub fn airlock_download(
 pub fn access_token_create(principal: &Principal) -> Decision {
     match principal.credential {
         Credential::Session | Credential::Bearer => Decision::Allow,
-        Credential::Workspace { .. } => Decision::Deny(
-            "personal access tokens are created by a person signed in, not from a workspace".into(),
+        Credential::Workspace { .. } | Credential::DataShield { .. } => Decision::Deny(
+            "personal access tokens are created by a person signed in, not from a pod".into(),
         ),
         Credential::AccessToken { .. } => Decision::Deny(
             "a personal access token cannot create another; sign in to create one".into(),

@@ -221,6 +221,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(crate::http::auth::routes())
         .merge(crate::gateway::routes())
+        .merge(crate::datashield::routes())
         .merge(crate::web::routes())
         .merge(crate::ops::health_routes())
         .merge(api)

@@ -39,7 +39,9 @@ fn fingerprint(who: &Principal) -> u64 {
 fn recorded(who: &Principal) -> bool {
     !matches!(
         who.credential,
-        Credential::Workspace { .. } | Credential::AccessToken { .. } | Credential::DataShield { .. }
+        Credential::Workspace { .. }
+            | Credential::AccessToken { .. }
+            | Credential::DataShield { .. }
     )
 }
 

@@ -548,3 +548,16 @@ fn tokens_are_made_by_people_and_managed_by_their_owner() {
     assert!(!access_token_manage(&token, "alice").allowed());
     assert!(!access_token_manage(&from_workspace("alice", "demo"), "alice").allowed());
 }
+
+#[test]
+fn datashield_is_offered_only_where_the_project_enables_it() {
+    let mut p = project("demo");
+    assert!(!datashield_offered(&p).allowed());
+    p.spec.datashield = Some(crate::resources::DataShieldSpec {
+        enabled: false,
+        ..Default::default()
+    });
+    assert!(!datashield_offered(&p).allowed());
+    p.spec.datashield.as_mut().unwrap().enabled = true;
+    assert!(datashield_offered(&p).allowed());
+}

@@ -368,6 +368,24 @@ impl Audit {
         rows.iter().map(row_to_record).collect()
     }
 
+    /// How many successful records of `action` each project has (for the public register).
+    pub async fn counts_by_project(
+        &self,
+        action: &str,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT project, COUNT(*) AS n FROM audit_records \
+             WHERE action = $1 AND outcome = $2 AND project IS NOT NULL GROUP BY project",
+        )
+        .bind(action)
+        .bind(Outcome::Success.as_str())
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("project")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Walks the whole chain in pages; returns the number of records or the first break.
     pub async fn verify(&self) -> Result<Result<u64, Break>, StoreError> {
         let head = self.head().await?;

@@ -7,6 +7,7 @@
 
 mod admin;
 mod airlock;
+mod datashield;
 mod home;
 mod layout;
 pub mod preview;

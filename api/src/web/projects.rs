@@ -103,10 +103,27 @@ pub async fn detail(
         member_role,
         Some(MemberRole::Owner | MemberRole::Researcher)
     );
-    let teardown = state
-        .cluster
-        .project(&name)
+    let cached = state.cluster.project(&name);
+    let teardown = cached
+        .as_ref()
         .and_then(|p| p.status.as_ref().and_then(|s| s.teardown.clone()));
+    let datashield = match &cached {
+        Some(cached) if cached.spec.datashield_enabled().is_some() => {
+            let filter = crate::store::audit::Filter {
+                action: "datashield".into(),
+                project: name.clone(),
+                ..Default::default()
+            };
+            let recent = state
+                .audit
+                .search(&filter, super::datashield::RECENT)
+                .await?;
+            super::datashield::section(cached, state.config.public_url.as_str(), &recent)
+        }
+        // Analysts have nothing else here: say why there is nothing to use yet.
+        _ if member_role == Some(MemberRole::Analyst) => super::datashield::not_enabled(),
+        _ => html! {},
+    };
     let body = html! {
         h1 { (project.title) " " (badge(project.phase.as_deref().unwrap_or("Pending"))) }
         p.lead #purpose { (project.purpose) }
@@ -140,14 +157,8 @@ pub async fn detail(
                 @if !record.deleted.is_empty() { ul { @for item in &record.deleted { li { code { (item) } } } } }
             }
         }
-        @if member_role == Some(MemberRole::Analyst) {
-            section aria-labelledby="datashield" {
-                h2 #datashield { "DataSHIELD" }
-                p { "As an analyst you reach this project's data only through its DataSHIELD server, which answers with non-disclosive aggregates. Your DataSHIELD client signs in with a "
-                    a href="/tokens" { "personal access token" } "." }
-            }
-        }
         @if works_with_files || admin { (workspaces_section(&project, &workspaces, &viewer, works_with_files)) }
+        @if member_role.is_some() || admin { (datashield) }
         @if let Some(requests) = requests { (requests_section(&project, &requests, works_with_files)) }
     };
     html(page(Some(&viewer), &project.title, body))

@@ -1,6 +1,7 @@
 //! The public register: every project that is or was approved, what it is for, which data it
-//! uses, its dates and state, and how many outputs it has released. No sign-in; never member
-//! names or file contents.
+//! uses, its dates and state, how many outputs it has released, and, for projects that analyse
+//! data without seeing it, how many DataSHIELD analyses were run. No sign-in; never member
+//! names, calls or file contents.
 
 use axum::extract::State;
 use maud::html;
@@ -15,6 +16,11 @@ pub async fn page_handler(
 ) -> PageResult {
     let mut conn = state.store.connection().await?;
     let released = crate::airlock::repo::released_egress_counts(&mut conn).await?;
+    drop(conn);
+    let analyses = state
+        .audit
+        .counts_by_project(crate::audit::AuditAction::DataShieldAggregate.name())
+        .await?;
     let mut projects: Vec<_> = state
         .cluster
         .projects()
@@ -24,13 +30,13 @@ pub async fn page_handler(
     projects.sort_by(|a, b| a.spec.start_date.cmp(&b.spec.start_date).reverse());
     let body = html! {
         h1 { "Public register of approved projects" }
-        p { "Every research project approved to use data in this Trusted Research Environment, what it is for, and how many results it has released after independent review." }
+        p { "Every research project approved to use data in this Trusted Research Environment, what it is for, how many results it has released after independent review, and how many non-disclosive (DataSHIELD) analyses it has run." }
         @if projects.is_empty() { p { "No project has been approved yet." } }
         @else {
             table.list #register {
                 thead { tr {
                     th scope="col" { "Project" } th scope="col" { "Purpose" } th scope="col" { "Datasets" }
-                    th scope="col" { "Approved" } th scope="col" { "Dates" } th scope="col" { "State" } th scope="col" { "Released outputs" }
+                    th scope="col" { "Approved" } th scope="col" { "Dates" } th scope="col" { "State" } th scope="col" { "Released outputs" } th scope="col" { "DataSHIELD analyses" }
                 } }
                 tbody { @for p in &projects {
                     @let name = p.metadata.name.clone().unwrap_or_default();
@@ -42,6 +48,12 @@ pub async fn page_handler(
                         td.nowrap { (p.spec.start_date) br; "to " (p.spec.end_date) }
                         td.state { (badge(&p.status.as_ref().and_then(|s| s.phase).map(|ph| format!("{ph:?}")).unwrap_or_else(|| "Pending".into()))) }
                         td.released { (released.get(&name).copied().unwrap_or(0)) }
+                        @let count = analyses.get(&name).copied().unwrap_or(0);
+                        @if p.spec.datashield_enabled().is_some() || count > 0 {
+                            td.datashield data-datashield-analyses=(count) { (count) }
+                        } @else {
+                            td.datashield { "—" }
+                        }
                     }
                 } }
             }

@@ -11,6 +11,13 @@
 //! Images cannot run here: `tests/workspace/bin` stands in for their entrypoints (e.g.
 //! `start-notebook.py` of the Jupyter images) and comes first on the program's `PATH`, followed
 //! by the JupyterLab environment of `tests/workspace/setup-jupyterlab.sh`.
+//!
+//! With [`PodFiles`], a pod gets what a kubelet gives it beyond its program: its volumes are made
+//! in a directory of its own (emptyDirs; ConfigMaps and Secrets written from the apiserver;
+//! projected service-account tokens requested with the TokenRequest API, bound to the pod, as the
+//! kubelet does), every path under a mount in the containers' arguments and environment points
+//! into that directory, and its init containers run to completion, in order, before its program.
+//! (Read-only mounts cannot be enforced on host processes; the real-node lane enforces them.)
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -21,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -64,6 +71,17 @@ pub struct RuntimeOptions {
     pub dir: PathBuf,
     /// The JupyterLab environment.
     pub jupyterlab: PathBuf,
+    /// Volumes and init containers too, for pods that need them.
+    pub pod_files: Option<PodFiles>,
+}
+
+/// What [`RuntimeOptions::pod_files`] needs besides the pod: directories to find the images'
+/// programs in (e.g. target/debug for `trellis` and `trellis-datashield`), and environment
+/// values that stand for cluster names (the API's Service address → the test's API).
+#[derive(Clone, Debug, Default)]
+pub struct PodFiles {
+    pub path: Vec<PathBuf>,
+    pub env: Vec<(String, String)>,
 }
 
 /// One program started for a pod.
@@ -76,6 +94,8 @@ struct Program {
 struct Inner {
     options: RuntimeOptions,
     programs: Mutex<HashMap<(String, String), Program>>,
+    client: Client,
+    handle: tokio::runtime::Handle,
 }
 
 /// The running stand-in; dropping it stops every program it started.
@@ -91,6 +111,8 @@ impl Runtime {
         let inner = Arc::new(Inner {
             options,
             programs: Mutex::new(HashMap::new()),
+            client: client.clone(),
+            handle: tokio::runtime::Handle::current(),
         });
         let pods: Api<Pod> = Api::all(client);
         let config = watcher::Config::default().labels(&inner.options.selector);
@@ -118,6 +140,11 @@ impl Runtime {
     /// The log file of a pod's program.
     pub fn log(&self, namespace: &str, pod: &str) -> PathBuf {
         self.inner.log(namespace, pod)
+    }
+
+    /// Where the pods' volumes are made (with [`PodFiles`]): `<namespace>/<pod>/volumes/<name>`.
+    pub fn pods_dir(&self) -> PathBuf {
+        self.inner.options.dir.join("pods")
     }
 
     /// The home directory of a pod's program.
@@ -268,8 +295,16 @@ impl Inner {
             .as_ref()
             .and_then(|s| s.pod_ip.clone())
             .ok_or("the pod has no address")?;
-        let env = container_env(pod, container, &pod_ip);
-        let argv = program(container, &env)?;
+        let mut env = container_env(pod, container, &pod_ip);
+        let mut argv = program(container, &env)?;
+        if let Some(files) = &self.options.pod_files {
+            let volumes = self.volumes(pod, spec)?;
+            for init in spec.init_containers.iter().flatten() {
+                self.run_init(pod, init, &pod_ip, &volumes, files)?;
+            }
+            let mounts = mounts(container, &volumes);
+            (env, argv) = with_pod_files(env, argv, &mounts, files);
+        }
         let home = self.home(&namespace, &name);
         std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
         let log_path = self.log(&namespace, &name);
@@ -284,15 +319,7 @@ impl Inner {
             .and_then(|ports| ports.first())
             .map(|p| p.container_port.to_string())
             .unwrap_or_default();
-        let path = [
-            repo_root().join("tests/workspace/bin"),
-            self.options.jupyterlab.join("bin"),
-        ]
-        .into_iter()
-        .map(|p| p.display().to_string())
-        .chain(std::env::var("PATH").ok())
-        .collect::<Vec<_>>()
-        .join(":");
+        let path = self.path();
         self.note(
             &(namespace.clone(), name.clone()),
             &format!("starting {argv:?} on {pod_ip} in {}", home.display()),
@@ -317,6 +344,184 @@ impl Inner {
         command.spawn().map_err(|e| format!("{}: {e}", argv[0]))
     }
 
+    fn path(&self) -> String {
+        self.options
+            .pod_files
+            .iter()
+            .flat_map(|files| files.path.iter().cloned())
+            .chain([
+                repo_root().join("tests/workspace/bin"),
+                self.options.jupyterlab.join("bin"),
+            ])
+            .map(|p| p.display().to_string())
+            .chain(std::env::var("PATH").ok())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    fn pod_dir(&self, pod: &Pod) -> PathBuf {
+        self.options
+            .dir
+            .join("pods")
+            .join(pod.namespace().unwrap_or_default())
+            .join(pod.name_any())
+    }
+
+    /// Makes the pod's volumes: name → directory.
+    fn volumes(
+        &self,
+        pod: &Pod,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+    ) -> Result<HashMap<String, PathBuf>, String> {
+        let namespace = pod.namespace().unwrap_or_default();
+        let mut made = HashMap::new();
+        for volume in spec.volumes.iter().flatten() {
+            let dir = self.pod_dir(pod).join("volumes").join(&volume.name);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+            if let Some(source) = &volume.config_map {
+                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &namespace);
+                let map = self
+                    .handle
+                    .block_on(api.get(&source.name))
+                    .map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
+                files.extend(
+                    map.data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_bytes())),
+                );
+            }
+            if let Some(source) = &volume.secret {
+                let name = source.secret_name.clone().unwrap_or_default();
+                let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+                let secret = self
+                    .handle
+                    .block_on(api.get(&name))
+                    .map_err(|e| format!("Secret {name}: {e}"))?;
+                files.extend(
+                    secret
+                        .data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0)),
+                );
+            }
+            for source in volume
+                .projected
+                .iter()
+                .flat_map(|p| p.sources.iter().flatten())
+            {
+                if let Some(token) = &source.service_account_token {
+                    files.push((
+                        token.path.clone(),
+                        self.token(pod, spec, token)?.into_bytes(),
+                    ));
+                }
+            }
+            for (name, bytes) in files {
+                let file = dir.join(&name);
+                std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+            made.insert(volume.name.clone(), dir);
+        }
+        Ok(made)
+    }
+
+    /// A projected token, as the kubelet requests it: for the pod's service account, bound to
+    /// the pod, with the projection's audience and lifetime.
+    fn token(
+        &self,
+        pod: &Pod,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+        projection: &k8s_openapi::api::core::v1::ServiceAccountTokenProjection,
+    ) -> Result<String, String> {
+        use k8s_openapi::api::authentication::v1::{
+            BoundObjectReference, TokenRequest, TokenRequestSpec,
+        };
+        let account = spec
+            .service_account_name
+            .clone()
+            .unwrap_or("default".into());
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                audiences: projection.audience.clone().map(|a| vec![a]),
+                bound_object_ref: Some(BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: Some(pod.name_any()),
+                    uid: pod.uid(),
+                }),
+                expiration_seconds: projection.expiration_seconds,
+            }),
+            ..Default::default()
+        };
+        let api: Api<ServiceAccount> =
+            Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+        self.handle
+            .block_on(api.create_token_request(&account, &Default::default(), &request))
+            .map_err(|e| format!("a token for {account}: {e}"))?
+            .status
+            .and_then(|s| s.token)
+            .ok_or_else(|| format!("no token for {account}"))
+    }
+
+    /// Runs an init container to completion (two minutes at most), its output in the pod's log.
+    fn run_init(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        pod_ip: &str,
+        volumes: &HashMap<String, PathBuf>,
+        files: &PodFiles,
+    ) -> Result<(), String> {
+        let env = container_env(pod, container, pod_ip);
+        let argv = program(container, &env)?;
+        let (env, argv) = with_pod_files(env, argv, &mounts(container, volumes), files);
+        let key = (pod.namespace().unwrap_or_default(), pod.name_any());
+        self.note(
+            &key,
+            &format!("init container {}: {argv:?}", container.name),
+        );
+        let log_path = self.log(&key.0, &key.1);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
+            .env("PATH", self.path())
+            .env("LANG", "C.UTF-8")
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .current_dir(self.pod_dir(pod))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", argv[0]))?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(format!(
+                        "init container {} failed: {status}",
+                        container.name
+                    ));
+                }
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("init container {} did not finish", container.name));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    }
+
     fn stop_all(&self) {
         let programs: Vec<Program> = self.lock().drain().map(|(_, p)| p).collect();
         for program in &programs {
@@ -326,6 +531,56 @@ impl Inner {
             finish(program);
         }
     }
+}
+
+/// A container's mounts: mount path → the volume's directory (with its subPath).
+fn mounts(container: &Container, volumes: &HashMap<String, PathBuf>) -> Vec<(String, PathBuf)> {
+    let mut mounts: Vec<(String, PathBuf)> = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter_map(|mount| {
+            let dir = volumes.get(&mount.name)?;
+            let dir = match mount.sub_path.as_deref() {
+                Some(sub) if !sub.is_empty() => dir.join(sub),
+                _ => dir.clone(),
+            };
+            Some((mount.mount_path.trim_end_matches('/').to_owned(), dir))
+        })
+        .collect();
+    // The deepest mount wins, as in a container.
+    mounts.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    mounts
+}
+
+/// A path inside the container, as the host sees it: under the mount it falls in.
+pub fn host_path(value: &str, mounts: &[(String, PathBuf)]) -> String {
+    for (mount, dir) in mounts {
+        if let Some(rest) = value.strip_prefix(mount.as_str())
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return format!("{}{rest}", dir.display());
+        }
+    }
+    value.to_owned()
+}
+
+fn with_pod_files(
+    env: Vec<(String, String)>,
+    argv: Vec<String>,
+    mounts: &[(String, PathBuf)],
+    files: &PodFiles,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .map(|(name, value)| (name, host_path(&value, mounts)))
+        .collect();
+    for (name, value) in &files.env {
+        env.retain(|(n, _)| n != name);
+        env.push((name.clone(), value.clone()));
+    }
+    let argv = argv.iter().map(|arg| host_path(arg, mounts)).collect();
+    (env, argv)
 }
 
 /// Whether a pod's program should run: Running, with an address, not being deleted.
@@ -487,6 +742,34 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect()
+    }
+
+    #[test]
+    fn paths_under_a_mount_lead_into_its_volume_and_the_deepest_mount_wins() {
+        let container: Container = serde_json::from_value(serde_json::json!({
+            "name": "c",
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data"},
+                {"name": "tables", "mountPath": "/data/tables/"},
+                {"name": "config", "mountPath": "/etc/app", "subPath": "one"},
+            ],
+        }))
+        .unwrap();
+        let volumes: HashMap<String, PathBuf> = ["data", "tables", "config"]
+            .iter()
+            .map(|v| (v.to_string(), PathBuf::from(format!("/host/{v}"))))
+            .collect();
+        let mounts = mounts(&container, &volumes);
+        for (inside, outside) in [
+            ("/data/tables/p/t.csv", "/host/tables/p/t.csv"),
+            ("/data/tables", "/host/tables"),
+            ("/data/other", "/host/data/other"),
+            ("/etc/app/profile.yaml", "/host/config/one/profile.yaml"),
+            ("/database", "/database"),
+            ("--listen", "--listen"),
+        ] {
+            assert_eq!(host_path(inside, &mounts), outside, "{inside}");
+        }
     }
 
     #[test]

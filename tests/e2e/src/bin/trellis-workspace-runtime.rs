@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
         selector,
         dir,
         jupyterlab: venv.unwrap_or_else(jupyterlab),
+        pod_files: None,
     };
     eprintln!(
         "trellis-workspace-runtime: running pods matching {} (logs in {})",

@@ -114,6 +114,7 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
             selector: project_selector(&project),
             dir: state_dir(&unique_name("runtime")),
             jupyterlab: jupyterlab(),
+            pod_files: None,
         },
     );
     step("admin-approve", &common).await;

@@ -155,6 +155,7 @@ impl Setup {
                 selector: project_selector(&project),
                 dir: state_dir(&unique_name("runtime")),
                 jupyterlab: jupyterlab(),
+                pod_files: None,
             },
         );
         let trellis = Trellis::start_with(&Database::Sqlite, DexOptions::default(), api).await;

@@ -11,6 +11,7 @@ mod browser;
 mod chart;
 mod cli;
 mod control_plane;
+mod datashield;
 mod gateway;
 mod notifications;
 mod project_controller;
