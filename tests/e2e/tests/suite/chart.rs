@@ -626,7 +626,11 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
     let policies: Api<
         k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
     > = Api::all(admin.clone());
-    for name in ["trellis-workspace-pods", "trellis-workspace-services"] {
+    for name in [
+        "trellis-workspace-pods",
+        "trellis-workspace-services",
+        "trellis-datashield-secrets",
+    ] {
         let binding = policies
             .get(name)
             .await
@@ -685,14 +689,18 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
         forbidden(namespaces.list(&ListParams::default()).await),
         "the API listing namespaces"
     );
-    let foreign: Api<Deployment> = Api::namespaced(operator.clone(), CONTROL_PLANE_NAMESPACE);
+    // The operator runs Deployments in project namespaces (DataSHIELD servers), so it watches
+    // them everywhere, as it does StatefulSets; workloads it does not run stay out of its reach.
+    let foreign: Api<k8s_openapi::api::apps::v1::DaemonSet> =
+        Api::namespaced(operator.clone(), CONTROL_PLANE_NAMESPACE);
     assert!(
         forbidden(foreign.list(&ListParams::default()).await),
-        "the operator reading Deployments"
+        "the operator reading DaemonSets"
     );
+    // The API lists pods (to find a project's DataSHIELD server) but changes none.
     let pods: Api<Pod> = Api::all(api.clone());
     assert!(
-        forbidden(pods.list(&ListParams::default()).await),
-        "the API listing pods (it may only get one)"
+        forbidden(pods.delete("anything", &DeleteParams::default()).await),
+        "the API deleting pods"
     );
 }
