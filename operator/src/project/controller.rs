@@ -296,10 +296,16 @@ async fn apply_guardrails(
             && !wanted_policies.contains(&policy.name_any())
     }) {
         info!(policy = %orphan.name_any(), "removing a NetworkPolicy that is no longer wanted");
-        policies
+        match policies
             .delete(&orphan.name_any(), &DeleteParams::default())
-            .await?;
-        writes += 1;
+            .await
+        {
+            Ok(_) => writes += 1,
+            // Already gone: the cache had not yet seen an earlier reconcile's deletion (e.g. the
+            // second of a DataSHIELD server's two policies).
+            Err(kube::Error::Api(response)) if response.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     for _ in 0..writes {
         context.count_write();
