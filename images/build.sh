@@ -5,7 +5,7 @@
 # e.g. ghcr.io/trellis-tre/trellis-api:0.1.0. The Containerfiles beside this script build the same
 # images with docker/podman/buildah.
 #
-#   images/build.sh [NAME...]     NAME: trellis-operator trellis-api trellis-cli
+#   images/build.sh [NAME...]     NAME: trellis-operator trellis-api trellis-cli trellis-datashield
 #                                       trellis-workspace-jupyter trellis-probe pause (default: all)
 # Environment:
 #   TRELLIS_IMAGE_REGISTRY  registry prefix of the Trellis images (default ghcr.io/trellis-tre)
@@ -25,7 +25,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-all=(trellis-operator trellis-api trellis-cli trellis-workspace-jupyter trellis-probe pause)
+all=(trellis-operator trellis-api trellis-cli trellis-datashield trellis-workspace-jupyter trellis-probe pause)
 registry=${TRELLIS_IMAGE_REGISTRY:-ghcr.io/trellis-tre}
 registry=${registry%/}
 out_dir=${TRELLIS_IMAGES_DIR:-$repo/target/images}
@@ -322,7 +322,7 @@ rust_image() { # NAME BINARY DESCRIPTION
 start=$(date +%s)
 rust=()
 for name in "${names[@]}"; do
-  case $name in trellis-operator | trellis-api | trellis-cli) rust+=(-p "$name") ;; esac
+  case $name in trellis-operator | trellis-api | trellis-cli | trellis-datashield) rust+=(-p "$name") ;; esac
 done
 if [ ${#rust[@]} -gt 0 ]; then
   base=$(cached base base_layer "$(deb_pins "${base_packages[@]}")")
@@ -337,6 +337,7 @@ for name in "${names[@]}"; do
     trellis-operator) rust_image "$name" trellis-operator "Trellis operator: turns approved research projects into isolated Kubernetes namespaces and workspaces" ;;
     trellis-api) rust_image "$name" trellis-api "Trellis API: the web UI, the workspace gateway and the airlock" ;;
     trellis-cli) rust_image "$name" trellis "Trellis command-line client (the workspace's inputs init container)" ;;
+    trellis-datashield) rust_image "$name" trellis-datashield "Trellis DataSHIELD server: a project's non-disclosive analysis (Opal's DataSHIELD protocol, dsBase's rules, no R)" ;;
     trellis-probe)
       layer=$(cached probe probe_layer "$(deb_pins busybox-static)")
       mapfile -t args < <(labels "$name" "Busybox for Trellis's network tests" "$version" GPL-2.0-only "$source_url")

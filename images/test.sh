@@ -11,7 +11,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-images=(trellis-operator trellis-api trellis-cli trellis-workspace-jupyter trellis-probe pause)
+images=(trellis-operator trellis-api trellis-cli trellis-datashield trellis-workspace-jupyter trellis-probe pause)
 registry=${TRELLIS_IMAGE_REGISTRY:-ghcr.io/trellis-tre}
 out=${TRELLIS_IMAGES_DIR:-$repo/target/images}
 failures=0
@@ -72,8 +72,8 @@ debs=()
 [ ! -d "$cache/debs" ] || mapfile -t debs < <(find "$cache/debs" -maxdepth 1 -name '*.deb')
 [ ${#debs[@]} -eq 0 ] || cp "${debs[@]}" "$work/cache/images/debs/"
 TRELLIS_IMAGES_CARGO=0 TRELLIS_CACHE_DIR=$work/cache TRELLIS_IMAGES_DIR=$work/third \
-  "$here/build.sh" trellis-operator trellis-api trellis-cli trellis-probe pause >/dev/null
-for name in trellis-operator trellis-api trellis-cli trellis-probe pause; do
+  "$here/build.sh" trellis-operator trellis-api trellis-cli trellis-datashield trellis-probe pause >/dev/null
+for name in trellis-operator trellis-api trellis-cli trellis-datashield trellis-probe pause; do
   a=$(grep "^$name " "$work/first")
   b="$name $(tar -xOf "$work/third/$name.tar" index.json | jq -r '.manifests[0].digest')"
   [ "$a" = "$b" ] || die "$name: built from an empty cache it is ${b#* }, not ${a#* }"
@@ -132,7 +132,7 @@ for name in "${images[@]}"; do
   # Kubernetes' runAsNonRoot needs a numeric, non-zero user in the image.
   expect "$name" '.config.User | test("^[1-9][0-9]*:[0-9]+$")' true
 done
-for name in trellis-operator trellis-api trellis-cli; do
+for name in trellis-operator trellis-api trellis-cli trellis-datashield; do
   binary=$name
   [ "$name" = trellis-cli ] && binary=trellis
   expect "$name" .config.User '"65532:65532"'
@@ -198,7 +198,7 @@ got=$(run trellis-probe id) || die "trellis-probe: id failed"
 [ "$got" = "uid=1000(probe) gid=1000(probe)" ] || die "trellis-probe: runs as '$got', not probe (1000)"
 say "ok: trellis-probe runs busybox as $got"
 
-for name in trellis-operator trellis-api trellis-cli; do
+for name in trellis-operator trellis-api trellis-cli trellis-datashield; do
   binary=$name
   [ "$name" = trellis-cli ] && binary=trellis
   bundle "$name"

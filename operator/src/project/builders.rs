@@ -240,6 +240,60 @@ fn limit_range(
     }
 }
 
+/// The apiserver stores quantities in a canonical spelling (`9000m` as `9`, `1024Mi` as `1Gi`):
+/// each wanted quantity that means the same amount as the observed one takes its spelling, so a
+/// sum the operator computed, or a spec written another way, does not look like drift.
+fn spelled_as_observed(
+    wanted: &mut BTreeMap<String, Quantity>,
+    observed: Option<&BTreeMap<String, Quantity>>,
+) {
+    let Some(observed) = observed else { return };
+    for (key, quantity) in wanted.iter_mut() {
+        if let Some(stored) = observed.get(key)
+            && stored != quantity
+            && let (Ok(a), Ok(b)) = (
+                ParsedQuantity::try_from(&*quantity),
+                ParsedQuantity::try_from(stored),
+            )
+            && a == b
+        {
+            *quantity = stored.clone();
+        }
+    }
+}
+
+/// The quota and limits as wanted, spelled as the observed ones where they mean the same.
+pub fn as_observed(
+    mut quota: ResourceQuota,
+    mut limits: LimitRange,
+    observed_quota: Option<&ResourceQuota>,
+    observed_limits: Option<&LimitRange>,
+) -> (ResourceQuota, LimitRange) {
+    if let Some(hard) = quota.spec.as_mut().and_then(|spec| spec.hard.as_mut()) {
+        let stored = observed_quota.and_then(|q| q.spec.as_ref()?.hard.as_ref());
+        spelled_as_observed(hard, stored);
+    }
+    if let Some(spec) = limits.spec.as_mut() {
+        let stored = observed_limits.and_then(|l| l.spec.as_ref());
+        for item in &mut spec.limits {
+            let same = stored.and_then(|s| s.limits.iter().find(|o| o.type_ == item.type_));
+            for (wanted, observed) in [
+                (&mut item.max, same.and_then(|o| o.max.as_ref())),
+                (&mut item.default, same.and_then(|o| o.default.as_ref())),
+                (
+                    &mut item.default_request,
+                    same.and_then(|o| o.default_request.as_ref()),
+                ),
+            ] {
+                if let Some(wanted) = wanted.as_mut() {
+                    spelled_as_observed(wanted, observed);
+                }
+            }
+        }
+    }
+    (quota, limits)
+}
+
 fn selector(labels: &Labels) -> LabelSelector {
     LabelSelector {
         match_labels: Some(labels.clone()),
@@ -498,6 +552,42 @@ mod tests {
                 common_metadata("x")["ownerReferences"]
             );
         }
+    }
+
+    #[test]
+    fn quantities_keep_the_apiservers_spelling_when_they_mean_the_same_amount() {
+        let mut project = project();
+        project.spec.resources.cpu = Quantity("8000m".into());
+        project.spec.resources.memory = Quantity("32768Mi".into());
+        let wanted = guardrails(&project, true, &OperatorConfig::default());
+        let mut stored_quota = wanted.quota.clone();
+        let hard = stored_quota.spec.as_mut().unwrap().hard.as_mut().unwrap();
+        hard.insert("requests.cpu".into(), Quantity("8".into()));
+        hard.insert("requests.memory".into(), Quantity("32Gi".into()));
+        // Changed in earnest: kept as wanted.
+        hard.insert("limits.cpu".into(), Quantity("7".into()));
+        let mut stored_limits = wanted.limits.clone();
+        stored_limits.spec.as_mut().unwrap().limits[0]
+            .max
+            .as_mut()
+            .unwrap()
+            .insert("cpu".into(), Quantity("8".into()));
+        let (quota, limits) = as_observed(
+            wanted.quota.clone(),
+            wanted.limits.clone(),
+            Some(&stored_quota),
+            Some(&stored_limits),
+        );
+        let hard = to_json(&quota)["spec"]["hard"].clone();
+        assert_eq!(hard["requests.cpu"], "8");
+        assert_eq!(hard["requests.memory"], "32Gi");
+        assert_eq!(hard["limits.cpu"], "8000m", "a real change is applied");
+        assert_eq!(to_json(&limits)["spec"]["limits"][0]["max"]["cpu"], "8");
+        assert_eq!(
+            as_observed(wanted.quota.clone(), wanted.limits.clone(), None, None),
+            (wanted.quota, wanted.limits),
+            "nothing observed: as built"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::plan::{ConditionType, StatusPlan};
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use crate::reconcile::apply::stop_workspace;
-use crate::reconcile::cache::WrittenStatuses;
+use crate::reconcile::cache::{WrittenStatuses, cached_or_live};
 use crate::reconcile::conditions::{condition, settle};
 use crate::reconcile::events::publish;
 use crate::reconcile::status;
@@ -109,10 +109,15 @@ pub(super) async fn write_status(
     let phase = plan.phase;
     // The DataSHIELD server's readiness, from its Deployment as last watched: its changes
     // trigger a reconcile, so the status follows it.
-    let deployment = context
-        .stores
-        .deployments
-        .get(&ObjectRef::new(DATASHIELD_NAME).within(&namespace_name(&project.name_any())));
+    let deployment = match project.spec.datashield_enabled() {
+        Some(_) => {
+            let namespace = namespace_name(&project.name_any());
+            let deployments: Api<Deployment> = Api::namespaced(context.client.clone(), &namespace);
+            let reference = ObjectRef::new(DATASHIELD_NAME).within(&namespace);
+            cached_or_live(&context.stores.deployments, &deployments, &reference).await?
+        }
+        None => None,
+    };
     let datashield = datashield::status(
         project.spec.datashield.as_ref(),
         phase,

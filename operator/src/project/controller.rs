@@ -258,21 +258,27 @@ async fn apply_guardrails(
     .await?;
     writes += u32::from(apply_if_changed(&accounts, cached.as_deref(), account).await?);
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
-    let cached = cached_or_live(
+    let cached_quota = cached_or_live(
         &stores.quotas,
         &quotas,
         &in_namespace(&wanted.quota.name_any(), &namespace),
     )
     .await?;
-    writes += u32::from(apply_if_changed(&quotas, cached.as_deref(), &wanted.quota).await?);
     let limits: Api<LimitRange> = Api::namespaced(client.clone(), &namespace);
-    let cached = cached_or_live(
+    let cached_limits = cached_or_live(
         &stores.limits,
         &limits,
         &in_namespace(&wanted.limits.name_any(), &namespace),
     )
     .await?;
-    writes += u32::from(apply_if_changed(&limits, cached.as_deref(), &wanted.limits).await?);
+    let (quota, limit_range) = builders::as_observed(
+        wanted.quota.clone(),
+        wanted.limits.clone(),
+        cached_quota.as_deref(),
+        cached_limits.as_deref(),
+    );
+    writes += u32::from(apply_if_changed(&quotas, cached_quota.as_deref(), &quota).await?);
+    writes += u32::from(apply_if_changed(&limits, cached_limits.as_deref(), &limit_range).await?);
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
     for policy in &wanted.network_policies {
         let cached = cached_or_live(
@@ -296,10 +302,16 @@ async fn apply_guardrails(
             && !wanted_policies.contains(&policy.name_any())
     }) {
         info!(policy = %orphan.name_any(), "removing a NetworkPolicy that is no longer wanted");
-        policies
+        match policies
             .delete(&orphan.name_any(), &DeleteParams::default())
-            .await?;
-        writes += 1;
+            .await
+        {
+            Ok(_) => writes += 1,
+            // Already gone: the cache had not yet seen an earlier reconcile's deletion (e.g. the
+            // second of a DataSHIELD server's two policies).
+            Err(kube::Error::Api(response)) if response.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     for _ in 0..writes {
         context.count_write();

@@ -349,3 +349,53 @@ async fn unsafe_pods_are_refused_in_project_namespaces_and_the_operators_own_are
         .await
         .expect("cleanup");
 }
+
+#[tokio::test]
+async fn a_secret_named_trellis_datashield_can_only_be_the_servers_proxy_secret_and_seed() {
+    use k8s_openapi::api::core::v1::Secret;
+    let client = client().await;
+    install_admission_policies(&client).await;
+    let namespace = unique_name("e2e-ds-secret");
+    create_namespace(&client, &namespace, &[]).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let secret = |body: Value| -> Secret { serde_json::from_value(body).expect("a Secret") };
+    // What would make the right to read it a way to read a token or another credential.
+    for (case, body, expected) in [
+        (
+            "a service-account token",
+            json!({"metadata": {"name": "trellis-datashield",
+                                "annotations": {"kubernetes.io/service-account.name": "default"}},
+                   "type": "kubernetes.io/service-account-token"}),
+            "may only be of type Opaque",
+        ),
+        (
+            "another key",
+            json!({"metadata": {"name": "trellis-datashield"}, "type": "Opaque",
+                   "stringData": {"password": "x"}}),
+            "may only hold the keys proxy-secret and seed",
+        ),
+    ] {
+        let (code, message) = refusal(secrets.create(&PostParams::default(), &secret(body)).await);
+        assert!(code == 422 || code == 403, "{case}: {code} {message}");
+        assert!(message.contains(expected), "{case}: {message}");
+    }
+    // The operator's own, and any other Secret, pass.
+    let ours = secret(
+        json!({"metadata": {"name": "trellis-datashield"}, "type": "Opaque",
+                             "data": {"proxy-secret": "YWJj", "seed": "NDI="}}),
+    );
+    secrets
+        .create(&PostParams::default(), &ours)
+        .await
+        .expect("the server's Secret");
+    let other = secret(json!({"metadata": {"name": "elsewhere"},
+                              "type": "kubernetes.io/basic-auth", "stringData": {"username": "u"}}));
+    secrets
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("another Secret");
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .delete(&namespace, &DeleteParams::default())
+        .await
+        .expect("deleting the namespace");
+}

@@ -303,8 +303,9 @@ fn the_chart_installs_this_version_of_trellis() {
     );
 }
 
-/// The operator's and the API's images and the CLI image the operator gives workspaces.
-fn images(docs: &[Value]) -> [String; 3] {
+/// The operator's and the API's images, the CLI image the operator gives workspaces, and the
+/// DataSHIELD server's image it gives projects.
+fn images(docs: &[Value]) -> [String; 4] {
     let container = |name: &str| {
         docs.iter()
             .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
@@ -317,14 +318,20 @@ fn images(docs: &[Value]) -> [String; 3] {
             .expect("image")
             .to_string()
     };
-    let cli = container("trellis-operator")["args"]
-        .as_sequence()
-        .expect("operator args")
-        .iter()
-        .find_map(|a| a.as_str()?.strip_prefix("--cli-image="))
-        .expect("--cli-image")
-        .to_string();
-    [image("trellis-operator"), image("trellis-api"), cli]
+    let flag = |prefix: &str| {
+        container("trellis-operator")["args"]
+            .as_sequence()
+            .expect("operator args")
+            .iter()
+            .find_map(|a| a.as_str()?.strip_prefix(prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("{prefix}"))
+    };
+    [
+        image("trellis-operator"),
+        image("trellis-api"),
+        flag("--cli-image="),
+        flag("--datashield-image="),
+    ]
 }
 
 #[test]
@@ -334,10 +341,20 @@ fn images_default_to_this_version_and_can_be_pinned_by_digest() {
     let docs = render(&["-f", &minimal]).expect("minimal values render");
     assert_eq!(
         images(&docs),
-        ["trellis-operator", "trellis-api", "trellis-cli"]
-            .map(|name| format!("ghcr.io/trellis-tre/{name}:{version}"))
+        [
+            "trellis-operator",
+            "trellis-api",
+            "trellis-cli",
+            "trellis-datashield"
+        ]
+        .map(|name| format!("ghcr.io/trellis-tre/{name}:{version}"))
     );
-    let digests = ["a", "b", "c"].map(|d| format!("sha256:{}", d.repeat(64)));
+    assert_eq!(
+        images(&docs)[3],
+        trellis_operator::config::DEFAULT_DATASHIELD_IMAGE,
+        "the chart and the operator agree on the DataSHIELD image"
+    );
+    let digests = ["a", "b", "c", "d"].map(|d| format!("sha256:{}", d.repeat(64)));
     let docs = render(&[
         "-f",
         &minimal,
@@ -349,6 +366,8 @@ fn images_default_to_this_version_and_can_be_pinned_by_digest() {
         &format!("api.image.digest={}", digests[1]),
         "--set",
         &format!("cli.image.digest={}", digests[2]),
+        "--set",
+        &format!("datashield.image.digest={}", digests[3]),
     ])
     .expect("digests render");
     assert_eq!(
@@ -357,6 +376,7 @@ fn images_default_to_this_version_and_can_be_pinned_by_digest() {
             format!("registry.example.org/tre/trellis-operator@{}", digests[0]),
             format!("registry.example.org/tre/trellis-api@{}", digests[1]),
             format!("registry.example.org/tre/trellis-cli@{}", digests[2]),
+            format!("registry.example.org/tre/trellis-datashield@{}", digests[3]),
         ]
     );
     // No registry: the repository names its own.
@@ -377,7 +397,7 @@ fn images_default_to_this_version_and_can_be_pinned_by_digest() {
 #[test]
 fn bad_values_are_refused_with_the_field_named() {
     let minimal = values("minimal");
-    let cases: [(&[&str], &str); 17] = [
+    let cases: [(&[&str], &str); 18] = [
         (&[], "publicUrl"),
         (
             &["-f", &minimal, "--set", "operator.replicas=two"],
@@ -454,6 +474,15 @@ fn bad_values_are_refused_with_the_field_named() {
         (
             &["-f", &minimal, "--set", "api.image.digest=sha256:abc"],
             "digest",
+        ),
+        (
+            &[
+                "-f",
+                &minimal,
+                "--set",
+                "datashield.resources.limits.cpu=lots",
+            ],
+            "datashield/resources/limits/cpu",
         ),
         (
             &["-f", &minimal, "--set", "cli.image.digest=latest"],
@@ -597,7 +626,11 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
     let policies: Api<
         k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
     > = Api::all(admin.clone());
-    for name in ["trellis-workspace-pods", "trellis-workspace-services"] {
+    for name in [
+        "trellis-workspace-pods",
+        "trellis-workspace-services",
+        "trellis-datashield-secrets",
+    ] {
         let binding = policies
             .get(name)
             .await
@@ -622,6 +655,11 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
         assert!(
             forbidden(secrets.list(&ListParams::default()).await),
             "reading Secrets"
+        );
+        // Both may read a DataSHIELD server's Secret by its name, and no other.
+        assert!(
+            forbidden(secrets.get("trellis-oidc").await),
+            "reading a Secret by another name"
         );
         let roles: Api<ClusterRole> = Api::all(who.clone());
         let role: ClusterRole = serde_json::from_value(serde_json::json!({
@@ -651,14 +689,18 @@ async fn the_installed_chart_is_available_and_its_identities_are_confined() {
         forbidden(namespaces.list(&ListParams::default()).await),
         "the API listing namespaces"
     );
-    let foreign: Api<Deployment> = Api::namespaced(operator.clone(), CONTROL_PLANE_NAMESPACE);
+    // The operator runs Deployments in project namespaces (DataSHIELD servers), so it watches
+    // them everywhere, as it does StatefulSets; workloads it does not run stay out of its reach.
+    let foreign: Api<k8s_openapi::api::apps::v1::DaemonSet> =
+        Api::namespaced(operator.clone(), CONTROL_PLANE_NAMESPACE);
     assert!(
         forbidden(foreign.list(&ListParams::default()).await),
-        "the operator reading Deployments"
+        "the operator reading DaemonSets"
     );
+    // The API lists pods (to find a project's DataSHIELD server) but changes none.
     let pods: Api<Pod> = Api::all(api.clone());
     assert!(
-        forbidden(pods.list(&ListParams::default()).await),
-        "the API listing pods (it may only get one)"
+        forbidden(pods.delete("anything", &DeleteParams::default()).await),
+        "the API deleting pods"
     );
 }

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod,
-    ResourceQuota, ServiceAccount,
+    ResourceQuota, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -839,19 +840,34 @@ async fn in_steady_state_a_restarted_operator_writes_nothing() {
     let harness = Harness::new().await;
     let operator = Operator::start(&harness.settings);
     let mut names = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..3 {
         names.push(harness.create_named("e2e-steady").await);
     }
-    let suspended = harness.create_named("e2e-steady").await;
+    // Quantities the apiserver stores spelled otherwise (8 and 32Gi) are not drift.
+    let spelled = unique_name("e2e-steady");
+    let mut body = harness.project_body(&spelled);
+    body["spec"]["resources"]["cpu"] = json!("8000m");
+    body["spec"]["resources"]["memory"] = json!("32768Mi");
+    harness.create(body).await;
+    names.push(spelled);
+    // One running DataSHIELD server, and one stopped with its project.
+    let server = unique_name("e2e-steady");
     harness
-        .patch_spec(&suspended, json!({"suspended": true}))
+        .create(with_datashield(harness.project_body(&server)))
         .await;
+    names.push(server.clone());
+    let suspended = unique_name("e2e-steady");
+    let mut body = with_datashield(harness.project_body(&suspended));
+    body["spec"]["suspended"] = json!(true);
+    harness.create(body).await;
     for name in &names {
         harness.wait_phase(name, ProjectPhase::Active).await;
     }
     harness
         .wait_phase(&suspended, ProjectPhase::Suspended)
         .await;
+    wait_datashield(&harness, &server, true).await;
+    wait_datashield(&harness, &suspended, false).await;
     assert_eq!(
         operator.terminate().code(),
         Some(0),
@@ -948,4 +964,337 @@ async fn of_two_replicas_only_the_leader_writes_and_the_standby_takes_over_when_
     harness.wait_phase(&after, ProjectPhase::Active).await;
     assert_eq!(second.metric("trellis_operator_leader").await, 1.0);
     assert!(second.metric(writes).await > 0.0);
+}
+
+/// A project body with a DataSHIELD server holding two tables.
+fn with_datashield(mut body: Value) -> Value {
+    body["spec"]["datashield"] = json!({
+        "enabled": true,
+        "tables": [
+            {"name": "admissions", "request": "req-1", "file": "admissions.csv",
+             "dictionary": "admissions.dictionary.yaml"},
+            {"name": "outcomes", "request": "req-1", "file": "outcomes.parquet"},
+        ],
+        "settings": {"nfilterTab": 5},
+    });
+    body
+}
+
+/// Waits for the project's `status.datashield` to say `ready`.
+async fn wait_datashield(harness: &Harness, name: &str, ready: bool) -> Project {
+    wait_for(
+        &harness.projects,
+        name,
+        Duration::from_secs(60),
+        &format!("status.datashield.ready == {ready}"),
+        move |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref()?.datashield.as_ref())
+                .is_some_and(|d| d.ready == ready)
+        },
+    )
+    .await
+}
+
+fn config_hash(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref()?.annotations.as_ref())
+        .and_then(|a| a.get("trellis.dev/config-sha256").cloned())
+        .expect("the config-sha256 annotation")
+}
+
+fn secret_value(secret: &Secret, key: &str) -> String {
+    let bytes = &secret.data.as_ref().expect("data")[key].0;
+    String::from_utf8(bytes.clone()).expect("text")
+}
+
+#[tokio::test]
+async fn a_project_with_datashield_runs_a_hardened_server_that_stops_with_the_project() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = unique_name("e2e-ds");
+    harness
+        .create(with_datashield(harness.project_body(&name)))
+        .await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+
+    // Its objects, in the project's namespace.
+    let config = harness
+        .namespaced::<ConfigMap>(&name)
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("the DataSHIELD ConfigMap");
+    let data = config.data.clone().expect("data");
+    assert_eq!(
+        data[names::DATASHIELD_PROFILE_KEY],
+        "name: default\nsettings:\n  nfilter.tab: 5\n"
+    );
+    let tables: Value = serde_yaml::from_str(&data[names::DATASHIELD_TABLES_KEY]).expect("YAML");
+    assert_eq!(tables["project"], json!(name));
+    assert_eq!(tables["tables"][1]["file"], "outcomes.parquet");
+    let secrets = harness.namespaced::<Secret>(&name);
+    let secret = secrets
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("the DataSHIELD Secret");
+    let proxy = secret_value(&secret, names::DATASHIELD_PROXY_SECRET_KEY);
+    assert!(
+        proxy.len() == 64 && proxy.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{proxy}"
+    );
+    let seed = secret_value(&secret, names::DATASHIELD_SEED_KEY);
+    assert!(seed.parse::<i32>().expect("an i32") > 0);
+    let account = harness
+        .namespaced::<ServiceAccount>(&name)
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("the DataSHIELD ServiceAccount");
+    assert_eq!(account.automount_service_account_token, Some(false));
+    let service = harness
+        .namespaced::<Service>(&name)
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("the DataSHIELD Service");
+    let port = &service
+        .spec
+        .as_ref()
+        .expect("spec")
+        .ports
+        .as_ref()
+        .expect("ports")[0];
+    assert_eq!(port.port, i32::from(names::DATASHIELD_PORT));
+    let policies = harness.namespaced::<NetworkPolicy>(&name);
+    for policy in ["trellis-datashield-ingress", "trellis-datashield-egress"] {
+        policies.get(policy).await.expect(policy);
+    }
+
+    // The Deployment's pod is hardened; the token is only the init container's.
+    let deployments = harness.namespaced::<Deployment>(&name);
+    let deployment = deployments
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("the DataSHIELD Deployment");
+    let pod =
+        serde_json::to_value(&deployment.spec.as_ref().expect("spec").template.spec).expect("JSON");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["serviceAccountName"], names::DATASHIELD_NAME);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    for container in [&pod["initContainers"][0], &pod["containers"][0]] {
+        let security = &container["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false, "{container}");
+        assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(security["runAsNonRoot"], true);
+        assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
+    }
+    let mounts = |container: &Value| -> Vec<(String, bool)> {
+        container["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().expect("name").to_owned(),
+                    m["readOnly"] == true,
+                )
+            })
+            .collect()
+    };
+    let init = mounts(&pod["initContainers"][0]);
+    let server = mounts(&pod["containers"][0]);
+    assert!(
+        init.contains(&("trellis-token".to_owned(), true)),
+        "{init:?}"
+    );
+    assert!(init.contains(&("tables".to_owned(), false)), "{init:?}");
+    assert!(
+        !server.iter().any(|(name, _)| name == "trellis-token"),
+        "the server container has no token: {server:?}"
+    );
+    assert!(server.contains(&("tables".to_owned(), true)), "{server:?}");
+
+    // kwok runs the pod, the Deployment becomes available, and the status says so.
+    let project = wait_datashield(&harness, &name, true).await;
+    let status = project
+        .status
+        .as_ref()
+        .and_then(|s| s.datashield.clone())
+        .expect("status.datashield");
+    assert_eq!(status.tables, ["admissions", "outcomes"]);
+    let ready = condition(&project, "DataShieldReady");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Running")
+    );
+    assert_eq!(ready.observed_generation, project.metadata.generation);
+
+    // A changed setting rolls the pod; the seed stays.
+    let before = config_hash(&deployment);
+    harness
+        .patch_spec(
+            &name,
+            json!({"datashield": {"settings": {"nfilterTab": 10}}}),
+        )
+        .await;
+    wait_for(
+        &deployments,
+        names::DATASHIELD_NAME,
+        SETTLE,
+        "a new config hash",
+        move |d: Option<&Deployment>| d.is_some_and(|d| config_hash(d) != before),
+    )
+    .await;
+    let secret = secrets.get(names::DATASHIELD_NAME).await.expect("secret");
+    assert_eq!(secret_value(&secret, names::DATASHIELD_SEED_KEY), seed);
+    assert_eq!(
+        secret_value(&secret, names::DATASHIELD_PROXY_SECRET_KEY),
+        proxy
+    );
+    wait_datashield(&harness, &name, true).await;
+
+    // Suspended: the server stops, its configuration and seed stay.
+    harness.patch_spec(&name, json!({"suspended": true})).await;
+    harness.wait_phase(&name, ProjectPhase::Suspended).await;
+    wait_deleted(&deployments, names::DATASHIELD_NAME, SETTLE).await;
+    let project = wait_datashield(&harness, &name, false).await;
+    let status = project
+        .status
+        .as_ref()
+        .and_then(|s| s.datashield.clone())
+        .expect("status.datashield");
+    assert_eq!(
+        status.message.as_deref(),
+        Some("stopped: project Suspended")
+    );
+    assert!(status.tables.is_empty());
+    assert_eq!(condition(&project, "DataShieldReady").reason, "Stopped");
+    let secret = secrets.get(names::DATASHIELD_NAME).await.expect("kept");
+    assert_eq!(secret_value(&secret, names::DATASHIELD_SEED_KEY), seed);
+    harness
+        .namespaced::<ConfigMap>(&name)
+        .get(names::DATASHIELD_NAME)
+        .await
+        .expect("kept");
+
+    // Resumed: it runs again.
+    harness.patch_spec(&name, json!({"suspended": false})).await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let project = wait_datashield(&harness, &name, true).await;
+    assert_eq!(condition(&project, "DataShieldReady").status, "True");
+
+    // Closed: everything goes with the namespace, and the record says what.
+    harness.patch_spec(&name, json!({"closed": true})).await;
+    let project = harness.wait_phase(&name, ProjectPhase::Closed).await;
+    assert!(!harness.has_namespace(&name).await);
+    let record = project
+        .status
+        .and_then(|s| s.teardown)
+        .expect("a teardown record");
+    for entry in [
+        "Deployment/trellis-datashield",
+        "ConfigMap/trellis-datashield",
+        "Secret/trellis-datashield",
+        "Service/trellis-datashield",
+        "NetworkPolicy/trellis-datashield-ingress",
+    ] {
+        assert!(
+            record.deleted.iter().any(|e| e == entry),
+            "{entry} missing from {:?}",
+            record.deleted
+        );
+    }
+}
+
+#[tokio::test]
+async fn disabling_datashield_removes_every_one_of_its_objects() {
+    let harness = Harness::new().await;
+    let _operator = Operator::start(&harness.settings);
+    let name = unique_name("e2e-ds-off");
+    harness
+        .create(with_datashield(harness.project_body(&name)))
+        .await;
+    harness.wait_phase(&name, ProjectPhase::Active).await;
+    let deployments = harness.namespaced::<Deployment>(&name);
+    wait_for(
+        &deployments,
+        names::DATASHIELD_NAME,
+        SETTLE,
+        "the server",
+        |d: Option<&Deployment>| d.is_some(),
+    )
+    .await;
+
+    harness
+        .patch_spec(&name, json!({"datashield": {"enabled": false}}))
+        .await;
+    wait_deleted(&deployments, names::DATASHIELD_NAME, SETTLE).await;
+    wait_deleted(
+        &harness.namespaced::<ServiceAccount>(&name),
+        names::DATASHIELD_NAME,
+        SETTLE,
+    )
+    .await;
+    for (what, present) in [
+        (
+            "ConfigMap",
+            harness
+                .namespaced::<ConfigMap>(&name)
+                .get_opt(names::DATASHIELD_NAME)
+                .await
+                .expect("get")
+                .is_some(),
+        ),
+        (
+            "Secret",
+            harness
+                .namespaced::<Secret>(&name)
+                .get_opt(names::DATASHIELD_NAME)
+                .await
+                .expect("get")
+                .is_some(),
+        ),
+        (
+            "Service",
+            harness
+                .namespaced::<Service>(&name)
+                .get_opt(names::DATASHIELD_NAME)
+                .await
+                .expect("get")
+                .is_some(),
+        ),
+    ] {
+        assert!(!present, "the {what} remains");
+    }
+    let policies = harness.namespaced::<NetworkPolicy>(&name);
+    wait_deleted(&policies, "trellis-datashield-ingress", SETTLE).await;
+    wait_deleted(&policies, "trellis-datashield-egress", SETTLE).await;
+    let project = wait_for(
+        &harness.projects,
+        &name,
+        SETTLE,
+        "no status.datashield",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref())
+                .is_some_and(|s| s.datashield.is_none())
+        },
+    )
+    .await;
+    assert!(
+        project
+            .status
+            .expect("status")
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "DataShieldReady")
+    );
+    // The project's quota has no room left for it.
+    let quota = harness
+        .namespaced::<ResourceQuota>(&name)
+        .get(names::QUOTA_NAME)
+        .await
+        .expect("quota");
+    assert_eq!(
+        quota.spec.and_then(|s| s.hard).expect("hard")["pods"].0,
+        "4"
+    );
 }

@@ -240,6 +240,59 @@ async fn invalid_projects_are_refused_with_the_reason() {
             |p| p["spec"]["startDate"] = json!("1st October"),
             "spec.startDate",
         ),
+        (
+            "a looser DataSHIELD count without an approval",
+            |p| p["spec"]["datashield"] = json!({"enabled": true, "settings": {"nfilterTab": 2}}),
+            "nfilterTab is looser than dsBase's default of 3: a recorded approval reference (looserApproval) is required",
+        ),
+        (
+            "a looser DataSHIELD fraction without an approval",
+            |p| p["spec"]["datashield"] = json!({"settings": {"nfilterGlm": 0.5}}),
+            "nfilterGlm is looser than dsBase's default of 0.33: a recorded approval reference",
+        ),
+        (
+            "a looser DataSHIELD level cap without an approval",
+            |p| {
+                p["spec"]["datashield"] =
+                    json!({"settings": {"nfilterTab": 5, "nfilterLevelsMax": 41}})
+            },
+            "nfilterLevelsMax is looser than dsBase's default of 40",
+        ),
+        (
+            "a zero DataSHIELD count",
+            |p| p["spec"]["datashield"] = json!({"settings": {"nfilterSubset": 0}}),
+            "spec.datashield.settings.nfilterSubset",
+        ),
+        (
+            "a non-positive DataSHIELD fraction",
+            |p| p["spec"]["datashield"] = json!({"settings": {"nfilterNoise": 0}}),
+            "spec.datashield.settings.nfilterNoise",
+        ),
+        (
+            "a DataSHIELD table name R cannot use",
+            |p| {
+                p["spec"]["datashield"] = json!({"tables": [
+                    {"name": "1st table", "request": "r-1", "file": "a.csv"}]})
+            },
+            "spec.datashield.tables[0].name",
+        ),
+        (
+            "a DataSHIELD table that is neither CSV nor Parquet",
+            |p| {
+                p["spec"]["datashield"] = json!({"tables": [
+                    {"name": "a", "request": "r-1", "file": "a.xlsx"}]})
+            },
+            "spec.datashield.tables[0].file",
+        ),
+        (
+            "two DataSHIELD tables of one name",
+            |p| {
+                p["spec"]["datashield"] = json!({"tables": [
+                    {"name": "a", "request": "r-1", "file": "a.csv"},
+                    {"name": "a", "request": "r-2", "file": "b.csv"}]})
+            },
+            "Duplicate value",
+        ),
     ];
     for (case, mutate, expected) in cases {
         let mut body = project(&unique_name("e2e-bad"));
@@ -256,6 +309,33 @@ async fn invalid_projects_are_refused_with_the_reason() {
     let (code, message) = refusal(create(&projects, &project(&long_name)).await);
     assert_eq!(code, 422, "{message}");
     assert!(message.contains("at most 54 characters"), "{message}");
+
+    // Stricter than dsBase needs nothing; looser needs a recorded approval, and then passes.
+    for (case, settings) in [
+        (
+            "stricter",
+            json!({"nfilterTab": 5, "nfilterGlm": 0.2, "nfilterNoise": 0.5, "nfilterString": 40}),
+        ),
+        (
+            "looser with an approval",
+            json!({"nfilterTab": 2, "nfilterLevelsMax": 60, "looserApproval": "DAC-2026-17"}),
+        ),
+    ] {
+        let name = unique_name("e2e-ds");
+        let mut body = project(&name);
+        body["spec"]["datashield"] = json!({"enabled": false, "settings": settings,
+            "tables": [{"name": "admissions", "request": "r-1", "file": "admissions.csv",
+                        "dictionary": "admissions.dictionary.yaml"}]});
+        let created = create(&projects, &body)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let datashield = created.spec.datashield.expect("spec.datashield");
+        assert_eq!(datashield.tables[0].name, "admissions", "{case}");
+        projects
+            .delete(&name, &DeleteParams::default())
+            .await
+            .expect("deleting");
+    }
 }
 
 #[tokio::test]
