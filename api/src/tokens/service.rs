@@ -339,10 +339,14 @@ pub async fn list(state: &AppState, who: &Principal) -> Result<Vec<TokenView>, P
         .collect())
 }
 
-/// Revokes one of the caller's tokens. Someone else's token is as unknown as a missing one
-/// (its refusal is audited); revoking a revoked token changes nothing.
+/// Revokes one of the caller's tokens. Only a person signed in as themselves revokes (403
+/// otherwise); someone else's token is as unknown as a missing one (404, and the refusal is
+/// audited); revoking a revoked token changes nothing.
 pub async fn revoke(state: &AppState, who: &Principal, id: &str) -> Result<(), Problem> {
     let target = format!("token/{id}");
+    if let Decision::Deny(why) = policy::access_token_create(who) {
+        return Err(refused(state, who, AuditAction::TokenRevoke, &target, why).await);
+    }
     let not_found = || Problem::not_found(format!("you have no access token `{id}`"));
     let mut tx = state.audit.begin().await?;
     let Some(token) = repo::get(tx.conn(), id).await? else {
