@@ -33,19 +33,15 @@ pub enum TokenRefusal {
     Unknown,
     #[error("the access token was revoked")]
     Revoked,
-    /// Past the last day it works (its expiry date, UTC).
-    #[error("the access token has expired")]
-    Expired,
-    /// The token names other projects only.
-    #[error("the access token is not for this project")]
-    NotForProject,
-    /// The policy refused the token's owner (no longer a member, the project is not Active…);
-    /// the text is the policy's reason.
+    #[error("the access token expired at the end of {0}")]
+    Expired(NaiveDate),
+    #[error("the access token is not for project `{0}`")]
+    NotForProject(String),
+    /// The policy refused the token's owner (no longer a member, the project is not Active…).
     #[error("{0}")]
     NotPermitted(String),
-    /// No project of that name in the watch cache.
-    #[error("there is no such project")]
-    ProjectUnknown,
+    #[error("there is no project named `{0}`")]
+    ProjectUnknown(String),
     /// The database could not be asked: the proxy answers 503.
     #[error("access tokens cannot be checked now (the database is unavailable); try again")]
     Unavailable,
@@ -111,12 +107,13 @@ impl AccessTokens {
         }
         let now = Utc::now();
         if now.date_naive() > token.expires_on {
-            return Err(TokenRefusal::Expired);
+            return Err(TokenRefusal::Expired(token.expires_on));
         }
         if !token.projects.iter().any(|p| p == project_name) {
-            return Err(TokenRefusal::NotForProject);
+            return Err(TokenRefusal::NotForProject(project_name.to_string()));
         }
-        let project = project.ok_or(TokenRefusal::ProjectUnknown)?;
+        let project =
+            project.ok_or_else(|| TokenRefusal::ProjectUnknown(project_name.to_string()))?;
         let principal = Principal {
             subject: token.owner.clone(),
             name: token.owner_name.clone(),

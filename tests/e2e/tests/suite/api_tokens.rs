@@ -326,16 +326,16 @@ async fn the_datashield_check_on_both_databases() {
         );
         assert_eq!(
             refused(&secrets[1], "demo", Some(&active)).await,
-            TokenRefusal::Expired
+            TokenRefusal::Expired(today - Duration::days(1))
         );
         let other = cached("other", ProjectPhase::Active, members.clone());
         assert_eq!(
             refused(&secrets[0], "other", Some(&other)).await,
-            TokenRefusal::NotForProject
+            TokenRefusal::NotForProject("other".into())
         );
         assert_eq!(
             refused(&secrets[0], "demo", None).await,
-            TokenRefusal::ProjectUnknown
+            TokenRefusal::ProjectUnknown("demo".into())
         );
         let not_member = refused(&secrets[3], "demo", Some(&active)).await;
         assert!(
