@@ -189,7 +189,9 @@ pub struct NewTokenBody {
     #[serde(default)]
     pub projects: Vec<String>,
     /// The last day it works (UTC): not in the past, and not after the end date of any of its
-    /// projects.
+    /// projects. (`expires_at` is accepted too: issue 17 spelt it so, and clients were written
+    /// against that spelling.)
+    #[serde(alias = "expires_at")]
     pub expires_at: NaiveDate,
 }
 
