@@ -98,7 +98,7 @@ const steps = {
     const next = new Date(today.getTime() + 365 * 86_400_000);
     await form.locator("#p-start").fill(today.toISOString().slice(0, 10));
     await form.locator("#p-end").fill(next.toISOString().slice(0, 10));
-    await form.locator("#p-members").fill("alice owner\nbob researcher");
+    await form.locator("#p-members").fill("alice owner\nbob researcher\nann analyst");
     await form.locator("#p-datasets").fill("hes-apc: Hospital Episode Statistics, admitted patient care");
     await form.locator("#p-templates").fill("jupyter");
     await shot(page, "02-admin-create-project");
@@ -124,6 +124,37 @@ const steps = {
     const log = await text(page.locator("#audit-records"));
     check(log.includes("project.approve") && log.includes("project.create"), "the audit log shows the creation and approval");
     await shot(page, "05-admin-audit");
+  },
+
+  // An analyst (DataSHIELD only) sees her project without workspaces or the airlock, and makes a
+  // personal access token for her DataSHIELD client: shown once, then only listed.
+  async "analyst-token"(page) {
+    await signIn(page, "ann", `/projects/${project}`);
+    check((await text(page.locator("#datashield + p"))).includes("personal access token"), "the project page points an analyst to tokens");
+    check(await page.locator("#new-workspace").count() === 0, "an analyst is offered no workspace");
+    check(await page.locator("#new-request").count() === 0, "an analyst is offered no airlock request");
+    await page.locator('header.site a[href="/tokens"]').click();
+    await page.waitForURL(`${base}/tokens`);
+    check((await text(page.locator("#no-tokens"))).includes("no personal access tokens"), "no tokens yet");
+    const form = page.locator("#new-token");
+    await form.locator("#token-name").fill("R on my laptop");
+    await form.locator(`input[name="projects"][value="${project}"]`).check();
+    // The date picker offers nothing past the project's end (the API refuses it too: api_tokens).
+    check(await form.locator("#token-expires").getAttribute("max") !== null, "the expiry has a latest day");
+    const expires = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+    await form.locator("#token-expires").fill(expires);
+    await form.locator('button[type="submit"]').click();
+    const shown = page.locator("#new-token-shown");
+    await shown.waitFor({ state: "visible", timeout: 15_000 });
+    const token = await text(shown.locator("#new-token-value"));
+    check(/^trellis_pat_[A-Za-z0-9_-]{43}$/.test(token), `the new token is shown (${token.length} characters)`);
+    check((await text(shown)).includes("will not be shown again"), "the page says the token is shown once");
+    await shot(page, "tokens");
+    await page.goto(`${base}/tokens`);
+    const row = page.locator("#tokens tbody tr");
+    check(await row.count() === 1, "the new token is listed");
+    check((await text(row)).includes("R on my laptop") && (await text(row)).includes(expires), "by its name and expiry");
+    check(!(await page.content()).includes(token), "and never shown again");
   },
 
   // The researcher requests a workspace, sees it Running, opens JupyterLab and runs a cell.

@@ -50,6 +50,7 @@ async fn create_token(
     params(("id" = String, Path, description = "The token's id (from the list)")),
     responses((status = 204, description = "Revoked (or already was): DataSHIELD refuses it from now on"),
               (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+              Forbidden,
               NotFound))]
 async fn revoke_token(
     State(state): State<SharedState>,

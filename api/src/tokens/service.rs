@@ -189,7 +189,9 @@ pub struct NewTokenBody {
     #[serde(default)]
     pub projects: Vec<String>,
     /// The last day it works (UTC): not in the past, and not after the end date of any of its
-    /// projects.
+    /// projects. (`expires_at` is accepted too: issue 17 spelt it so, and clients were written
+    /// against that spelling.)
+    #[serde(alias = "expires_at")]
     pub expires_at: NaiveDate,
 }
 
@@ -339,10 +341,14 @@ pub async fn list(state: &AppState, who: &Principal) -> Result<Vec<TokenView>, P
         .collect())
 }
 
-/// Revokes one of the caller's tokens. Someone else's token is as unknown as a missing one
-/// (its refusal is audited); revoking a revoked token changes nothing.
+/// Revokes one of the caller's tokens. Only a person signed in as themselves revokes (403
+/// otherwise); someone else's token is as unknown as a missing one (404, and the refusal is
+/// audited); revoking a revoked token changes nothing.
 pub async fn revoke(state: &AppState, who: &Principal, id: &str) -> Result<(), Problem> {
     let target = format!("token/{id}");
+    if let Decision::Deny(why) = policy::access_token_create(who) {
+        return Err(refused(state, who, AuditAction::TokenRevoke, &target, why).await);
+    }
     let not_found = || Problem::not_found(format!("you have no access token `{id}`"));
     let mut tx = state.audit.begin().await?;
     let Some(token) = repo::get(tx.conn(), id).await? else {

@@ -188,19 +188,66 @@ async fn the_datashield_check_accepts_a_good_token_and_refuses_each_bad_one() {
     };
     assert!(why.contains("Suspended"), "{why}");
     // Every refusal says why without the token in it.
-    for refusal in [
+    let texts: Vec<String> = [
         TokenRefusal::Unknown,
         TokenRefusal::Revoked,
+        TokenRefusal::Expired(chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()),
         TokenRefusal::NotForProject("demo".into()),
+        TokenRefusal::NotPermitted("the project is Suspended".into()),
+        TokenRefusal::ProjectUnknown("demo".into()),
         TokenRefusal::Unavailable,
-    ] {
-        let text = refusal.to_string();
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    for text in &texts {
         assert!(!text.is_empty() && !text.contains("trellis_pat_"), "{text}");
     }
+    let mut distinct = texts.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        texts.len(),
+        "each refusal reads differently"
+    );
+    assert_eq!(
+        texts[2],
+        "the access token expired at the end of 2026-01-31"
+    );
+    assert_eq!(
+        texts[4], "the project is Suspended",
+        "the policy's own words"
+    );
 
     store.pool().close().await;
     assert_eq!(
         refusal(secrets[0].clone(), "demo", Some(active)).await,
         TokenRefusal::Unavailable
+    );
+}
+
+#[test]
+fn a_new_tokens_body_is_strict_and_takes_either_spelling_of_the_expiry() {
+    use crate::http::json::parse;
+    for body in [
+        r#"{"name": "n", "projects": ["demo"], "expiresAt": "2027-01-31"}"#,
+        r#"{"name": "n", "projects": ["demo"], "expires_at": "2027-01-31"}"#,
+    ] {
+        let parsed: service::NewTokenBody = parse(body.as_bytes()).unwrap();
+        assert_eq!(parsed.expires_at.to_string(), "2027-01-31", "{body}");
+    }
+    let missing = parse::<service::NewTokenBody>(br#"{"name": "n", "projects": ["demo"]}"#);
+    assert_eq!(missing.unwrap_err().status, 422);
+    let unknown = parse::<service::NewTokenBody>(
+        br#"{"name": "n", "projects": [], "expiresAt": "2027-01-31", "scope": "all"}"#,
+    );
+    assert_eq!(unknown.unwrap_err().status, 400);
+    let projects = parse::<service::NewTokenBody>(br#"{"name": "n", "expiresAt": "2027-01-31"}"#)
+        .unwrap()
+        .projects;
+    assert!(
+        projects.is_empty(),
+        "left out: the service says to choose one"
     );
 }

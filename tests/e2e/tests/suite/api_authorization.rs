@@ -1,6 +1,6 @@
 //! The authorization matrix, end to end: every endpoint × every kind of caller (admin, project
-//! owner, researcher member, output checker member and non-member, data steward, a workspace's
-//! own token, anonymous), with real Dex tokens, the real API binary, the real operator making
+//! owner, researcher member, analyst member, output checker member and non-member, data steward,
+//! a workspace's own token, a personal access token, anonymous), with real Dex tokens, the real API binary, the real operator making
 //! the project Active, and a real projected service-account token bound to a workspace pod.
 
 use std::collections::BTreeMap;
@@ -88,7 +88,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
     let template = create_template(&client).await;
     let trellis = Trellis::start(&Database::Sqlite).await;
     let mut tokens = BTreeMap::new();
-    for user in ["admin", "alice", "bob", "carol", "dan", "steward"] {
+    for user in ["admin", "alice", "ann", "bob", "carol", "dan", "steward"] {
         tokens.insert(user, Some(trellis.dex.token(user).await));
     }
     tokens.insert("anonymous", None);
@@ -103,6 +103,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         {"subject": "bob", "role": "owner"},
         {"subject": "alice", "role": "researcher"},
         {"subject": "dan", "role": "researcher"},
+        {"subject": "ann", "role": "analyst"},
     ]);
     let create = json!({
         "name": p, "title": "Matrix", "purpose": "Authorization tests.",
@@ -120,6 +121,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         Some(create.clone()),
         &[
             ("alice", 403),
+            ("ann", 403),
             ("bob", 403),
             ("dan", 403),
             ("carol", 403),
@@ -154,6 +156,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
             ("bob", 200),
             ("alice", 200),
             ("dan", 200),
+            ("ann", 200),
         ],
     )
     .await;
@@ -167,6 +170,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         &[
             ("admin", 200),
             ("alice", 200),
+            ("ann", 200),
             ("carol", 200),
             ("steward", 200),
             ("anonymous", 401),
@@ -175,6 +179,10 @@ async fn every_endpoint_for_every_kind_of_caller() {
     .await;
     assert!(names(&lists["admin"]).contains(&p));
     assert!(names(&lists["alice"]).contains(&p));
+    assert!(
+        names(&lists["ann"]).contains(&p),
+        "an analyst sees her project"
+    );
     assert!(!names(&lists["carol"]).contains(&p) && !names(&lists["steward"]).contains(&p));
 
     let approve = format!("{project_path}/approve");
@@ -187,6 +195,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         Some(json!({"reference": "DAC-2026-17"})),
         &[
             ("alice", 403),
+            ("ann", 403),
             ("bob", 403),
             ("dan", 403),
             ("carol", 403),
@@ -237,6 +246,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         Some(json!({"members": members})),
         &[
             ("alice", 403),
+            ("ann", 403),
             ("bob", 403),
             ("dan", 403),
             ("carol", 403),
@@ -257,6 +267,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         &workspaces,
         Some(ws("wa")),
         &[
+            ("ann", 403),
             ("carol", 403),
             ("steward", 403),
             ("admin", 403),
@@ -384,10 +395,15 @@ async fn every_endpoint_for_every_kind_of_caller() {
             ("dan", 200),
             ("admin", 200),
             ("alice-workspace", 200),
+            ("ann", 200),
         ],
     )
     .await;
     assert_eq!(names(&lists["alice"]), vec!["wa"]);
+    assert!(
+        names(&lists["ann"]).is_empty(),
+        "an analyst has no workspaces"
+    );
     assert_eq!(names(&lists["dan"]), vec!["wd"]);
     assert_eq!(names(&lists["bob"]), vec!["wa", "wb", "wd"]);
     assert_eq!(names(&lists["admin"]), vec!["wa", "wb", "wd"]);
@@ -402,6 +418,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         None,
         &[
             ("dan", 403),
+            ("ann", 403),
             ("carol", 403),
             ("steward", 403),
             ("anonymous", 401),
@@ -438,6 +455,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         None,
         &[
             ("admin", 403),
+            ("ann", 403),
             ("bob", 403),
             ("dan", 403),
             ("carol", 403),
@@ -506,6 +524,131 @@ async fn every_endpoint_for_every_kind_of_caller() {
     )
     .await;
 
+    // The airlock is not for analysts, in either direction.
+    let airlock = format!("{project_path}/airlock");
+    for direction in ["egress", "ingress"] {
+        check(
+            t,
+            &callers,
+            e,
+            Method::POST,
+            &airlock,
+            Some(json!({"direction": direction, "title": "Counts"})),
+            &[("ann", 403)],
+        )
+        .await;
+    }
+    check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        &airlock,
+        None,
+        &[("ann", 403), ("carol", 403), ("alice", 200), ("bob", 200)],
+    )
+    .await;
+
+    // Personal access tokens for DataSHIELD: members of every role make them for the project;
+    // others may not name it (422, not audited: a bad request, not a refused one); a workspace's
+    // credential makes none.
+    let token_body = json!({"name": "laptop", "projects": [p], "expiresAt": "2099-12-31"});
+    let made = check(
+        t,
+        &callers,
+        e,
+        Method::POST,
+        "/api/v1/tokens",
+        Some(token_body),
+        &[
+            ("alice-workspace", 403),
+            ("anonymous", 401),
+            ("admin", 422),
+            ("carol", 422),
+            ("steward", 422),
+            ("ann", 201),
+            ("alice", 201),
+            ("bob", 201),
+            ("dan", 201),
+        ],
+    )
+    .await;
+    let ann_token = made["ann"]["token"]
+        .as_str()
+        .expect("the token")
+        .to_string();
+    assert!(ann_token.starts_with("trellis_pat_"), "{ann_token}");
+    assert_eq!(made["ann"]["projects"], json!([p]));
+    assert!(
+        made["admin"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&p) && d.contains("not a member")),
+        "{}",
+        made["admin"]
+    );
+    let ann_id = made["ann"]["id"].as_str().expect("an id").to_string();
+    let lists = check(
+        t,
+        &callers,
+        e,
+        Method::GET,
+        "/api/v1/tokens",
+        None,
+        &[
+            ("alice-workspace", 403),
+            ("anonymous", 401),
+            ("ann", 200),
+            ("admin", 200),
+        ],
+    )
+    .await;
+    assert_eq!(lists["ann"][0]["id"], ann_id.as_str());
+    assert_eq!(
+        lists["ann"].as_array().map(Vec::len),
+        Some(1),
+        "her own only"
+    );
+    assert!(lists["ann"][0].get("token").is_none(), "never listed again");
+    assert_eq!(
+        lists["admin"],
+        json!([]),
+        "an admin lists their own tokens only"
+    );
+    // The token is for DataSHIELD only: every other endpoint refuses it.
+    callers.tokens.insert("ann-token", Some(ann_token));
+    for path in ["/api/v1/me", "/api/v1/projects", "/api/v1/tokens"] {
+        check(
+            t,
+            &callers,
+            e,
+            Method::GET,
+            path,
+            None,
+            &[("ann-token", 401)],
+        )
+        .await;
+    }
+    // Someone else's token is as unknown as a missing one; those refusals are audited.
+    let revoke = format!("/api/v1/tokens/{ann_id}");
+    check(
+        t,
+        &callers,
+        e,
+        Method::DELETE,
+        &revoke,
+        None,
+        &[
+            ("ann-token", 401),
+            ("anonymous", 401),
+            ("alice-workspace", 403),
+            ("bob", 404),
+            ("admin", 404),
+            ("ann", 204),
+        ],
+    )
+    .await;
+    e.denied += 2;
+
     for verb in ["suspend", "resume"] {
         check(
             t,
@@ -521,6 +664,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
                 ("carol", 403),
                 ("steward", 403),
                 ("alice-workspace", 403),
+                ("ann", 403),
                 ("anonymous", 401),
                 ("admin", 200),
             ],
@@ -541,6 +685,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
             ("carol", 403),
             ("steward", 403),
             ("alice-workspace", 403),
+            ("ann", 403),
             ("anonymous", 401),
             ("admin", 200),
         ],
@@ -566,6 +711,7 @@ async fn every_endpoint_for_every_kind_of_caller() {
         ("carol", 403),
         ("steward", 403),
         ("alice-workspace", 403),
+        ("ann", 403),
         ("anonymous", 401),
     ];
     let mut cells = everyone_but_admin.to_vec();

@@ -1,5 +1,6 @@
 //! The web UI in a real browser (Debian's headless Chromium, driven by playwright-core from
-//! tests/browser/journey.mjs), end to end: an admin creates and approves a project; a researcher
+//! tests/browser/journey.mjs), end to end: an admin creates and approves a project; an analyst
+//! makes a personal access token for DataSHIELD and sees it once; a researcher
 //! requests a workspace, sees it Running, opens JupyterLab through the gateway and runs a cell;
 //! the workspace sends results out with the CLI; two output checkers review them in the browser;
 //! the researcher downloads the released file; a data steward brings a file in; the admin closes
@@ -118,6 +119,7 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
         },
     );
     step("admin-approve", &common).await;
+    step("analyst-token", &common).await;
 
     step("researcher-workspace", &common).await;
     let namespace = namespace_name(&project);
@@ -230,6 +232,7 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
     assert!(did("admin", "project.create") && did("admin", "project.approve"));
     assert!(did("admin", "project.close"));
     assert!(did("alice", "workspace.create"));
+    assert!(did("ann", "token.create"), "the analyst's token is audited");
     for checker in ["carol", "dan"] {
         assert!(
             did(checker, "airlock.file.view"),
@@ -249,6 +252,7 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
         "05-admin-audit",
         "07-researcher-workspace-running",
         "09-jupyterlab-cell",
+        "tokens",
         "11-dan-review-screen",
         "13-released",
         "16-steward-ingress",

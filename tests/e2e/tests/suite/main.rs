@@ -7,6 +7,7 @@ mod api_airlock;
 mod api_audit;
 mod api_authorization;
 mod api_identity;
+mod api_tokens;
 mod browser;
 mod chart;
 mod cli;
