@@ -253,6 +253,21 @@ const steps = {
     await shot(page, "16-steward-ingress");
   },
 
+  // The analyst sees the project's DataSHIELD server, its table, where to connect, and her calls
+  // (one refused by the disclosure rules) on the project's page.
+  async "analyst-datashield"(page) {
+    await signIn(page, "ann", `/projects/${project}`);
+    const section = page.locator("#datashield-section");
+    await eventually(page, "the server to show as ready", async () =>
+      (await text(section.locator("#datashield-state"))).includes("Ready"));
+    check((await text(section.locator("#datashield-tables"))).includes(`${project}.air_quality`), "the table is listed");
+    check((await text(section.locator("#datashield-address"))).endsWith(`/datashield/${project}`), "the address to connect to is shown");
+    const calls = await text(section.locator("#datashield-activity"));
+    check(calls.includes("meanDS(D$pm25)") && calls.includes("refused"), "the refused call is listed with its outcome");
+    check(calls.includes("ann"), "calls name who made them");
+    await shot(page, "datashield");
+  },
+
   async "admin-close"(page) {
     await signIn(page, "admin", `/projects/${project}`);
     page.on("dialog", (dialog) => dialog.accept());

@@ -14,6 +14,7 @@
 //!
 //! With [`PodFiles`], a pod gets what a kubelet gives it beyond its program: its volumes are made
 //! in a directory of its own (emptyDirs; ConfigMaps and Secrets written from the apiserver;
+//! claims are left to `HOME`, as without them;
 //! projected service-account tokens requested with the TokenRequest API, bound to the pod, as the
 //! kubelet does), every path under a mount in the containers' arguments and environment points
 //! into that directory, and its init containers run to completion, in order, before its program.
@@ -376,6 +377,14 @@ impl Inner {
         let namespace = pod.namespace().unwrap_or_default();
         let mut made = HashMap::new();
         for volume in spec.volumes.iter().flatten() {
+            // A claim is the pod's home, which `HOME` already stands for.
+            let made_here = volume.empty_dir.is_some()
+                || volume.config_map.is_some()
+                || volume.secret.is_some()
+                || volume.projected.is_some();
+            if !made_here {
+                continue;
+            }
             let dir = self.pod_dir(pod).join("volumes").join(&volume.name);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let mut files: Vec<(String, Vec<u8>)> = Vec::new();

@@ -3,8 +3,9 @@
 //! makes a personal access token for DataSHIELD and sees it once; a researcher
 //! requests a workspace, sees it Running, opens JupyterLab through the gateway and runs a cell;
 //! the workspace sends results out with the CLI; two output checkers review them in the browser;
-//! the researcher downloads the released file; a data steward brings a file in; the admin closes
-//! the project and the public register shows it closed. Screenshots of every main page go to
+//! the researcher downloads the released file; a data steward brings a file in, which becomes the
+//! project's DataSHIELD table, and the analyst sees the server and her calls on the project's
+//! page; the admin closes the project and the public register shows it closed. Screenshots of every main page go to
 //! target/screenshots/.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use trellis_e2e::api::{ApiOptions, Database, Trellis};
 use trellis_e2e::identity::DexOptions;
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
-use trellis_e2e::runtime::{Runtime, RuntimeOptions, jupyterlab, project_selector};
+use trellis_e2e::runtime::{PodFiles, Runtime, RuntimeOptions, jupyterlab, project_selector};
 use trellis_e2e::{
     client, ensure_namespace, install_crds, repo_root, state_dir, target_profile_dir, unique_name,
     wait_for, workspace_token,
@@ -115,7 +116,12 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
             selector: project_selector(&project),
             dir: state_dir(&unique_name("runtime")),
             jupyterlab: jupyterlab(),
-            pod_files: None,
+            // Pods get their volumes and init containers (the workspace's inputs, the DataSHIELD
+            // server's tables); the API's Service address stands for this test's API.
+            pod_files: Some(PodFiles {
+                path: vec![target_profile_dir()],
+                env: vec![("TRELLIS_API_URL".into(), base.clone())],
+            }),
         },
     );
     step("admin-approve", &common).await;
@@ -215,6 +221,8 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
         .concat(),
     )
     .await;
+    datashield_on_the_stewards_file(&trellis, &kube, &runtime, &project).await;
+    step("analyst-datashield", &common).await;
     step("admin-close", &common).await;
     step(
         "register",
@@ -268,4 +276,163 @@ async fn researchers_checkers_stewards_and_admins_work_in_the_browser() {
             file.display()
         );
     }
+}
+
+/// The steward's file, once released, becomes a table of the project's DataSHIELD server; the
+/// analyst (ann) opens a session and makes one call that the disclosure rules refuse (two rows
+/// are fewer than `nfilter.tab`), so that the project page has calls to show.
+async fn datashield_on_the_stewards_file(
+    trellis: &Trellis,
+    kube: &kube::Client,
+    runtime: &Runtime,
+    project: &str,
+) {
+    use reqwest::Method;
+    use trellis_operator::resources::names::{
+        COMPONENT_LABEL, DATASHIELD_COMPONENT, DATASHIELD_PORT,
+    };
+    // The steward cannot review her own request; alice, a member, brings the table in.
+    let steward = trellis.dex.token("steward").await;
+    let alice = trellis.dex.token("alice").await;
+    let (status, made) = trellis
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/airlock"),
+            Some(&alice),
+            Some(json!({"direction": "ingress", "title": "Air quality for DataSHIELD"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("an id").to_owned();
+    let put = trellis
+        .put(
+            &format!("/api/v1/projects/{project}/airlock/{id}/files/air-quality.csv"),
+            &alice,
+            b"district,pm25\nLS1,9.1\nLS2,11.4\n".to_vec(),
+        )
+        .await
+        .expect("an upload");
+    assert_eq!(put.status(), 201);
+    let (status, submitted) = trellis
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/airlock/{id}/submit"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{submitted}");
+    let base = format!("/api/v1/projects/{project}/airlock/{id}");
+    let votes = json!({"votes": [{"file": "air-quality.csv", "vote": "approve"}]});
+    let (status, voted) = trellis
+        .call(
+            Method::POST,
+            &format!("{base}/votes"),
+            Some(&steward),
+            Some(votes),
+        )
+        .await;
+    assert_eq!(status, 200, "{voted}");
+    let (_, done) = trellis
+        .call(
+            Method::POST,
+            &format!("{base}/outcome"),
+            Some(&steward),
+            Some(json!({"outcome": "approve"})),
+        )
+        .await;
+    assert_eq!(done["state"], "released", "{done}");
+
+    let projects: Api<Project> = Api::all(kube.clone());
+    projects
+        .patch(
+            project,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"datashield": {"enabled": true, "tables": [
+                {"name": "air_quality", "request": id, "file": "air-quality.csv"},
+            ]}}})),
+        )
+        .await
+        .expect("enabling DataSHIELD");
+    wait_for(
+        &projects,
+        project,
+        Duration::from_secs(60),
+        "DataSHIELD ready",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.datashield.as_ref())
+                .is_some_and(|d| d.ready)
+        },
+    )
+    .await;
+    let namespace = namespace_name(project);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(kube.clone(), &namespace);
+    let pod = pods
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&format!("{COMPONENT_LABEL}={DATASHIELD_COMPONENT}")),
+        )
+        .await
+        .expect("listing pods")
+        .items
+        .into_iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .expect("the DataSHIELD pod");
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("an address");
+    runtime
+        .wait_listening(
+            &namespace,
+            pod.metadata.name.as_deref().expect("a name"),
+            &format!("{ip}:{DATASHIELD_PORT}"),
+            Duration::from_secs(90),
+        )
+        .await;
+
+    // Ann's DataSHIELD client, spoken by hand: the protocol the published clients use.
+    let ann = trellis.dex.token("ann").await;
+    let (status, made) = trellis
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&ann),
+            Some(json!({"name": "notebook", "projects": [project], "expiresAt": "2099-12-30"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().expect("a token");
+    let ws = format!("{}/datashield/{project}/ws/datashield", trellis.api.url);
+    let http = reqwest::Client::new();
+    let session: Value = http
+        .post(format!("{ws}/sessions"))
+        .header("X-Opal-Auth", token)
+        .send()
+        .await
+        .expect("a session")
+        .json()
+        .await
+        .expect("a session document");
+    let session = session["id"].as_str().expect("a session id").to_owned();
+    let assigned = http
+        .put(format!(
+            "{ws}/session/{session}/symbol/D/table/{project}.air_quality"
+        ))
+        .header("X-Opal-Auth", token)
+        .send()
+        .await
+        .expect("an assignment");
+    assert!(assigned.status().is_success(), "{}", assigned.status());
+    let refused = http
+        .post(format!("{ws}/session/{session}/aggregate"))
+        .header("X-Opal-Auth", token)
+        .header("content-type", "application/x-rscript")
+        .body("meanDS(D$pm25)")
+        .send()
+        .await
+        .expect("an aggregate");
+    assert_eq!(refused.status(), 400, "two rows are too few for a mean");
 }
