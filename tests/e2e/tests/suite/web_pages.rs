@@ -95,6 +95,7 @@ async fn pages_send_strangers_to_sign_in_refuse_the_unentitled_and_keep_a_strict
         &format!("/projects/{approved}"),
         "/review",
         "/admin/audit?actor=x",
+        "/tokens",
     ] {
         let answer = anonymous.get(url(path)).send().await.expect("an answer");
         assert_eq!(answer.status(), 303, "{path}");
