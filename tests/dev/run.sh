@@ -76,6 +76,27 @@ kubectl -n trellis-demo wait workspace/alice-notebook --for=jsonpath='{.status.p
 pod_ip=$(kubectl -n trellis-demo get pod alice-notebook-0 -o jsonpath='{.status.podIP}')
 wait_http runtime "http://$pod_ip:8888/w/demo/alice-notebook/api/status"
 
+# DataSHIELD: a synthetic cohort comes in through the airlock (alice asks, the data steward
+# approves) and becomes the demo project's table, for ann the analyst.
+api="http://127.0.0.1:8080/api/v1/projects/demo/airlock"
+alice=$("$repo/tests/dev/token.sh" alice)
+steward=$("$repo/tests/dev/token.sh" steward)
+python3 "$repo/datashield/bench/generate.py" "$dev/cohort" 2000
+call() { curl -sSf -H "Authorization: Bearer $1" "${@:2}"; }
+id=$(call "$alice" -H 'content-type: application/json' \
+  -d '{"direction":"ingress","title":"Synthetic cohort for DataSHIELD"}' "$api" \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+for file in cohort.csv cohort.dictionary.yaml; do
+  call "$alice" -X PUT --data-binary "@$dev/cohort/bench/$file" "$api/$id/files/$file" >/dev/null
+done
+call "$alice" -X POST "$api/$id/submit" >/dev/null
+call "$steward" -H 'content-type: application/json' -d '{"votes":[{"file":"cohort.csv","vote":"approve"},{"file":"cohort.dictionary.yaml","vote":"approve"}]}' "$api/$id/votes" >/dev/null
+call "$steward" -H 'content-type: application/json' -d '{"outcome":"approve"}' "$api/$id/outcome" >/dev/null
+kubectl patch project demo --type merge --field-manager trellis-dev -p "{\"spec\":{\"datashield\":{\"enabled\":true,\"tables\":[{\"name\":\"cohort\",\"request\":\"$id\",\"file\":\"cohort.csv\",\"dictionary\":\"cohort.dictionary.yaml\"}]}}}" >/dev/null
+kubectl wait project/demo --for=jsonpath='{.status.datashield.ready}'=true --timeout 90s >/dev/null
+ds_ip=$(kubectl -n trellis-demo get pod -l trellis.dev/component=datashield -o jsonpath='{.items[0].status.podIP}')
+wait_http runtime "http://$ds_ip:8095/healthz"
+
 cat <<INFO
 
 Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, description: /api/v1/openapi.json)
@@ -88,6 +109,7 @@ Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, descriptio
     carol     output checker
     dan       output checker
     steward   data steward
+    ann       analyst of project demo (DataSHIELD only: no workspaces, no files)
   A bearer token for scripts:  make token USER=alice
     curl -H "Authorization: Bearer \$(make -s token USER=alice)" http://127.0.0.1:8080/api/v1/projects
 
@@ -97,6 +119,10 @@ Trellis is running locally at  http://127.0.0.1:8080   (API: /api/v1, descriptio
   JupyterLab:  http://127.0.0.1:8080/w/demo/alice-notebook/   (alice's workspace, through the
                gateway: sign in as alice; nobody else may open it. Workspaces are served from
                their own origin, http://localhost:8080, which the link takes you to.)
+  DataSHIELD:  http://127.0.0.1:8080/datashield/demo   (the demo project's server, table demo.cohort:
+               sign in as ann, make a token at /tokens, then from Python with the clients in
+               datashield/tests/clients/requirements.txt:
+               DSLoginBuilder().add("demo", "http://127.0.0.1:8080/datashield/demo", token=...))
   Identity:    Dex at http://127.0.0.1:5556/dex
   Logs:        target/dev/logs/{api,operator,dex,runtime}.log, workspaces' in target/dev/runtime/logs/
                metrics: the API's :9091/metrics, the operator's :9090/metrics
