@@ -33,13 +33,29 @@ fn project(name: &str) -> Project {
     p
 }
 
-fn active(mut p: Project) -> Project {
+fn active(p: Project) -> Project {
+    in_phase(&p, Some(ProjectPhase::Active))
+}
+
+fn in_phase(p: &Project, phase: Option<ProjectPhase>) -> Project {
+    let mut p = p.clone();
     p.status = Some(crate::resources::ProjectStatus {
-        phase: Some(ProjectPhase::Active),
+        phase,
         ..Default::default()
     });
     p
 }
+
+/// Every state a project can be in but Active (and not yet seen by the operator).
+const NOT_ACTIVE: [Option<ProjectPhase>; 7] = [
+    None,
+    Some(ProjectPhase::Pending),
+    Some(ProjectPhase::Suspended),
+    Some(ProjectPhase::Expired),
+    Some(ProjectPhase::Closing),
+    Some(ProjectPhase::Closed),
+    Some(ProjectPhase::Failed),
+];
 
 fn workspace(owner: &str) -> Workspace {
     let mut w = Workspace::new(
@@ -331,19 +347,8 @@ fn only_the_owner_opens_a_workspace_through_the_gateway() {
     let mut removed = p.clone();
     removed.spec.members.retain(|m| m.subject != "alice");
     assert!(!gateway(&person("alice", &[]), &removed, &w).allowed());
-    for phase in [
-        None,
-        Some(ProjectPhase::Pending),
-        Some(ProjectPhase::Suspended),
-        Some(ProjectPhase::Expired),
-        Some(ProjectPhase::Closing),
-        Some(ProjectPhase::Closed),
-    ] {
-        let mut inactive = p.clone();
-        inactive.status = Some(ProjectStatus {
-            phase,
-            ..ProjectStatus::default()
-        });
+    for phase in NOT_ACTIVE {
+        let inactive = in_phase(&p, phase);
         let decision = gateway(&person("alice", &[]), &inactive, &w);
         assert!(!decision.allowed(), "{phase:?}");
     }
@@ -391,7 +396,6 @@ fn a_datashield_server_fetches_its_projects_released_ingress_files_and_nothing_e
 
 #[test]
 fn analysts_use_datashield_and_nothing_with_files() {
-    use crate::resources::ProjectStatus;
     let p = active(project("demo"));
     let ann = person("ann", &[]);
     let mut anns = workspace("ann");
@@ -461,20 +465,8 @@ fn analysts_use_datashield_and_nothing_with_files() {
         )
         .allowed()
     );
-    for phase in [
-        None,
-        Some(ProjectPhase::Pending),
-        Some(ProjectPhase::Suspended),
-        Some(ProjectPhase::Expired),
-        Some(ProjectPhase::Closing),
-        Some(ProjectPhase::Closed),
-        Some(ProjectPhase::Failed),
-    ] {
-        let mut inactive = p.clone();
-        inactive.status = Some(ProjectStatus {
-            phase,
-            ..ProjectStatus::default()
-        });
+    for phase in NOT_ACTIVE {
+        let inactive = in_phase(&p, phase);
         let Decision::Deny(why) = decide(&ann, Action::UseDataShield, Target::Project(&inactive))
         else {
             panic!("{phase:?}");

@@ -59,7 +59,8 @@ pub fn not_enabled() -> Markup {
     html! {
         section aria-labelledby="datashield" #datashield-section {
             h2 #datashield { "DataSHIELD" }
-            p { "As an analyst you reach this project's data only through its DataSHIELD server, which answers with non-disclosive aggregates. The project does not run one yet: its administrators enable it once the data is in." }
+            p { "As an analyst you reach this project's data only through its DataSHIELD server, which answers with non-disclosive aggregates. Your DataSHIELD client signs in with a "
+                a href="/tokens" { "personal access token" } ". The project does not run a server yet: its administrators enable it once the data is in." }
         }
     }
 }

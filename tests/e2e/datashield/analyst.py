@@ -35,7 +35,7 @@ if "error" not in results["open"]:
     step("mean", lambda: stats.get_mean("D$age"))
     step("levels", lambda: stats.get_levels("D$sex"))
     step("visits_length", lambda: stats.get_length("V$visit"))
-    step("refused_function", lambda: session.aggregate("system('cat /etc/passwd')"))
+    step("refused_function", lambda: session.aggregate("system('ls')"))
     step("refused_small_cells", lambda: session.aggregate("table1DDS(D$rare)"))
     session.close()
 print(json.dumps(results, default=str))

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod clamd;
+pub mod datashield;
 pub mod identity;
 pub mod operator;
 pub mod runtime;

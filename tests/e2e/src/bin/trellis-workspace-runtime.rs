@@ -29,9 +29,8 @@ fn usage() -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut selector = format!(
-        "{COMPONENT_LABEL} in ({WORKSPACE_COMPONENT},{DATASHIELD_COMPONENT})"
-    );
+    let mut selector =
+        format!("{COMPONENT_LABEL} in ({WORKSPACE_COMPONENT},{DATASHIELD_COMPONENT})");
     let mut api_url = "http://127.0.0.1:8080".to_owned();
     let mut dir = repo_root().join("target/dev/runtime");
     let mut venv: Option<PathBuf> = None;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use trellis_e2e::api::{ApiOptions, Database, Trellis};
+use trellis_e2e::datashield::{released_ingress, serving_pod};
 use trellis_e2e::identity::DexOptions;
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::runtime::{PodFiles, Runtime, RuntimeOptions, jupyterlab, project_selector};
@@ -288,62 +289,27 @@ async fn datashield_on_the_stewards_file(
     project: &str,
 ) {
     use reqwest::Method;
-    use trellis_operator::resources::names::{
-        COMPONENT_LABEL, DATASHIELD_COMPONENT, DATASHIELD_PORT,
-    };
-    // The steward cannot review her own request; alice, a member, brings the table in.
-    let steward = trellis.dex.token("steward").await;
-    let alice = trellis.dex.token("alice").await;
-    let (status, made) = trellis
-        .call(
-            Method::POST,
-            &format!("/api/v1/projects/{project}/airlock"),
-            Some(&alice),
-            Some(json!({"direction": "ingress", "title": "Air quality for DataSHIELD"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let id = made["id"].as_str().expect("an id").to_owned();
-    let put = trellis
-        .put(
-            &format!("/api/v1/projects/{project}/airlock/{id}/files/air-quality.csv"),
-            &alice,
-            b"district,pm25\nLS1,9.1\nLS2,11.4\n".to_vec(),
+    // The demo identities hold one data steward: from here on this project's requests need one
+    // review. The steward cannot review her own request; alice, a member, brings the table in.
+    let projects: Api<Project> = Api::all(kube.clone());
+    projects
+        .patch(
+            project,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"egress": {"reviewsRequired": 1}}})),
         )
         .await
-        .expect("an upload");
-    assert_eq!(put.status(), 201);
-    let (status, submitted) = trellis
-        .call(
-            Method::POST,
-            &format!("/api/v1/projects/{project}/airlock/{id}/submit"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{submitted}");
-    let base = format!("/api/v1/projects/{project}/airlock/{id}");
-    let votes = json!({"votes": [{"file": "air-quality.csv", "vote": "approve"}]});
-    let (status, voted) = trellis
-        .call(
-            Method::POST,
-            &format!("{base}/votes"),
-            Some(&steward),
-            Some(votes),
-        )
-        .await;
-    assert_eq!(status, 200, "{voted}");
-    let (_, done) = trellis
-        .call(
-            Method::POST,
-            &format!("{base}/outcome"),
-            Some(&steward),
-            Some(json!({"outcome": "approve"})),
-        )
-        .await;
-    assert_eq!(done["state"], "released", "{done}");
+        .expect("one review");
+    let id = released_ingress(
+        trellis,
+        project,
+        "alice",
+        "steward",
+        "Air quality for DataSHIELD",
+        &[("air-quality.csv", b"district,pm25\nLS1,9.1\nLS2,11.4\n")],
+    )
+    .await;
 
-    let projects: Api<Project> = Api::all(kube.clone());
     projects
         .patch(
             project,
@@ -366,32 +332,7 @@ async fn datashield_on_the_stewards_file(
         },
     )
     .await;
-    let namespace = namespace_name(project);
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(kube.clone(), &namespace);
-    let pod = pods
-        .list(
-            &kube::api::ListParams::default()
-                .labels(&format!("{COMPONENT_LABEL}={DATASHIELD_COMPONENT}")),
-        )
-        .await
-        .expect("listing pods")
-        .items
-        .into_iter()
-        .find(|p| p.metadata.deletion_timestamp.is_none())
-        .expect("the DataSHIELD pod");
-    let ip = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.pod_ip.clone())
-        .expect("an address");
-    runtime
-        .wait_listening(
-            &namespace,
-            pod.metadata.name.as_deref().expect("a name"),
-            &format!("{ip}:{DATASHIELD_PORT}"),
-            Duration::from_secs(90),
-        )
-        .await;
+    serving_pod(kube, runtime, project).await;
 
     // Ann's DataSHIELD client, spoken by hand: the protocol the published clients use.
     let ann = trellis.dex.token("ann").await;
@@ -400,7 +341,10 @@ async fn datashield_on_the_stewards_file(
             Method::POST,
             "/api/v1/tokens",
             Some(&ann),
-            Some(json!({"name": "notebook", "projects": [project], "expiresAt": "2099-12-30"})),
+            Some(json!({
+                "name": "notebook", "projects": [project],
+                "expiresAt": (chrono::Utc::now().date_naive() + chrono::Days::new(30)).to_string(),
+            })),
         )
         .await;
     assert_eq!(status, 201, "{made}");

@@ -8,20 +8,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use trellis_e2e::api::{Database, Trellis};
+use trellis_e2e::datashield::{released_ingress, serving_pod};
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings};
 use trellis_e2e::runtime::{PodFiles, Runtime, RuntimeOptions, jupyterlab};
 use trellis_e2e::{
     client, create_active_project, ensure_namespace, install_crds, repo_root, state_dir,
     target_profile_dir, unique_name, wait_for,
 };
-use trellis_operator::resources::names::{
-    COMPONENT_LABEL, DATASHIELD_COMPONENT, DATASHIELD_PORT, PROJECT_LABEL, namespace_name,
-};
+use trellis_operator::resources::names::{COMPONENT_LABEL, DATASHIELD_COMPONENT, PROJECT_LABEL};
 use trellis_operator::resources::{Project, ProjectPhase};
 
 /// The published clients (pinned in datashield/tests/clients/requirements.txt), in a cached venv.
@@ -90,7 +88,6 @@ fn patients_csv() -> (String, f64) {
 const DICTIONARY: &str = "columns:\n- {name: sex, type: categorical, levels: [F, M]}\n- {name: rare, type: categorical, levels: [no, yes]}\n";
 
 struct Setup {
-    kube: kube::Client,
     trellis: Trellis,
     project: String,
     _operator: Operator,
@@ -149,108 +146,6 @@ impl Setup {
     }
 }
 
-/// Brings two tables in through the airlock (alice, approved by the data steward); returns the
-/// ingress request's id.
-async fn bring_in_tables(setup: &Setup, patients: &str, visits: &str) -> String {
-    let project = &setup.project;
-    let (status, ingress) = setup
-        .call(
-            Method::POST,
-            &format!("/api/v1/projects/{project}/airlock"),
-            "alice",
-            Some(json!({"direction": "ingress", "title": "Cohort for DataSHIELD"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{ingress}");
-    let id = ingress["id"].as_str().expect("an id").to_owned();
-    let base = format!("/api/v1/projects/{project}/airlock/{id}");
-    let alice = setup.trellis.dex.token("alice").await;
-    for (name, bytes) in [
-        ("patients.csv", patients),
-        ("patients.dictionary.yaml", DICTIONARY),
-        ("visits.csv", visits),
-    ] {
-        let put = setup
-            .trellis
-            .put(
-                &format!("{base}/files/{name}"),
-                &alice,
-                bytes.as_bytes().to_vec(),
-            )
-            .await
-            .expect("an upload");
-        assert_eq!(put.status(), 201, "{name}");
-    }
-    assert_eq!(
-        setup
-            .call(Method::POST, &format!("{base}/submit"), "alice", None)
-            .await
-            .0,
-        200
-    );
-    let votes = ["patients.csv", "patients.dictionary.yaml", "visits.csv"]
-        .map(|file| json!({"file": file, "vote": "approve"}));
-    let (status, voted) = setup
-        .call(
-            Method::POST,
-            &format!("{base}/votes"),
-            "steward",
-            Some(json!({"votes": votes})),
-        )
-        .await;
-    assert_eq!(status, 200, "{voted}");
-    let (_, done) = setup
-        .call(
-            Method::POST,
-            &format!("{base}/outcome"),
-            "steward",
-            Some(json!({"outcome": "approve"})),
-        )
-        .await;
-    assert_eq!(done["state"], "released", "{done}");
-    id
-}
-
-/// The project's DataSHIELD pod, once its server listens.
-async fn serving_pod(setup: &Setup, runtime: &Runtime) -> Pod {
-    let namespace = namespace_name(&setup.project);
-    let pods: Api<Pod> = Api::namespaced(setup.kube.clone(), &namespace);
-    let selector = format!("{COMPONENT_LABEL}={DATASHIELD_COMPONENT}");
-    let started = std::time::Instant::now();
-    let pod = loop {
-        let listed = pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .expect("listing pods");
-        if let Some(pod) = listed.items.into_iter().find(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some()
-        }) {
-            break pod;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no DataSHIELD pod with an address within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let name = pod.metadata.name.clone().expect("a name");
-    let ip = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.pod_ip.clone())
-        .expect("an address");
-    runtime
-        .wait_listening(
-            &namespace,
-            &name,
-            &format!("{ip}:{DATASHIELD_PORT}"),
-            Duration::from_secs(90),
-        )
-        .await;
-    pod
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is_audited() {
     let python = client_python();
@@ -269,6 +164,7 @@ async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is
             {"subject": "bob", "role": "analyst"},
         ],
         "resources": {"cpu": "4", "memory": "8Gi", "storage": "20Gi", "maxWorkspaces": 2},
+        "egress": {"reviewsRequired": 1},
     });
     let project = create_active_project(&kube, &settings.run, "e2e-ds", spec).await;
     let other = create_active_project(
@@ -285,7 +181,6 @@ async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is
     )
     .await;
     let setup = Setup {
-        kube: kube.clone(),
         trellis,
         project: project.clone(),
         _operator: operator,
@@ -294,7 +189,19 @@ async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is
     let visits: String = std::iter::once("visit\n".to_owned())
         .chain((0..40).map(|i| format!("{}\n", i % 5)))
         .collect();
-    let request = bring_in_tables(&setup, &patients, &visits).await;
+    let request = released_ingress(
+        &setup.trellis,
+        &project,
+        "alice",
+        "steward",
+        "Cohort for DataSHIELD",
+        &[
+            ("patients.csv", patients.as_bytes()),
+            ("patients.dictionary.yaml", DICTIONARY.as_bytes()),
+            ("visits.csv", visits.as_bytes()),
+        ],
+    )
+    .await;
 
     // Enable DataSHIELD with the two tables; the runtime stand-in runs the pod's init container
     // and server for real (the API's Service address stands for the test's API).
@@ -341,7 +248,7 @@ async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is
     .await;
     let status = ready.status.and_then(|s| s.datashield).expect("a status");
     assert_eq!(status.tables, ["patients", "visits"], "{status:?}");
-    serving_pod(&setup, &runtime).await;
+    serving_pod(&kube, &runtime, &project).await;
     let fetched = pod_files(&runtime);
     for table in ["patients.csv", "patients.dictionary.yaml", "visits.csv"] {
         let laid_out = format!("/volumes/tables/{project}/{table}");
