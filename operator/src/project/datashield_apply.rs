@@ -33,20 +33,15 @@ pub(super) async fn apply(project: &Project, context: &Context, plan: Plan) -> R
     let spec = match (plan, project.spec.datashield_enabled()) {
         (Plan::Running | Plan::Stopped, Some(spec)) => spec,
         _ => {
-            // Absent. The ServiceAccount goes last: while it remains, a later reconcile knows
-            // there is something left to delete.
+            // Absent. The ServiceAccount is made first and deleted last: while it remains, a later
+            // reconcile knows there is something left to delete. Only it is read live while the
+            // caches fill, so a cold start costs a project without a server one read, not four.
             let present = cached(&stores.accounts, &accounts, &namespace)
                 .await?
                 .is_some()
-                || cached(&stores.config_maps, &configs, &namespace)
-                    .await?
-                    .is_some()
-                || cached(&stores.deployments, &deployments, &namespace)
-                    .await?
-                    .is_some()
-                || cached(&stores.services, &services, &namespace)
-                    .await?
-                    .is_some();
+                || stores.config_maps.get(&in_namespace(&namespace)).is_some()
+                || stores.deployments.get(&in_namespace(&namespace)).is_some()
+                || stores.services.get(&in_namespace(&namespace)).is_some();
             if present {
                 info!("removing the DataSHIELD server: the project no longer asks for it");
                 writes += delete(&deployments).await?;
@@ -102,6 +97,11 @@ pub(super) async fn apply(project: &Project, context: &Context, plan: Plan) -> R
         }
     }
     Ok(writes)
+}
+
+/// The server's object of this kind in `namespace`, for a cache lookup.
+fn in_namespace<K: Resource<DynamicType = ()>>(namespace: &str) -> ObjectRef<K> {
+    ObjectRef::new(DATASHIELD_NAME).within(namespace)
 }
 
 /// The server's object of this kind, from the cache (or live while the cache fills).
