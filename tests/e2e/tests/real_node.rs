@@ -1241,3 +1241,183 @@ fn monotonic() -> f64 {
 async fn sign_in(lane: &Lane, browser: &reqwest::Client, user: &str) -> reqwest::Response {
     trellis_e2e::api::sign_in(browser, &lane.url, &lane.issuer, user, "/").await
 }
+
+// --- DataSHIELD: a project's server from its image, reached only through Trellis ---------------
+
+#[tokio::test]
+async fn a_projects_datashield_server_runs_confined_with_its_tables_and_only_trellis_reaches_it() {
+    let lane = Lane::from_env();
+    let kube = client().await;
+    let spec = project_spec(json!([
+        {"subject": "alice", "role": "owner"},
+        {"subject": "ann", "role": "analyst"},
+    ]));
+    let project = create_active_project(&kube, "real-node", "real-ds", spec).await;
+    let namespace = format!("trellis-{project}");
+    let (ingress, data) = released_ingress(&lane, &project).await;
+
+    let started = Instant::now();
+    let projects: Api<Project> = Api::all(kube.clone());
+    projects
+        .patch(
+            &project,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"datashield": {"enabled": true, "tables": [
+                {"name": "cohort", "request": ingress, "file": "cohort.csv"},
+            ]}}})),
+        )
+        .await
+        .expect("enabling DataSHIELD");
+    wait_for(
+        &projects,
+        &project,
+        Duration::from_secs(180),
+        "DataSHIELD ready",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.datashield.as_ref())
+                .is_some_and(|d| d.ready)
+        },
+    )
+    .await;
+    figure(&format!(
+        "datashield: enabled → server Ready (image started, tables fetched): {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+
+    // The pod, on the real node: its init container fetched the table with the pod's own token
+    // and finished; the server runs confined, without any token, its tables read-only.
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), &namespace);
+    let pod = pods
+        .list(&ListParams::default().labels("trellis.dev/component=datashield"))
+        .await
+        .expect("the pods")
+        .items
+        .into_iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .expect("the DataSHIELD pod");
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(NODE)
+    );
+    let init = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .unwrap_or_default();
+    assert!(
+        !init.is_empty()
+            && init.iter().all(|c| c
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| t.exit_code)
+                == Some(0)),
+        "the init container fetched the tables and finished: {init:?}"
+    );
+    let (_, id) = container_ids(&pod)
+        .into_iter()
+        .find(|(name, _)| name == "datashield")
+        .expect("the server's container");
+    let pid = lane.pid(&id);
+    let c = confinement(pid);
+    figure(&format!("datashield: the server's memory: {}", c.memory()));
+    assert_eq!(c.uid, TRELLIS_UID, "{c:?}");
+    assert_eq!(c.cap_eff, "0000000000000000", "{c:?}");
+    assert_eq!(c.no_new_privs, "1", "{c:?}");
+    assert_eq!(c.seccomp, "2", "{c:?}");
+    assert!(c.root_read_only, "{c:?}");
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("mountinfo");
+    assert!(
+        !mounts.contains("kubernetes.io/serviceaccount"),
+        "no Kubernetes API token: {mounts}"
+    );
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    assert!(
+        !root.join("run/secrets/trellis").exists(),
+        "the Trellis token is the init container's alone"
+    );
+    let table = root.join(format!("data/tables/{project}/cohort.csv"));
+    assert_eq!(std::fs::read(&table).expect("the fetched table"), data);
+    assert!(
+        is_read_only_error(std::fs::write(
+            root.join(format!("data/tables/{project}/planted.csv")),
+            b"x\n"
+        )),
+        "the server cannot change its tables"
+    );
+
+    // Through Trellis: the analyst's token, Opal's protocol, an aggregate back.
+    let ann = lane.token("ann").await;
+    let expires = (chrono::Utc::now().date_naive() + chrono::Days::new(7)).to_string();
+    let (status, made) = lane
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            &ann,
+            Some(json!({"name": "real node", "projects": [project], "expiresAt": expires})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().expect("a token");
+    let ws = format!("{}/datashield/{project}/ws/datashield", lane.url);
+    let session: Value = lane
+        .http
+        .post(format!("{ws}/sessions"))
+        .header("X-Opal-Auth", token)
+        .send()
+        .await
+        .expect("a session")
+        .json()
+        .await
+        .expect("a session document");
+    let session = session["id"].as_str().expect("an id").to_owned();
+    let assigned = lane
+        .http
+        .put(format!(
+            "{ws}/session/{session}/symbol/D/table/{project}.cohort"
+        ))
+        .header("X-Opal-Auth", token)
+        .send()
+        .await
+        .expect("an assignment");
+    assert!(assigned.status().is_success(), "{}", assigned.status());
+    let started = Instant::now();
+    let dims = lane
+        .http
+        .post(format!("{ws}/session/{session}/aggregate"))
+        .header("X-Opal-Auth", token)
+        .header("content-type", "application/x-rscript")
+        .header("accept", "application/json")
+        .body("dimDS('D')")
+        .send()
+        .await
+        .expect("an aggregate");
+    figure(&format!(
+        "datashield: dimDS through the API to the server's pod: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    assert_eq!(dims.status(), 200);
+    let dims: Value = dims.json().await.expect("JSON");
+    assert_eq!(dims, json!([2, 2]), "two rows, two columns");
+
+    // Nothing else reaches it: not a pod elsewhere in the cluster.
+    let server_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("an address");
+    let elsewhere = "trellis-e2e-ds-lab";
+    trellis_e2e::ensure_namespace(&kube, elsewhere).await;
+    bystander(&kube, elsewhere, "lab").await;
+    let outcome = probe(elsewhere, "lab", &["tcp", &server_ip, "8095"]);
+    figure(&format!(
+        "isolation: another namespace → the DataSHIELD server: {outcome} (expected refused)"
+    ));
+    assert!(blocked(&outcome), "{outcome}");
+    let namespaces: Api<Namespace> = Api::all(kube.clone());
+    namespaces
+        .delete(elsewhere, &Default::default())
+        .await
+        .expect("removing the bystander's namespace");
+}
