@@ -85,6 +85,20 @@ pub fn classify<'a>(method: &Method, path: &'a str) -> Call<'a> {
     }
 }
 
+/// The protocol's path (below `/ws`) of a raw request path `/datashield/<project>/ws/…`, as
+/// the client encoded it; `None` for a path with `.` or `..` segments, which no client sends.
+pub fn protocol_path(raw: &str) -> Option<&str> {
+    let rest = raw.strip_prefix("/datashield/")?;
+    let (_, protocol) = rest.split_once("/ws")?;
+    let dotted = protocol.split('/').any(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
+        )
+    });
+    (!dotted && protocol.starts_with('/')).then_some(protocol)
+}
+
 /// The token a client presents: `X-Opal-Auth: <token>` (the Python client), HTTP Basic with
 /// the token as the password, opalr's `Authorization: X-Opal-Auth base64(user:token)`, or a
 /// bearer token. The user name of the two password forms is not trusted: the token names its
@@ -293,6 +307,28 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn the_protocol_path_is_passed_on_as_written_and_dot_segments_are_refused() {
+        assert_eq!(
+            protocol_path("/datashield/hips/ws/datashield/session/1/symbol/D/table/hips.t"),
+            Some("/datashield/session/1/symbol/D/table/hips.t")
+        );
+        assert_eq!(
+            protocol_path("/datashield/hips/ws/datashield/session/1/aggregate%3Fasync=true"),
+            Some("/datashield/session/1/aggregate%3Fasync=true"),
+            "an encoded `?` stays part of the path"
+        );
+        for bad in [
+            "/datashield/hips/ws/../healthz",
+            "/datashield/hips/ws/datashield/./sessions",
+            "/datashield/hips/ws/%2E%2E/healthz",
+            "/datashield/hips/wsx",
+            "/elsewhere/hips/ws/datashield/sessions",
+        ] {
+            assert_eq!(protocol_path(bad), None, "{bad}");
+        }
     }
 
     #[test]

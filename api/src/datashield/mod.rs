@@ -67,12 +67,17 @@ async fn relay(
     rest: &str,
     request: Request,
 ) -> Result<Response, Problem> {
-    let Some(path) = rest.strip_prefix("ws/").map(|p| format!("/{p}")) else {
+    if !rest.starts_with("ws/") {
         return Err(Problem::not_found(format!(
             "DataSHIELD clients use /datashield/{project}/ as the server address; the protocol \
              lives under /datashield/{project}/ws/"
         )));
-    };
+    }
+    // Forwarded as the client wrote it (still percent-encoded), so that nothing decoded here
+    // can become a query or another path at the server.
+    let path = calls::protocol_path(request.uri().path())
+        .ok_or_else(|| Problem::bad_request("the path has `.` or `..` segments"))?
+        .to_owned();
     let caller = authenticate(state, project, request.headers()).await?;
     let offered = state
         .cluster
