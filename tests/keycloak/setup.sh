@@ -32,7 +32,7 @@ repo=${MAVEN_LOCAL_REPO:-$HOME/.m2/repository}
 zip=$repo/org/keycloak/keycloak-quarkus-dist/$version/keycloak-quarkus-dist-$version.zip
 if [ ! -s "$zip" ] || [ ! -s "$zip.sha1" ]; then
   echo "keycloak setup: fetching $artifact with Maven" >&2
-  mvn -q -B dependency:get -Dartifact="$artifact" -Dtransitive=false -Dmaven.repo.local="$repo" >&2
+  mvn -q -B -Dstyle.color=never dependency:get -Dartifact="$artifact" -Dtransitive=false -Dmaven.repo.local="$repo" >&2
 fi
 expected=$(tr -d ' \n\r' < "$zip.sha1" | cut -c1-40)
 actual=$(sha1sum "$zip" | cut -d' ' -f1)

@@ -47,8 +47,8 @@ fn home() -> PathBuf {
 }
 
 impl Keycloak {
-    /// Starts Keycloak with the `trellis` client allowed to redirect to `redirect_uri`.
-    pub async fn start(redirect_uri: &str) -> Self {
+    /// Starts Keycloak with the `trellis` client allowed to redirect to `redirect_uris`.
+    pub async fn start(redirect_uris: &[String]) -> Self {
         let home = home();
         let java_home = std::fs::read_to_string(home.join(".trellis-java-home"))
             .expect("the JDK chosen by tests/keycloak/setup.sh")
@@ -59,7 +59,12 @@ impl Keycloak {
         let dir = state_dir(&unique_name("keycloak"));
         let realm = std::fs::read_to_string(repo_root().join("tests/keycloak/trellis-realm.json"))
             .expect("tests/keycloak/trellis-realm.json")
-            .replace("@REDIRECT_URI@", redirect_uri);
+            .replace(
+                "\"@REDIRECT_URI@\"",
+                serde_json::to_string(redirect_uris)
+                    .expect("JSON")
+                    .trim_matches(['[', ']']),
+            );
         // `--import-realm` reads the home's data/import; the database, new for each start, makes
         // the import happen every time.
         let import = home.join("data/import");
@@ -79,6 +84,11 @@ impl Keycloak {
                 dir.join("h2").display()
             ))
             .env("JAVA_HOME", java_home)
+            // On Java 24 and later, Keycloak's thread pools need this to stop without errors.
+            .env(
+                "JAVA_OPTS_APPEND",
+                "--add-opens=java.base/java.lang=ALL-UNNAMED",
+            )
             .stdout(Stdio::from(file.try_clone().expect("a log handle")))
             .stderr(Stdio::from(file))
             .spawn()

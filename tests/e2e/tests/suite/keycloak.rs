@@ -13,7 +13,12 @@ use trellis_e2e::{client, free_port, install_crds};
 async fn keycloak_sign_in_bearer_tokens_and_roles() {
     install_crds(&client().await).await;
     let port = free_port();
-    let keycloak = Keycloak::start(&format!("http://127.0.0.1:{port}/auth/callback")).await;
+    let second_port = free_port();
+    let keycloak = Keycloak::start(&[
+        format!("http://127.0.0.1:{port}/auth/callback"),
+        format!("http://127.0.0.1:{second_port}/auth/callback"),
+    ])
+    .await;
     eprintln!(
         "keycloak: ready in {:.1}s (JVM start, realm import)",
         keycloak.startup.as_secs_f64()
@@ -127,4 +132,39 @@ async fn keycloak_sign_in_bearer_tokens_and_roles() {
     )
     .await;
     assert_eq!(status, 401);
+
+    drop(api);
+
+    // What a new user saw before: asked for `groups`, Keycloak refuses the sign-in with
+    // `invalid_scope`, and the person gets a page that says so, not JSON.
+    let api = ApiServer::start_for(
+        (
+            &keycloak.issuer,
+            keycloak::CLIENT_ID,
+            keycloak::CLIENT_SECRET,
+        ),
+        second_port,
+        &Database::Sqlite,
+        &ApiOptions {
+            oidc_extra: Some("  scopes: [openid, profile, email, groups]\n".into()),
+            ..ApiOptions::default()
+        },
+    )
+    .await;
+    let refused = trellis_e2e::api::Trellis::browser()
+        .get(format!("{}/auth/login", api.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(refused.url().path(), "/auth/callback", "{}", refused.url());
+    assert_eq!(refused.status(), 401);
+    let html = refused.text().await.expect("a page");
+    assert!(html.contains("<h1>Sign-in failed</h1>"), "{html}");
+    assert!(
+        html.contains(r#"<dd id="provider-error"><code>invalid_scope</code></dd>"#),
+        "{html}"
+    );
+    assert!(html.contains("scopes_supported"), "{html}");
+    assert!(html.contains(&keycloak.issuer), "{html}");
 }
