@@ -34,6 +34,8 @@ export TRELLIS_E2E_OPERATOR_KUBECONFIG=$identities/operator.kubeconfig
 export TRELLIS_E2E_API_KUBECONFIG=$identities/api.kubeconfig
 # aiosmtpd (PyPI), the real SMTP server the notification tests send mail to.
 export TRELLIS_E2E_AIOSMTPD=$("$repo/tests/smtp/setup-aiosmtpd.sh")
+# Keycloak (Maven Central, pinned, cached by version), the second real OpenID provider (keycloak:: tests).
+export TRELLIS_E2E_KEYCLOAK_HOME=$("$repo/tests/keycloak/setup.sh")
 # MinIO (Go module proxy, cached), the real S3-compatible server the airlock's S3 tests store in.
 export TRELLIS_E2E_S3_SERVER=$("$repo/tests/s3/build.sh")
 KUBECONFIG=$repo/target/cluster/kubeconfig TRELLIS_TEST_POSTGRES_URL=$postgres_url cargo test --locked -p trellis-e2e --test suite -- --test-threads 4 "$@" || status=$?

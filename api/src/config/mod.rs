@@ -168,7 +168,9 @@ impl Config {
             }
             _ => {}
         }
-        if !self.oidc.scopes.iter().any(|s| s == "openid") {
+        if let Some(scopes) = &self.oidc.scopes
+            && !scopes.iter().any(|s| s == "openid")
+        {
             return Err(invalid("oidc.scopes", "must include `openid`"));
         }
         self.algorithms()?;

@@ -21,8 +21,15 @@ pub struct OidcConfig {
     /// Audiences a bearer token may carry; empty means the client id.
     #[serde(default)]
     pub audiences: Vec<String>,
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
+    /// The scopes browser sign-in asks for. Unset (the default), Trellis asks for `openid` and,
+    /// of `profile`, `email` and `groups`, those the provider's discovery document lists in
+    /// `scopes_supported`, so that a provider without a `groups` scope (Keycloak's default
+    /// configuration, which puts groups in tokens through a mapper instead) is not refused with
+    /// `invalid_scope`; when the document lists no scopes at all, it asks for all four. Set, the
+    /// list is sent as written (it must include `openid`): the override for a provider that
+    /// needs a scope of its own.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
     /// The claim that names a person; it is matched against `Project.spec.members[].subject`.
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
@@ -62,11 +69,8 @@ impl Default for RoleGroups {
     }
 }
 
-pub(super) fn default_scopes() -> Vec<String> {
-    ["openid", "profile", "email", "groups"]
-        .map(String::from)
-        .to_vec()
-}
+/// The scopes asked for when neither the configuration nor the provider says otherwise.
+pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "groups"];
 
 pub(super) fn default_subject_claim() -> String {
     "preferred_username".into()

@@ -18,6 +18,13 @@ fn minimal_config_gets_safe_defaults() {
         vec![Algorithm::RS256, Algorithm::ES256]
     );
     assert_eq!(config.oidc.subject_claim, "preferred_username");
+    // Unset: chosen from the provider's discovery document at start.
+    assert_eq!(config.oidc.scopes, None);
+    let set = Config::from_yaml(&format!("{MINIMAL}  scopes: [openid, groups]\n")).unwrap();
+    assert_eq!(
+        set.oidc.scopes,
+        Some(vec!["openid".to_string(), "groups".to_string()])
+    );
     assert_eq!(
         config.database_url(),
         "sqlite:///var/lib/trellis/trellis.db?mode=rwc"
@@ -55,6 +62,10 @@ fn errors_name_the_field() {
         (
             format!("{MINIMAL}  algorithms: [HS256]\n"),
             "oidc.algorithms",
+        ),
+        (
+            format!("{MINIMAL}  scopes: [profile, groups]\n"),
+            "oidc.scopes",
         ),
         (format!("{MINIMAL}  leeway: 1h\n"), "oidc.leeway"),
         (format!("{MINIMAL}  leeway: soon\n"), "oidc.leeway"),

@@ -1,6 +1,7 @@
 //! Browser sign-in and sign-out (the pages themselves are in `crate::web`).
 
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -15,6 +16,7 @@ use crate::identity::Credential;
 use crate::identity::session::{LOGIN_COOKIE, SESSION_COOKIE, safe_return_path, same_secret};
 use crate::problem::Problem;
 use crate::store::audit::Outcome;
+use crate::web::sign_in::SignInFailure;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -80,11 +82,22 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
+/// A person's browser asks for pages; a program asks for JSON.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
 async fn callback(
     State(state): State<SharedState>,
     Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
+    let provider_error = query.error.clone();
+    let provider_description = query.error_description.clone();
     match finish_sign_in(&state, query, &jar).await {
         Ok((session_id, return_to)) => {
             let jar = jar.remove(removal(LOGIN_COOKIE, "/auth")).add(cookie(
@@ -106,18 +119,38 @@ async fn callback(
                         .with_detail(json!({ "reason": reason, "detail": problem.detail })),
                 )
                 .await;
-            (jar.remove(removal(LOGIN_COOKIE, "/auth")), problem).into_response()
+            let jar = jar.remove(removal(LOGIN_COOKIE, "/auth"));
+            if !wants_html(&headers) {
+                return (jar, problem).into_response();
+            }
+            let redirect_uri = state
+                .config
+                .public_url
+                .join("auth/callback")
+                .map(String::from)
+                .unwrap_or_default();
+            let page = crate::web::sign_in::failure_page(&SignInFailure {
+                reason,
+                problem: &problem,
+                provider_error: provider_error.as_deref(),
+                provider_description: provider_description.as_deref(),
+                issuer: state.provider.issuer(),
+                client_id: state.provider.client_id(),
+                redirect_uri: &redirect_uri,
+                scopes: state.provider.scopes(),
+            });
+            (jar, page).into_response()
         }
     }
 }
 
-type SignInFailure = (&'static str, Problem);
+type Failure = (&'static str, Problem);
 
 async fn finish_sign_in(
     state: &SharedState,
     query: CallbackQuery,
     jar: &CookieJar,
-) -> Result<(String, String), SignInFailure> {
+) -> Result<(String, String), Failure> {
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();
         return Err((

@@ -14,6 +14,7 @@ pub mod preview;
 mod projects;
 mod register;
 mod review;
+pub mod sign_in;
 mod tokens;
 
 use axum::Router;

@@ -74,10 +74,28 @@ pub struct ApiOptions {
     pub leeway: Option<String>,
     /// YAML appended to the configuration (sections the harness does not write, e.g. `airlock`).
     pub extra: Option<String>,
+    /// YAML lines added to the `oidc` section, each indented by two spaces (e.g. `  scopes: […]`).
+    pub oidc_extra: Option<String>,
 }
 
 impl ApiServer {
     pub async fn start(dex: &Dex, port: u16, database: &Database, options: &ApiOptions) -> Self {
+        Self::start_for(
+            (&dex.issuer, CLIENT_ID, CLIENT_SECRET),
+            port,
+            database,
+            options,
+        )
+        .await
+    }
+
+    /// Starts the API with the provider at `issuer`, as the confidential client `client_id`.
+    pub async fn start_for(
+        (issuer, client_id, client_secret): (&str, &str, &str),
+        port: u16,
+        database: &Database,
+        options: &ApiOptions,
+    ) -> Self {
         let dir = state_dir(&unique_name("api"));
         let (database_yaml, database_url) = match database {
             Database::Sqlite => (
@@ -90,10 +108,10 @@ impl ApiServer {
         let ops_port = free_port();
         let yaml = format!(
             "listen: 127.0.0.1:{port}\nops_listen: 127.0.0.1:{ops_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
-             oidc:\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n\
+             oidc:\n  issuer: {issuer}\n  client_id: {client_id}\n  client_secret: {client_secret}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n{oidc_extra}\
              session:\n  secure_cookie: false\n{extra}",
             data = dir.join("data").display(),
-            issuer = dex.issuer,
+            oidc_extra = options.oidc_extra.as_deref().unwrap_or_default(),
             // `{port}` in the extra YAML is this server's port (e.g. for a second origin).
             extra = options
                 .extra

@@ -8,6 +8,7 @@ pub mod api;
 pub mod clamd;
 pub mod datashield;
 pub mod identity;
+pub mod keycloak;
 pub mod operator;
 pub mod runtime;
 pub mod s3;

@@ -313,3 +313,124 @@ async fn browser_sign_in_with_authorization_code_and_pkce() {
         assert!(ok, "{database:?}: {out} {err}");
     }
 }
+
+/// A GET as a browser sends it (asking for HTML), without following redirects.
+async fn browser_get(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("an answer")
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn failed_sign_ins_show_people_a_page_and_programs_a_problem() {
+    install_crds(&client().await).await;
+
+    // Dex lists `groups` in scopes_supported, so sign-in asks for all four scopes.
+    let trellis = Trellis::start(&Database::Sqlite).await;
+    let no_redirects = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let start = browser_get(&no_redirects, &format!("{}/auth/login", trellis.api.url)).await;
+    let location =
+        url::Url::parse(start.headers()["location"].to_str().expect("a location")).expect("a URL");
+    let scope = location
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(scope.as_deref(), Some("openid profile email groups"));
+
+    // A callback this browser did not start: a page for a person, problem+json for a program.
+    let forged = format!("{}/auth/callback?code=abc&state=def", trellis.api.url);
+    let page = browser_get(&no_redirects, &forged).await;
+    assert_eq!(page.status(), 400);
+    assert!(content_type(&page).starts_with("text/html"), "{page:?}");
+    let html = page.text().await.expect("a page");
+    assert!(html.contains("<h1>Sign-in failed</h1>"), "{html}");
+    assert!(html.contains("started in this browser"), "{html}");
+    assert!(
+        html.contains(r#"<dd id="reason">state-mismatch</dd>"#),
+        "{html}"
+    );
+    assert!(html.contains(&trellis.dex.issuer), "{html}");
+    assert!(html.contains(r#"href="/auth/login""#), "{html}");
+    let program = no_redirects
+        .get(&forged)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(program.status(), 400);
+    assert_eq!(content_type(&program), "application/problem+json");
+
+    // A person who declines at the provider (as Keycloak and others send it back).
+    let declined = browser_get(
+        &no_redirects,
+        &format!(
+            "{}/auth/callback?error=access_denied&error_description=The+user+declined",
+            trellis.api.url
+        ),
+    )
+    .await;
+    assert_eq!(declined.status(), 401);
+    let html = declined.text().await.expect("a page");
+    assert!(html.contains("The sign-in was declined"), "{html}");
+    assert!(
+        html.contains(r#"<dd id="provider-error"><code>access_denied</code></dd>"#)
+            && html.contains("The user declined"),
+        "{html}"
+    );
+    drop(trellis);
+
+    // A provider that refuses what Trellis asks for: Dex, asked for a scope it does not know
+    // (through the `oidc.scopes` override), sends the browser back with an error, and the person
+    // gets a page naming it, the issuer and the client.
+    let trellis = Trellis::start_with(
+        &Database::Sqlite,
+        DexOptions::default(),
+        ApiOptions {
+            oidc_extra: Some("  scopes: [openid, profile, nonsense]\n".into()),
+            ..ApiOptions::default()
+        },
+    )
+    .await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let refused = browser_get(&browser, &format!("{}/auth/login", trellis.api.url)).await;
+    assert_eq!(refused.url().path(), "/auth/callback", "{}", refused.url());
+    assert_eq!(refused.status(), 401);
+    assert!(content_type(&refused).starts_with("text/html"));
+    let html = refused.text().await.expect("a page");
+    assert!(html.contains("<h1>Sign-in failed</h1>"), "{html}");
+    assert!(html.contains(r#"<dd id="provider-error">"#), "{html}");
+    assert!(
+        html.contains("nonsense"),
+        "Dex's description names the scope: {html}"
+    );
+    assert!(html.contains(&trellis.dex.issuer), "{html}");
+    assert!(
+        html.contains(r#"<dd id="client-id"><code>trellis</code></dd>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<dd id="scopes"><code>openid profile nonsense</code></dd>"#),
+        "{html}"
+    );
+    let reasons = failures(&trellis);
+    assert_eq!(reasons, ["auth.login:provider-error"], "{reasons:?}");
+}

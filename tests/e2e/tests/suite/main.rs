@@ -14,6 +14,7 @@ mod cli;
 mod control_plane;
 mod datashield;
 mod gateway;
+mod keycloak;
 mod notifications;
 mod project_controller;
 mod resources;
