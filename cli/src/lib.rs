@@ -42,12 +42,9 @@ pub enum CliError {
     )]
     SessionPermissions { path: PathBuf, mode: u32 },
     #[error(
-        "{path} is not a Trellis session ({source}): run `trellis logout`, then `trellis login --api URL`"
+        "{path} is not a Trellis session ({reason}): run `trellis logout`, then `trellis login --api URL`"
     )]
-    SessionCorrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    SessionCorrupt { path: PathBuf, reason: String },
     #[error("the sign-in has expired and cannot be refreshed: run `trellis login --api URL`")]
     SessionExpired,
     #[error("sign-in failed: {0}")]
@@ -81,8 +78,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(api: &str, project: &str, credentials: Credentials) -> Self {
-        // TLS with the ring provider (the same as the rest of Trellis); idempotent.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto();
         Self {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -321,6 +317,11 @@ impl Client {
             })?;
         Ok(size)
     }
+}
+
+/// TLS with the ring provider (the same as the rest of Trellis); idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A path segment with the characters URLs reserve percent-encoded.

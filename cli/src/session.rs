@@ -115,9 +115,9 @@ pub fn load(path: &Path) -> Result<Option<Session>, CliError> {
     })?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|source| CliError::SessionCorrupt {
+        .map_err(|error| CliError::SessionCorrupt {
             path: path.to_path_buf(),
-            source,
+            reason: error.to_string(),
         })
 }
 
@@ -199,6 +199,7 @@ pub struct DeviceLogin {
 /// Asks the API for its provider, the provider for its endpoints, and the provider for a code.
 pub async fn start_login(api: &str) -> Result<DeviceLogin, CliError> {
     let api = api.trim_end_matches('/').to_string();
+    crate::install_crypto();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
