@@ -162,11 +162,13 @@ pub fn remove(path: &Path) -> Result<bool, CliError> {
     }
 }
 
-/// The HTTP client for the provider: no redirects (as the OAuth 2.0 security advice asks).
+/// The HTTP client for the provider: no redirects (as the OAuth 2.0 security advice asks), and
+/// no request waits forever on a provider that stopped answering.
 fn provider_http() -> oauth2::reqwest::Client {
     oauth2::reqwest::ClientBuilder::new()
         .redirect(oauth2::reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
         .build()
         .expect("an HTTP client with default settings")
 }
