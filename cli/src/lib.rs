@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod datashield;
+pub mod session;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,8 +33,22 @@ pub enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no credentials: set TRELLIS_TOKEN_FILE (inside a workspace) or TRELLIS_TOKEN")]
+    #[error(
+        "not signed in (no credentials): run `trellis login --api URL` (inside a workspace, TRELLIS_TOKEN_FILE is set for you; scripts may set TRELLIS_TOKEN)"
+    )]
     NoCredentials,
+    #[error(
+        "{path} may be read by others (mode {mode:o}); it holds your tokens, so it is not used: run `chmod 600 {path}` if that was you, else `trellis logout` and `trellis login` again"
+    )]
+    SessionPermissions { path: PathBuf, mode: u32 },
+    #[error(
+        "{path} is not a Trellis session ({reason}): run `trellis logout`, then `trellis login --api URL`"
+    )]
+    SessionCorrupt { path: PathBuf, reason: String },
+    #[error("the sign-in has expired and cannot be refreshed: run `trellis login --api URL`")]
+    SessionExpired,
+    #[error("sign-in failed: {0}")]
+    SignIn(String),
     #[error("{name}: the downloaded bytes hash to {actual}, not {expected}; discarded")]
     HashMismatch {
         name: String,
@@ -49,6 +65,8 @@ pub enum CliError {
 pub enum Credentials {
     TokenFile(PathBuf),
     Token(String),
+    /// The session file of `trellis login`, refreshed before a call when about to expire.
+    Session(PathBuf),
 }
 
 pub struct Client {
@@ -60,8 +78,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(api: &str, project: &str, credentials: Credentials) -> Self {
-        // TLS with the ring provider (the same as the rest of Trellis); idempotent.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto();
         Self {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -88,7 +105,41 @@ impl Client {
                     path: path.clone(),
                     source,
                 }),
+            Credentials::Session(path) => session::fresh_token(path).await,
         }
+    }
+
+    /// The API's base URL.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    /// Calls `path` (from `/api/v1/…`) of the API with a JSON body, if any; the JSON answer, or
+    /// `Value::Null` for an empty one.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.api);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let bytes = self
+            .send(request, &url)
+            .await?
+            .bytes()
+            .await
+            .map_err(|source| CliError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CliError::Unexpected(e.to_string()))
     }
 
     fn url(&self, path: &str) -> String {
@@ -266,6 +317,11 @@ impl Client {
             })?;
         Ok(size)
     }
+}
+
+/// TLS with the ring provider (the same as the rest of Trellis); idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A path segment with the characters URLs reserve percent-encoded.

@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
 use serde_json::Value;
-use trellis_cli::{Client, Credentials, file_sha256};
+use trellis_cli::{Client, Credentials, file_sha256, session, table};
 
 /// trellis: Trusted Research Environment client. Inside a workspace, the API address, the
 /// project and the token come from the environment the workspace is started with.
@@ -26,6 +27,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Sign in from your own machine: the OpenID Connect device flow with the provider the API
+    /// uses. Open the link shown, sign in there, and the tokens are kept (readable by you alone)
+    /// in $XDG_CONFIG_HOME/trellis/session.json (else ~/.config/trellis/), refreshed as needed.
+    ///
+    /// Example:
+    ///   trellis login --api https://trellis.example.org
+    #[command(verbatim_doc_comment)]
+    Login,
+    /// Forget the stored sign-in.
+    ///
+    /// Example:
+    ///   trellis logout
+    #[command(verbatim_doc_comment)]
+    Logout,
+    /// Who you are signed in as: your roles and your projects.
+    ///
+    /// Examples:
+    ///   trellis whoami
+    ///   trellis whoami --output json | jq -r .subject
+    #[command(verbatim_doc_comment)]
+    Whoami {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// The projects you can see.
+    Projects {
+        #[command(subcommand)]
+        command: Projects,
+    },
+    /// Your workspaces in a project (`--project` or TRELLIS_PROJECT).
+    Workspaces {
+        #[command(subcommand)]
+        command: Workspaces,
+    },
     /// Results out of the project, through review.
     Egress {
         #[command(subcommand)]
@@ -105,7 +140,91 @@ enum Egress {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Subcommand)]
+enum Projects {
+    /// List the projects you are a member of (all of them, for admins).
+    ///
+    /// Examples:
+    ///   trellis projects list
+    ///   trellis projects list --output json | jq -r '.[].name'
+    #[command(verbatim_doc_comment)]
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Show a project: its purpose, dates, members and templates.
+    ///
+    /// Example:
+    ///   trellis projects show cohort-study
+    #[command(verbatim_doc_comment)]
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum Workspaces {
+    /// List the project's workspaces (yours; all of them for its owners).
+    ///
+    /// Example:
+    ///   trellis workspaces list --project cohort-study
+    #[command(verbatim_doc_comment)]
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Request a workspace from one of the project's templates; it starts unless `--stopped`.
+    ///
+    /// Example:
+    ///   trellis workspaces create notebook --template jupyter --project cohort-study
+    #[command(verbatim_doc_comment)]
+    Create {
+        name: String,
+        #[arg(long)]
+        template: String,
+        /// Create it stopped.
+        #[arg(long)]
+        stopped: bool,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Start a stopped workspace.
+    ///
+    /// Example:
+    ///   trellis workspaces start notebook --project cohort-study
+    #[command(verbatim_doc_comment)]
+    Start {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Stop a workspace (its home volume is kept).
+    ///
+    /// Example:
+    ///   trellis workspaces stop notebook --project cohort-study
+    #[command(verbatim_doc_comment)]
+    Stop {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Delete a workspace and its home volume.
+    ///
+    /// Example:
+    ///   trellis workspaces delete notebook --project cohort-study
+    #[command(verbatim_doc_comment)]
+    Delete { name: String },
+    /// Print the workspace's address in the gateway (sign in there with your browser).
+    ///
+    /// Example:
+    ///   xdg-open "$(trellis workspaces open notebook --project cohort-study)"
+    #[command(verbatim_doc_comment)]
+    Open { name: String },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
     Text,
     Json,
@@ -157,21 +276,274 @@ enum Inputs {
     },
 }
 
-fn client(cli: &Cli) -> anyhow::Result<Client> {
+/// A client of the API: with the workspace's token file, `TRELLIS_TOKEN`, or else the session
+/// of `trellis login` (whose API is the default).
+fn client(cli: &Cli, needs_project: bool) -> anyhow::Result<Client> {
+    let (credentials, session_api) = match (&cli.token_file, std::env::var("TRELLIS_TOKEN").ok()) {
+        (Some(file), _) => (Credentials::TokenFile(file.clone()), None),
+        (None, Some(token)) if !token.is_empty() => (Credentials::Token(token), None),
+        _ => {
+            let path = session::default_path().ok_or(trellis_cli::CliError::NoCredentials)?;
+            let stored = session::load(&path)?.ok_or(trellis_cli::CliError::NoCredentials)?;
+            (Credentials::Session(path), Some(stored.api))
+        }
+    };
     let api = cli
         .api
         .clone()
+        .or(session_api)
         .context("set the API address: --api or TRELLIS_API_URL")?;
-    let project = cli
-        .project
-        .clone()
-        .context("set the project: --project or TRELLIS_PROJECT")?;
-    let credentials = match (&cli.token_file, std::env::var("TRELLIS_TOKEN").ok()) {
-        (Some(file), _) => Credentials::TokenFile(file.clone()),
-        (None, Some(token)) if !token.is_empty() => Credentials::Token(token),
-        _ => bail!(trellis_cli::CliError::NoCredentials),
+    let project = if needs_project {
+        cli.project
+            .clone()
+            .context("set the project: --project or TRELLIS_PROJECT")?
+    } else {
+        cli.project.clone().unwrap_or_default()
     };
     Ok(Client::new(&api, &project, credentials))
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    write_stdout((serde_json::to_string_pretty(value)? + "\n").as_bytes())?;
+    Ok(())
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn workspace_rows(workspaces: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = workspaces
+        .iter()
+        .map(|w| {
+            vec![
+                text(&w["name"]),
+                text(&w["owner"]),
+                text(&w["template"]),
+                if w["running"] == Value::Bool(true) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                text(&w["phase"]),
+            ]
+        })
+        .collect();
+    table::render(&["NAME", "OWNER", "TEMPLATE", "RUNNING", "PHASE"], &rows)
+}
+
+/// `login`, `logout`, `whoami`, `projects` and `workspaces`: for people, from their own machine.
+async fn run_people(cli: &Cli) -> anyhow::Result<bool> {
+    match &cli.command {
+        Command::Login => {
+            let path = session::default_path()
+                .context("no place for the session file: set XDG_CONFIG_HOME or HOME")?;
+            let api = match &cli.api {
+                Some(api) => api.clone(),
+                None => session::load(&path)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.api)
+                    .context("which Trellis? run `trellis login --api URL`")?,
+            };
+            let login = session::start_login(&api).await?;
+            let details = &login.details;
+            let link = details
+                .verification_uri_complete()
+                .map(|u| u.secret().clone())
+                .unwrap_or_else(|| details.verification_uri().to_string());
+            eprintln!(
+                "To sign in, open {link}\nand check that it shows the code {}\nWaiting for the sign-in…",
+                details.user_code().secret()
+            );
+            let mut signed_in = login.finish().await?;
+            session::save(&path, &signed_in)?;
+            let me = client(cli, false)?
+                .call(Method::GET, "/api/v1/me", None)
+                .await?;
+            signed_in.subject = me["subject"].as_str().map(String::from);
+            session::save(&path, &signed_in)?;
+            println!(
+                "Signed in to {} as {}",
+                signed_in.api,
+                signed_in.subject.as_deref().unwrap_or("?")
+            );
+        }
+        Command::Logout => {
+            let path = session::default_path()
+                .context("no place for the session file: set XDG_CONFIG_HOME or HOME")?;
+            if session::remove(&path)? {
+                println!("Signed out ({} removed)", path.display());
+            } else {
+                println!("Not signed in");
+            }
+        }
+        Command::Whoami { output } => {
+            let me = client(cli, false)?
+                .call(Method::GET, "/api/v1/me", None)
+                .await?;
+            if *output == Output::Json {
+                return print_json(&me).map(|()| true);
+            }
+            let mut out = text(&me["subject"]);
+            match (me["name"].as_str(), me["email"].as_str()) {
+                (Some(name), Some(email)) => out += &format!(" ({name} <{email}>)"),
+                (Some(name), None) => out += &format!(" ({name})"),
+                (None, Some(email)) => out += &format!(" <{email}>"),
+                (None, None) => {}
+            }
+            let roles: Vec<String> = me["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            out += &format!(
+                "\nroles: {}\n",
+                if roles.is_empty() {
+                    "none".to_string()
+                } else {
+                    roles.join(", ")
+                }
+            );
+            let rows: Vec<Vec<String>> = me["projects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| vec![text(&p["project"]), text(&p["role"])])
+                .collect();
+            if !rows.is_empty() {
+                out += "\n";
+                out += &table::render(&["PROJECT", "ROLE"], &rows);
+            }
+            write_stdout(out.as_bytes())?;
+        }
+        Command::Projects { command } => {
+            let client = client(cli, false)?;
+            match command {
+                Projects::List { output } => {
+                    let list = client.call(Method::GET, "/api/v1/projects", None).await?;
+                    if *output == Output::Json {
+                        return print_json(&list).map(|()| true);
+                    }
+                    let rows: Vec<Vec<String>> = list
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            vec![
+                                text(&p["name"]),
+                                text(&p["phase"]),
+                                text(&p["endDate"]),
+                                text(&p["title"]),
+                            ]
+                        })
+                        .collect();
+                    write_stdout(
+                        table::render(&["NAME", "PHASE", "ENDS", "TITLE"], &rows).as_bytes(),
+                    )?;
+                }
+                Projects::Show { name, output } => {
+                    let path = format!("/api/v1/projects/{}", trellis_cli::encode_segment(name));
+                    let project = client.call(Method::GET, &path, None).await?;
+                    if *output == Output::Json {
+                        return print_json(&project).map(|()| true);
+                    }
+                    let mut out = format!(
+                        "{}: {}\nphase: {}\ndates: {} to {}\npurpose: {}\ntemplates: {}\n\n",
+                        text(&project["name"]),
+                        text(&project["title"]),
+                        text(&project["phase"]),
+                        text(&project["startDate"]),
+                        text(&project["endDate"]),
+                        text(&project["purpose"]),
+                        project["templates"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(text)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                    let members: Vec<Vec<String>> = project["members"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|m| vec![text(&m["subject"]), text(&m["role"])])
+                        .collect();
+                    out += &table::render(&["MEMBER", "ROLE"], &members);
+                    write_stdout(out.as_bytes())?;
+                }
+            }
+        }
+        Command::Workspaces { command } => {
+            let client = client(cli, true)?;
+            let base = format!(
+                "/api/v1/projects/{}/workspaces",
+                trellis_cli::encode_segment(client.project())
+            );
+            let one = |name: &str| format!("{base}/{}", trellis_cli::encode_segment(name));
+            let (answer, output) = match command {
+                Workspaces::List { output } => {
+                    let list = client.call(Method::GET, &base, None).await?;
+                    if *output == Output::Text {
+                        let all: Vec<Value> = list.as_array().cloned().unwrap_or_default();
+                        write_stdout(workspace_rows(&all).as_bytes())?;
+                        return Ok(true);
+                    }
+                    (list, *output)
+                }
+                Workspaces::Create {
+                    name,
+                    template,
+                    stopped,
+                    output,
+                } => {
+                    let body = serde_json::json!({"name": name, "template": template, "running": !stopped});
+                    (client.call(Method::POST, &base, Some(body)).await?, *output)
+                }
+                Workspaces::Start { name, output } => (
+                    client
+                        .call(Method::POST, &format!("{}/start", one(name)), None)
+                        .await?,
+                    *output,
+                ),
+                Workspaces::Stop { name, output } => (
+                    client
+                        .call(Method::POST, &format!("{}/stop", one(name)), None)
+                        .await?,
+                    *output,
+                ),
+                Workspaces::Delete { name } => {
+                    client.call(Method::DELETE, &one(name), None).await?;
+                    println!("{name}: deleted");
+                    return Ok(true);
+                }
+                Workspaces::Open { name } => {
+                    // Asked first, so that a workspace one cannot reach is refused here.
+                    client.call(Method::GET, &one(name), None).await?;
+                    println!(
+                        "{}/w/{}/{}/",
+                        client.api(),
+                        trellis_cli::encode_segment(client.project()),
+                        trellis_cli::encode_segment(name)
+                    );
+                    return Ok(true);
+                }
+            };
+            match output {
+                Output::Json => print_json(&answer)?,
+                Output::Text => write_stdout(workspace_rows(&[answer]).as_bytes())?,
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn print_request(request: &Value) {
@@ -215,8 +587,16 @@ fn print_request(request: &Value) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let client = client(&cli)?;
+    if run_people(&cli).await? {
+        return Ok(());
+    }
+    let client = client(&cli, true)?;
     match cli.command {
+        Command::Login
+        | Command::Logout
+        | Command::Whoami { .. }
+        | Command::Projects { .. }
+        | Command::Workspaces { .. } => unreachable!("handled by run_people"),
         Command::Egress {
             command: Egress::Check { .. },
         } => bail!("egress check needs no API and is run before one is contacted"),

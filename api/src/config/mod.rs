@@ -168,6 +168,14 @@ impl Config {
             }
             _ => {}
         }
+        if self
+            .oidc
+            .cli_client_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(invalid("oidc.cli_client_id", "must not be empty when set"));
+        }
         if let Some(scopes) = &self.oidc.scopes
             && !scopes.iter().any(|s| s == "openid")
         {
@@ -274,10 +282,12 @@ impl Config {
             .collect()
     }
 
-    /// The audiences bearer tokens must carry.
+    /// The audiences bearer tokens must carry: without a list, the client id and the CLI's.
     pub fn audiences(&self) -> Vec<String> {
         if self.oidc.audiences.is_empty() {
-            vec![self.oidc.client_id.clone()]
+            let mut audiences = vec![self.oidc.client_id.clone()];
+            audiences.extend(self.oidc.cli_client_id.clone());
+            audiences
         } else {
             self.oidc.audiences.clone()
         }

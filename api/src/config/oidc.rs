@@ -30,6 +30,10 @@ pub struct OidcConfig {
     /// needs a scope of its own.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// The public client (no secret) that `trellis login` uses for the device authorization
+    /// grant; its tokens are accepted as the API's own. Unset: the CLI uses `client_id`.
+    #[serde(default)]
+    pub cli_client_id: Option<String>,
     /// The claim that names a person; it is matched against `Project.spec.members[].subject`.
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,

@@ -294,3 +294,33 @@ fn plain_http_needs_insecure_cookies_said_out_loud() {
         MINIMAL.replace("https://trellis", "http://trellis") + "session:\n  secure_cookie: false\n";
     assert!(!Config::from_yaml(&yaml).unwrap().session.secure_cookie);
 }
+
+#[test]
+fn the_cli_client_is_an_accepted_audience() {
+    let yaml = MINIMAL.replace(
+        "client_id: trellis",
+        "client_id: trellis\n  cli_client_id: trellis-cli",
+    );
+    let config = Config::from_yaml(&yaml).unwrap();
+    assert_eq!(
+        config.audiences(),
+        vec!["trellis".to_string(), "trellis-cli".to_string()]
+    );
+    let explicit = yaml.replace(
+        "client_secret: s3cret",
+        "client_secret: s3cret\n  audiences: [only]",
+    );
+    assert_eq!(
+        Config::from_yaml(&explicit).unwrap().audiences(),
+        vec!["only".to_string()]
+    );
+    let empty = MINIMAL.replace(
+        "client_id: trellis",
+        "client_id: trellis\n  cli_client_id: ' '",
+    );
+    assert!(
+        error_of(&empty).contains("oidc.cli_client_id"),
+        "{}",
+        error_of(&empty)
+    );
+}

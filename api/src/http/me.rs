@@ -1,4 +1,5 @@
-//! `GET /api/v1/me`: who the caller is, their roles, and their projects.
+//! `GET /api/v1/me`: who the caller is, their roles, and their projects; and
+//! `GET /api/v1/cli-login`: where the command line signs in.
 
 use std::collections::BTreeSet;
 
@@ -15,7 +16,9 @@ use crate::policy;
 use crate::projects::MemberBody;
 
 pub fn routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(cli_login))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -76,4 +79,29 @@ async fn me(
         projects,
         csrf_token,
     }))
+}
+
+/// What `trellis login` needs to sign in with the provider the API trusts.
+#[derive(Serialize, ToSchema)]
+pub struct CliLoginView {
+    /// The OpenID Connect issuer; its discovery document names the device authorization endpoint.
+    pub issuer: String,
+    /// A public client (no secret) for the device authorization grant.
+    pub client_id: String,
+    /// The scopes to ask for: those browser sign-in asks for (what the provider offers).
+    pub scopes: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/cli-login", tag = "identity",
+    responses((status = 200, description = "The provider and client for the command line's device sign-in; needs no credentials", body = CliLoginView)))]
+async fn cli_login(State(state): State<SharedState>) -> Json<CliLoginView> {
+    let oidc = &state.config.oidc;
+    Json(CliLoginView {
+        issuer: oidc.issuer.as_str().trim_end_matches('/').to_string(),
+        client_id: oidc
+            .cli_client_id
+            .clone()
+            .unwrap_or_else(|| oidc.client_id.clone()),
+        scopes: state.provider.scopes().to_vec(),
+    })
 }

@@ -100,6 +100,7 @@ mod tests {
         let (_, document) = super::api_routes();
         let text = serde_json::to_string_pretty(&document).expect("the document serializes");
         assert!(text.contains("\"/api/v1/me\""));
+        assert!(text.contains("\"/api/v1/cli-login\""));
         assert!(text.contains("\"/api/v1/projects/{project}/airlock\""));
         assert!(text.contains("\"/api/v1/tokens\""));
         assert!(text.contains("\"/api/v1/tokens/{id}\""));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::identity::{CLIENT_ID, CLIENT_SECRET, Dex, DexOptions, password};
+use crate::identity::{CLI_CLIENT_ID, CLIENT_ID, CLIENT_SECRET, Dex, DexOptions, password};
 use crate::{free_port, state_dir, target_profile_dir, unique_name};
 
 /// A kubeconfig holding the chart's API ServiceAccount token, when set.
@@ -108,7 +108,7 @@ impl ApiServer {
         let ops_port = free_port();
         let yaml = format!(
             "listen: 127.0.0.1:{port}\nops_listen: 127.0.0.1:{ops_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\n{database_yaml}\
-             oidc:\n  issuer: {issuer}\n  client_id: {client_id}\n  client_secret: {client_secret}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n{oidc_extra}\
+             oidc:\n  issuer: {issuer}\n  client_id: {client_id}\n  client_secret: {client_secret}\n  leeway: {leeway}\n  jwks_min_refresh: 1s\n  cli_client_id: {CLI_CLIENT_ID}\n{oidc_extra}\
              session:\n  secure_cookie: false\n{extra}",
             data = dir.join("data").display(),
             oidc_extra = options.oidc_extra.as_deref().unwrap_or_default(),

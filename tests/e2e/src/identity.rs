@@ -16,6 +16,8 @@ pub fn password(user: &str) -> String {
 
 pub const CLIENT_ID: &str = "trellis";
 pub const CLIENT_SECRET: &str = "trellis-dev-secret";
+/// The public client of `trellis login` (the device flow).
+pub const CLI_CLIENT_ID: &str = "trellis-cli";
 /// A second registered client: its tokens are meant for another audience.
 pub const OTHER_CLIENT_ID: &str = "other-app";
 pub const OTHER_CLIENT_SECRET: &str = "other-app-secret";

@@ -11,6 +11,7 @@ mod api_tokens;
 mod browser;
 mod chart;
 mod cli;
+mod cli_login;
 mod control_plane;
 mod datashield;
 mod gateway;
