@@ -323,6 +323,18 @@ pub(super) fn port(protocol: &str, number: u16) -> NetworkPolicyPort {
     }
 }
 
+/// Out to the API's airlock port, and nowhere else: how files leave a workspace and how a
+/// DataSHIELD server's tables come in.
+pub(super) fn to_the_airlock(config: &OperatorConfig) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![peer(
+            &config.control_plane_namespace,
+            &config.airlock_pods,
+        )]),
+        ports: Some(vec![port("TCP", config.airlock_port)]),
+    }
+}
+
 pub(super) fn peer(namespace: &str, pods: &Labels) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
         namespace_selector: Some(namespace_selector(namespace)),
@@ -383,13 +395,7 @@ fn network_policies(
             NetworkPolicySpec {
                 pod_selector: Some(workspace_pods()),
                 policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![peer(
-                        &config.control_plane_namespace,
-                        &config.airlock_pods,
-                    )]),
-                    ports: Some(vec![port("TCP", config.airlock_port)]),
-                }]),
+                egress: Some(vec![to_the_airlock(config)]),
                 ..NetworkPolicySpec::default()
             },
         ),

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
     ServiceSpec, Volume,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,7 +26,7 @@ use kube::ResourceExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::builders::{metadata, peer, port};
+use super::builders::{metadata, peer, port, to_the_airlock};
 use crate::config::OperatorConfig;
 use crate::pod::{TOKEN_DIR, TOKEN_VOLUME, env, hardened, mount, pod_security, token_volume};
 use crate::reconcile::conditions::Check;
@@ -471,13 +471,7 @@ pub fn network_policies(project: &Project, config: &OperatorConfig) -> Vec<Netwo
             NetworkPolicySpec {
                 pod_selector: Some(pods),
                 policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![peer(
-                        &config.control_plane_namespace,
-                        &config.airlock_pods,
-                    )]),
-                    ports: Some(vec![port("TCP", config.airlock_port)]),
-                }]),
+                egress: Some(vec![to_the_airlock(config)]),
                 ..NetworkPolicySpec::default()
             },
         ),
