@@ -297,16 +297,7 @@ pub async fn sign_in(
     user: &str,
     return_to: &str,
 ) -> reqwest::Response {
-    let login_page = browser
-        .get(format!("{api_url}/auth/login"))
-        .query(&[("return_to", return_to)])
-        .send()
-        .await
-        .expect("the sign-in redirects to Dex's login form");
-    assert!(login_page.status().is_success(), "{}", login_page.status());
-    let form_url = login_page.url().clone();
-    assert!(form_url.as_str().starts_with(issuer), "at Dex: {form_url}");
-    let page = login_page.text().await.expect("the login page");
+    let (form_url, page) = provider_login_page(browser, api_url, issuer, return_to, "Dex").await;
     assert!(page.contains("password"), "a password form: {page}");
     browser
         .post(form_url)
@@ -317,6 +308,28 @@ pub async fn sign_in(
         .send()
         .await
         .expect("Dex accepts the password and redirects back")
+}
+
+/// `/auth/login` of the Trellis at `api_url`, followed to `provider`'s login page at `issuer`:
+/// the page's address and its HTML.
+pub async fn provider_login_page(
+    browser: &reqwest::Client,
+    api_url: &str,
+    issuer: &str,
+    return_to: &str,
+    provider: &str,
+) -> (reqwest::Url, String) {
+    let login_page = browser
+        .get(format!("{api_url}/auth/login"))
+        .query(&[("return_to", return_to)])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the sign-in redirects to {provider}'s login form: {e}"));
+    assert!(login_page.status().is_success(), "{}", login_page.status());
+    let at = login_page.url().clone();
+    assert!(at.as_str().starts_with(issuer), "at {provider}: {at}");
+    let page = login_page.text().await.expect("the login page");
+    (at, page)
 }
 
 /// A request to the Trellis at `api_url` as `token`'s holder (no token: anonymous): the status and

@@ -1,12 +1,13 @@
-//! What the DataSHIELD tests share: data brought in through the airlock, and the project's
-//! server pod once the runtime stand-in has it listening.
+//! What the DataSHIELD tests share: data brought in through the airlock, the server turned on
+//! and ready, its pod once the runtime stand-in has it listening, and a client spoken by hand.
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use reqwest::Method;
 use serde_json::json;
+use trellis_operator::resources::Project;
 use trellis_operator::resources::names::{
     COMPONENT_LABEL, DATASHIELD_COMPONENT, DATASHIELD_PORT, namespace_name,
 };
@@ -106,4 +107,99 @@ pub async fn serving_pod(kube: &kube::Client, runtime: &Runtime, project: &str) 
         )
         .await;
     pod
+}
+
+/// Turns on the project's DataSHIELD server with `datashield` (the rest of `spec.datashield`:
+/// tables, settings) and waits until its status says it is ready; returns the project then.
+pub async fn enable(
+    kube: &kube::Client,
+    project: &str,
+    datashield: serde_json::Value,
+    timeout: Duration,
+) -> Project {
+    let projects: Api<Project> = Api::all(kube.clone());
+    let mut spec = datashield;
+    spec["enabled"] = json!(true);
+    projects
+        .patch(
+            project,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"datashield": spec}})),
+        )
+        .await
+        .expect("enabling DataSHIELD");
+    crate::wait_for(
+        &projects,
+        project,
+        timeout,
+        "DataSHIELD ready",
+        |p: Option<&Project>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.datashield.as_ref())
+                .is_some_and(|d| d.ready)
+        },
+    )
+    .await
+}
+
+/// A DataSHIELD client spoken by hand through Trellis: Opal's protocol as the published clients
+/// use it, with a personal access token.
+pub struct Opal {
+    pub http: reqwest::Client,
+    /// `<api>/datashield/<project>/ws/datashield`.
+    pub base: String,
+    pub token: String,
+}
+
+impl Opal {
+    pub fn new(api_url: &str, project: &str, token: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: format!("{api_url}/datashield/{project}/ws/datashield"),
+            token: token.to_owned(),
+        }
+    }
+
+    /// Opens a session; its id.
+    pub async fn open(&self) -> String {
+        let session: serde_json::Value = self
+            .http
+            .post(format!("{}/sessions", self.base))
+            .header("X-Opal-Auth", &self.token)
+            .send()
+            .await
+            .expect("a session")
+            .json()
+            .await
+            .expect("a session document");
+        session["id"].as_str().expect("a session id").to_owned()
+    }
+
+    /// Assigns `table` (`<project>.<name>`) to `symbol`; asserts the server agreed.
+    pub async fn assign_table(&self, session: &str, symbol: &str, table: &str) {
+        let assigned = self
+            .http
+            .put(format!(
+                "{}/session/{session}/symbol/{symbol}/table/{table}",
+                self.base
+            ))
+            .header("X-Opal-Auth", &self.token)
+            .send()
+            .await
+            .expect("an assignment");
+        assert!(assigned.status().is_success(), "{}", assigned.status());
+    }
+
+    /// One aggregate call, answered as JSON.
+    pub async fn aggregate(&self, session: &str, call: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/session/{session}/aggregate", self.base))
+            .header("X-Opal-Auth", &self.token)
+            .header("content-type", "application/x-rscript")
+            .header("accept", "application/json")
+            .body(call.to_owned())
+            .send()
+            .await
+            .expect("an aggregate")
+    }
 }

@@ -181,16 +181,8 @@ pub async fn sign_in(
     user: &str,
     return_to: &str,
 ) -> reqwest::Response {
-    let login_page = browser
-        .get(format!("{api_url}/auth/login"))
-        .query(&[("return_to", return_to)])
-        .send()
-        .await
-        .expect("the sign-in redirects to Keycloak's login form");
-    assert!(login_page.status().is_success(), "{}", login_page.status());
-    let at = login_page.url().clone();
-    assert!(at.as_str().starts_with(issuer), "at Keycloak: {at}");
-    let page = login_page.text().await.expect("the login page");
+    let (_, page) =
+        crate::api::provider_login_page(browser, api_url, issuer, return_to, "Keycloak").await;
     let action = form_action(&page, "kc-form-login")
         .unwrap_or_else(|| panic!("Keycloak's login form: {page}"));
     browser

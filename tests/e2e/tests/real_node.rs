@@ -18,6 +18,7 @@ use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use reqwest::Method;
 use serde_json::{Value, json};
+use trellis_e2e::datashield::{Opal, enable};
 use trellis_e2e::identity::{CLIENT_ID, CLIENT_SECRET, password_token};
 use trellis_e2e::{client, create_active_project, repo_root, wait_deleted, wait_for};
 use trellis_operator::resources::{Project, ProjectPhase, Workspace, WorkspacePhase};
@@ -98,6 +99,25 @@ impl Lane {
             .parse()
             .expect("a pid")
     }
+}
+
+/// A pod's init containers ran, every one, and exited 0.
+fn assert_init_containers_finished(pod: &Pod, what: &str) {
+    let init = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .unwrap_or_default();
+    assert!(
+        !init.is_empty()
+            && init.iter().all(|c| c
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| t.exit_code)
+                == Some(0)),
+        "{what}: {init:?}"
+    );
 }
 
 /// What the kernel says about a container's first process.
@@ -429,20 +449,7 @@ async fn a_workspace_is_a_real_pod_with_its_inputs_and_jupyterlab_through_the_ga
         Some(NODE)
     );
     // The init container (the CLI image) synced the released input, then finished.
-    let init = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.clone())
-        .unwrap_or_default();
-    assert!(
-        init.iter().all(|c| c
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .map(|t| t.exit_code)
-            == Some(0)),
-        "the init container finished cleanly: {init:?}"
-    );
+    assert_init_containers_finished(&pod, "the init container finished cleanly");
     let (_, id) = container_ids(&pod)
         .into_iter()
         .find(|(name, _)| name == "workspace")
@@ -1257,27 +1264,11 @@ async fn a_projects_datashield_server_runs_confined_with_its_tables_and_only_tre
     let (ingress, data) = released_ingress(&lane, &project).await;
 
     let started = Instant::now();
-    let projects: Api<Project> = Api::all(kube.clone());
-    projects
-        .patch(
-            &project,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"datashield": {"enabled": true, "tables": [
-                {"name": "cohort", "request": ingress, "file": "cohort.csv"},
-            ]}}})),
-        )
-        .await
-        .expect("enabling DataSHIELD");
-    wait_for(
-        &projects,
+    enable(
+        &kube,
         &project,
+        json!({"tables": [{"name": "cohort", "request": ingress, "file": "cohort.csv"}]}),
         Duration::from_secs(180),
-        "DataSHIELD ready",
-        |p: Option<&Project>| {
-            p.and_then(|p| p.status.as_ref())
-                .and_then(|s| s.datashield.as_ref())
-                .is_some_and(|d| d.ready)
-        },
     )
     .await;
     figure(&format!(
@@ -1300,21 +1291,7 @@ async fn a_projects_datashield_server_runs_confined_with_its_tables_and_only_tre
         pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
         Some(NODE)
     );
-    let init = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.clone())
-        .unwrap_or_default();
-    assert!(
-        !init.is_empty()
-            && init.iter().all(|c| c
-                .state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .map(|t| t.exit_code)
-                == Some(0)),
-        "the init container fetched the tables and finished: {init:?}"
-    );
+    assert_init_containers_finished(&pod, "the init container fetched the tables and finished");
     let (_, id) = container_ids(&pod)
         .into_iter()
         .find(|(name, _)| name == "datashield")
@@ -1359,40 +1336,16 @@ async fn a_projects_datashield_server_runs_confined_with_its_tables_and_only_tre
         )
         .await;
     assert_eq!(status, 201, "{made}");
-    let token = made["token"].as_str().expect("a token");
-    let ws = format!("{}/datashield/{project}/ws/datashield", lane.url);
-    let session: Value = lane
-        .http
-        .post(format!("{ws}/sessions"))
-        .header("X-Opal-Auth", token)
-        .send()
-        .await
-        .expect("a session")
-        .json()
-        .await
-        .expect("a session document");
-    let session = session["id"].as_str().expect("an id").to_owned();
-    let assigned = lane
-        .http
-        .put(format!(
-            "{ws}/session/{session}/symbol/D/table/{project}.cohort"
-        ))
-        .header("X-Opal-Auth", token)
-        .send()
-        .await
-        .expect("an assignment");
-    assert!(assigned.status().is_success(), "{}", assigned.status());
+    let opal = Opal::new(
+        &lane.url,
+        &project,
+        made["token"].as_str().expect("a token"),
+    );
+    let session = opal.open().await;
+    opal.assign_table(&session, "D", &format!("{project}.cohort"))
+        .await;
     let started = Instant::now();
-    let dims = lane
-        .http
-        .post(format!("{ws}/session/{session}/aggregate"))
-        .header("X-Opal-Auth", token)
-        .header("content-type", "application/x-rscript")
-        .header("accept", "application/json")
-        .body("dimDS('D')")
-        .send()
-        .await
-        .expect("an aggregate");
+    let dims = opal.aggregate(&session, "dimDS('D')").await;
     figure(&format!(
         "datashield: dimDS through the API to the server's pod: {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0

@@ -15,7 +15,7 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use trellis_e2e::api::{ApiOptions, Database, Trellis};
-use trellis_e2e::datashield::{released_ingress, serving_pod};
+use trellis_e2e::datashield::{Opal, enable, released_ingress, serving_pod};
 use trellis_e2e::identity::DexOptions;
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings, RUN_LABEL};
 use trellis_e2e::runtime::{PodFiles, Runtime, RuntimeOptions, jupyterlab, project_selector};
@@ -310,26 +310,11 @@ async fn datashield_on_the_stewards_file(
     )
     .await;
 
-    projects
-        .patch(
-            project,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"datashield": {"enabled": true, "tables": [
-                {"name": "air_quality", "request": id, "file": "air-quality.csv"},
-            ]}}})),
-        )
-        .await
-        .expect("enabling DataSHIELD");
-    wait_for(
-        &projects,
+    enable(
+        kube,
         project,
+        json!({"tables": [{"name": "air_quality", "request": id, "file": "air-quality.csv"}]}),
         Duration::from_secs(60),
-        "DataSHIELD ready",
-        |p: Option<&Project>| {
-            p.and_then(|p| p.status.as_ref())
-                .and_then(|s| s.datashield.as_ref())
-                .is_some_and(|d| d.ready)
-        },
     )
     .await;
     serving_pod(kube, runtime, project).await;
@@ -348,35 +333,14 @@ async fn datashield_on_the_stewards_file(
         )
         .await;
     assert_eq!(status, 201, "{made}");
-    let token = made["token"].as_str().expect("a token");
-    let ws = format!("{}/datashield/{project}/ws/datashield", trellis.api.url);
-    let http = reqwest::Client::new();
-    let session: Value = http
-        .post(format!("{ws}/sessions"))
-        .header("X-Opal-Auth", token)
-        .send()
-        .await
-        .expect("a session")
-        .json()
-        .await
-        .expect("a session document");
-    let session = session["id"].as_str().expect("a session id").to_owned();
-    let assigned = http
-        .put(format!(
-            "{ws}/session/{session}/symbol/D/table/{project}.air_quality"
-        ))
-        .header("X-Opal-Auth", token)
-        .send()
-        .await
-        .expect("an assignment");
-    assert!(assigned.status().is_success(), "{}", assigned.status());
-    let refused = http
-        .post(format!("{ws}/session/{session}/aggregate"))
-        .header("X-Opal-Auth", token)
-        .header("content-type", "application/x-rscript")
-        .body("meanDS(D$pm25)")
-        .send()
-        .await
-        .expect("an aggregate");
+    let opal = Opal::new(
+        &trellis.api.url,
+        project,
+        made["token"].as_str().expect("a token"),
+    );
+    let session = opal.open().await;
+    opal.assign_table(&session, "D", &format!("{project}.air_quality"))
+        .await;
+    let refused = opal.aggregate(&session, "meanDS(D$pm25)").await;
     assert_eq!(refused.status(), 400, "two rows are too few for a mean");
 }

@@ -12,7 +12,7 @@ use kube::api::{Api, Patch, PatchParams};
 use reqwest::Method;
 use serde_json::{Value, json};
 use trellis_e2e::api::{Database, Trellis};
-use trellis_e2e::datashield::{released_ingress, serving_pod};
+use trellis_e2e::datashield::{enable, released_ingress, serving_pod};
 use trellis_e2e::operator::{CONTROL_PLANE_NAMESPACE, Operator, OperatorSettings};
 use trellis_e2e::runtime::{PodFiles, Runtime, RuntimeOptions, jupyterlab};
 use trellis_e2e::{
@@ -217,36 +217,22 @@ async fn an_analyst_analyses_a_projects_tables_through_trellis_and_every_call_is
             }),
         },
     );
-    let projects: Api<Project> = Api::all(kube.clone());
-    projects
-        .patch(
-            &project,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"datashield": {
-                "enabled": true,
-                "tables": [
-                    {"name": "patients", "request": request, "file": "patients.csv",
-                     "dictionary": "patients.dictionary.yaml"},
-                    {"name": "visits", "request": request, "file": "visits.csv"},
-                ],
-                "settings": {"nfilterTab": 5},
-            }}})),
-        )
-        .await
-        .expect("enabling DataSHIELD");
-    let ready = wait_for(
-        &projects,
+    let ready = enable(
+        &kube,
         &project,
+        json!({
+            "tables": [
+                {"name": "patients", "request": request, "file": "patients.csv",
+                 "dictionary": "patients.dictionary.yaml"},
+                {"name": "visits", "request": request, "file": "visits.csv"},
+            ],
+            "settings": {"nfilterTab": 5},
+        }),
         Duration::from_secs(60),
-        "DataSHIELD ready",
-        |p: Option<&Project>| {
-            p.and_then(|p| p.status.as_ref())
-                .and_then(|s| s.datashield.as_ref())
-                .is_some_and(|d| d.ready)
-        },
     )
     .await;
     let status = ready.status.and_then(|s| s.datashield).expect("a status");
+    let projects: Api<Project> = Api::all(kube.clone());
     assert_eq!(status.tables, ["patients", "visits"], "{status:?}");
     serving_pod(&kube, &runtime, &project).await;
     let fetched = pod_files(&runtime);
